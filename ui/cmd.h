@@ -1,0 +1,28 @@
+/* cmd.h — the CLI verbs. Each verb lives in ui/cmd_<verb>.c, parses its own options
+ * (getopt_long), and returns a process exit status: 0 ok, 1 failure (one clear line on stderr
+ * already printed), 2 usage error. Verbs never call exit(). */
+#ifndef CMD_H
+#define CMD_H
+
+/* Options shared by every verb, parsed by main before the verb name. */
+typedef struct {
+    const char *store_path; /* --store PATH, or NULL for the default location */
+    const char *graphics;   /* --graphics=sixel|symbols|none, or NULL to detect */
+    int mask_ids;           /* --mask-ids: hide subject and stay identifiers on screen */
+} CmdGlobal;
+
+typedef struct {
+    const char *name;
+    int (*run)(const CmdGlobal *g, int argc, char **argv); /* argv[0] is the verb */
+    const char *summary; /* one line for --help */
+} CmdVerb;
+
+/* The table of verbs, terminated by {NULL}; defined in ui/main.c. */
+extern const CmdVerb cmd_verbs[];
+
+/* Opens the store named by g (or the default) for the verb; prints one line and returns NULL on
+ * failure. Defined in ui/cmd_common.c. */
+struct Store;
+int cmd_open_store(const CmdGlobal *g, struct Store **out, int mode);
+
+#endif

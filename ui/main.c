@@ -1,0 +1,82 @@
+/* main.c — the entry point: global options, then a verb (headless CLI) or the TUI.
+ * This file only dispatches; every verb lives in ui/cmd_<verb>.c. */
+#include "ui/cmd.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+const CmdVerb cmd_verbs[] = {
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: phenoscope [--store PATH] [--graphics=sixel|symbols|none] [--mask-ids]\n"
+            "                  [VERB [ARGS...]]\n"
+            "\n"
+            "Without a verb, opens the terminal workbench on the store.\n"
+            "Multi-modal ICU phenotyping (EHR time series + chest radiographs). Research use only.\n"
+            "\n"
+            "verbs:\n");
+    for (const CmdVerb *v = cmd_verbs; v->name; v++)
+        fprintf(f, "  %-10s %s\n", v->name, v->summary);
+    fprintf(f, "\n"
+               "options:\n"
+               "  --store PATH   the store (default $PHENOSCOPE_STORE, else\n"
+               "                 $XDG_DATA_HOME/phenoscope/store.db)\n"
+               "  --graphics=M   image output: sixel, symbols or none (default: detect)\n"
+               "  --mask-ids     hide subject and stay identifiers (for screen sharing)\n"
+               "  -h, --help     this help; VERB --help for a verb's options\n"
+               "  --version      print the version\n"
+               "\n"
+               "See phenoscope(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+    CmdGlobal g = {0};
+    static const struct option opts[] = {
+        {"store", required_argument, NULL, 's'},  {"graphics", required_argument, NULL, 'g'},
+        {"mask-ids", no_argument, NULL, 'm'},     {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+    };
+    int c;
+    /* "+" stops at the first non-option: the verb and its arguments belong to the verb. */
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': g.store_path = optarg; break;
+        case 'g':
+            if (strcmp(optarg, "sixel") && strcmp(optarg, "symbols") && strcmp(optarg, "none")) {
+                fprintf(stderr, "phenoscope: --graphics must be sixel, symbols or none\n");
+                return 2;
+            }
+            g.graphics = optarg;
+            break;
+        case 'm': g.mask_ids = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("phenoscope %s\n", PS_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        static char tui_name[] = "tui";
+        char *tui_argv[] = {tui_name, NULL};
+        for (const CmdVerb *v = cmd_verbs; v->name; v++)
+            if (strcmp(v->name, "tui") == 0) return v->run(&g, 1, tui_argv);
+        fprintf(stderr, "phenoscope: the terminal interface is not built in this version\n");
+        return 1;
+    }
+    const char *verb = argv[optind];
+    for (const CmdVerb *v = cmd_verbs; v->name; v++) {
+        if (strcmp(v->name, verb) == 0) {
+            int vargc = argc - optind;
+            char **vargv = argv + optind;
+            optind = 0; /* glibc: a full re-initialisation, so the verb runs its own getopt */
+            return v->run(&g, vargc, vargv);
+        }
+    }
+    fprintf(stderr, "phenoscope: unknown verb '%s' (try --help)\n", verb);
+    return 2;
+}
