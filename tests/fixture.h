@@ -1,8 +1,8 @@
 /* fixture.h — reader for the small binary reference fixtures written by tests/fixture.py.
  *
  * Layout (little-endian): "PSFX" magic, u32 version (1), u32 tensor count, then per tensor:
- * u16 name length, name bytes, u32 ndim, u32 dims[ndim], u32 dtype (0 = float32, 1 = int64
- * stored as float64... see below), then the data. dtype 0: float32; dtype 1: float64.
+ * u16 name length, name bytes, u32 ndim, u32 dims[ndim], u32 dtype (0 float32, 1 float64),
+ * then the data.
  * Test-only, header-only: each test includes it once.
  */
 #ifndef FIXTURE_H
