@@ -1,0 +1,42 @@
+/* conv.h — 2-D convolution (no bias) for the ResNet, forward and backward.
+ *
+ * Layout: activations are "CNHW" — channel-major, then image, row, column: x[c][n][h][w].
+ * With that layout a convolution over the whole batch is one GEMM
+ *     y (Co, B*Ho*Wo) = W (Co, C*K*K) · col (C*K*K, B*Ho*Wo)
+ * with large, cache-friendly shapes even for the 7×7 maps of layer4, and batch norm reads each
+ * channel as one contiguous run. Weights keep PyTorch's (Co, C, K, K) layout, so safetensors
+ * files interchange without transposition. The model converts NCHW input once at the stem.
+ */
+#ifndef CONV_H
+#define CONV_H
+
+#include <stddef.h>
+
+typedef struct {
+    int C, H, W;     /* input channels and spatial size */
+    int Co, K;       /* output channels, square kernel size */
+    int stride, pad; /* same in both directions */
+    int Ho, Wo;      /* output spatial size (derived) */
+} ConvShape;
+
+/* Fills s and derives Ho, Wo. Returns 0, or -1 when the output would be empty. */
+int conv_shape_init(ConvShape *s, int C, int H, int W, int Co, int K, int stride, int pad);
+/* Floats of scratch ("col") conv_forward / conv_backward need for a batch of B. */
+size_t conv_col_floats(const ConvShape *s, int B);
+/* Multiply-adds of one forward pass over a batch of B (for GFLOP/s reports). */
+double conv_macs(const ConvShape *s, int B);
+
+/* y (Co,B,Ho,Wo) = conv(x (C,B,H,W), w (Co,C,K,K)). col: conv_col_floats scratch. */
+void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B);
+/* Backward. dw (Co,C,K,K) += dL/dw. dx (C,B,H,W): when non-NULL, receives dL/dx — overwritten
+ * when accumulate_dx is 0, added to otherwise. dy (Co,B,Ho,Wo) is the output gradient, x the
+ * forward input. col: conv_col_floats scratch. */
+void conv_backward(float *dx, float *dw, float *col, const float *dy, const float *x,
+                   const float *w, const ConvShape *s, int B, int accumulate_dx);
+
+/* Slow, obviously-correct twins (direct loops, double accumulation): the test oracle. */
+void conv_forward_ref(float *y, const float *x, const float *w, const ConvShape *s, int B);
+void conv_backward_ref(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                       const ConvShape *s, int B, int accumulate_dx);
+
+#endif
