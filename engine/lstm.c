@@ -279,6 +279,9 @@ PsStatus lstm_forward(LstmWork *ws, float *feat, const float *x, const int *len,
                           "expected 1..%d", b, len[b], T);
     const int dropping = train && m->dropout > 0 && m->layers > 1;
     PS_CHECK(err, !dropping || rng);
+    if (dropping && !ws->mask[0])
+        return ps_err(err, PS_ERR_INVALID, "lstm_forward: workspace was sized for an LSTM "
+                      "without dropout");
     pack_layout(ws, len, B, T);
     ws->train = dropping;
 
