@@ -10,7 +10,7 @@ torchvision.models.resnet34 on 4×3×64×64 input (about 90 and 170 MB, never co
 with 2 images some layer4 channels of this instance have near-zero batch variance and even
 torch float32 disagrees with float64 by 4%: an ill-conditioned test, not a useful one).
 
-The fixture holds: the input; eval-mode logits and features; train-mode logits and features;
+The fixture holds: the input; eval-mode logits, features and parameter gradients; train-mode logits and features;
 running statistics after the train-mode pass; parameter gradients of
     loss = sum(logits * dlogits) + sum(features * dfeatures)
 after that pass (so both gradient entry points of resnet_backward are exercised); and the
@@ -145,9 +145,12 @@ def make(model, outdir, stem, batch, size, width, seed):
     tensors = [("config", np.array(LAYERS + [width, 3, size, n_out, batch], dtype=np.float64)),
                ("x", x)]
     model.eval()
-    with torch.no_grad():
-        lo, fe = forward(model, x)
+    lo, fe = forward(model, x)
+    (lo * dlogits).sum().add_((fe * dfeat).sum()).backward()
     tensors += [("eval.logits", lo), ("eval.features", fe)]
+    for name, p in model.named_parameters():
+        tensors.append(("evalgrad." + name, p.grad))
+    model.zero_grad(set_to_none=True)
     model.train()
     lo, fe = forward(model, x)
     (lo * dlogits).sum().add_((fe * dfeat).sum()).backward()

@@ -102,30 +102,39 @@ static void run_case(const char *stem, int required)
     for (size_t i = 0; i < x->numel; i++) xf[i] = (float)x->data[i];
     const size_t nl = (size_t)c.B * c.m.cfg.n_out, nf = (size_t)c.B * c.m.feat_dim;
 
-    assert_int_equal(resnet_forward(&c.m, &c.w, xf, c.B, 0, c.logits, c.features, &err), PS_OK);
-    assert_true(close_to(&c.f, "eval.logits", c.logits, nl, 1e-4));
-    assert_true(close_to(&c.f, "eval.features", c.features, nf, 1e-4));
-
-    assert_int_equal(resnet_forward(&c.m, &c.w, xf, c.B, 1, c.logits, c.features, &err), PS_OK);
-    assert_true(close_to(&c.f, "train.logits", c.logits, nl, 1e-4));
-    assert_true(close_to(&c.f, "train.features", c.features, nf, 1e-4));
-    /* running statistics after one train-mode pass, num_batches_tracked included */
-    char name[160];
-    for (int t = 0; t < c.m.buffers.count; t++) {
-        const ParamInfo *pi = &c.m.buffers.info[t];
-        snprintf(name, sizeof name, "after.%s", pi->name);
-        assert_true(close_to(&c.f, name, c.m.buffers.w + pi->offset, pi->numel, 1e-4));
-    }
-
     const FixtureTensor *dl = fixture_get(&c.f, "dlogits"), *df = fixture_get(&c.f, "dfeatures");
     assert_non_null(dl);
     assert_non_null(df);
     float *dlf = malloc(nl * sizeof(float)), *dff = malloc(nf * sizeof(float));
     for (size_t i = 0; i < nl; i++) dlf[i] = (float)dl->data[i];
     for (size_t i = 0; i < nf; i++) dff[i] = (float)df->data[i];
+    char name[160];
+    int bad = 0;
+
+    assert_int_equal(resnet_forward(&c.m, &c.w, xf, c.B, 0, c.logits, c.features, &err), PS_OK);
+    assert_true(close_to(&c.f, "eval.logits", c.logits, nl, 1e-4));
+    assert_true(close_to(&c.f, "eval.features", c.features, nf, 1e-4));
     params_zero_grad(&c.m.params);
     assert_int_equal(resnet_backward(&c.m, &c.w, dlf, dff, &err), PS_OK);
-    int bad = 0;
+    for (int t = 0; t < c.m.params.count; t++) {
+        const ParamInfo *pi = &c.m.params.info[t];
+        snprintf(name, sizeof name, "evalgrad.%s", pi->name);
+        if (!close_to(&c.f, name, c.m.params.g + pi->offset, pi->numel, 1e-3)) bad++;
+    }
+    assert_int_equal(bad, 0);
+
+    assert_int_equal(resnet_forward(&c.m, &c.w, xf, c.B, 1, c.logits, c.features, &err), PS_OK);
+    assert_true(close_to(&c.f, "train.logits", c.logits, nl, 1e-4));
+    assert_true(close_to(&c.f, "train.features", c.features, nf, 1e-4));
+    /* running statistics after one train-mode pass, num_batches_tracked included */
+    for (int t = 0; t < c.m.buffers.count; t++) {
+        const ParamInfo *pi = &c.m.buffers.info[t];
+        snprintf(name, sizeof name, "after.%s", pi->name);
+        assert_true(close_to(&c.f, name, c.m.buffers.w + pi->offset, pi->numel, 1e-4));
+    }
+
+    params_zero_grad(&c.m.params);
+    assert_int_equal(resnet_backward(&c.m, &c.w, dlf, dff, &err), PS_OK);
     for (int t = 0; t < c.m.params.count; t++) {
         const ParamInfo *pi = &c.m.params.info[t];
         snprintf(name, sizeof name, "grad.%s", pi->name);
