@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+int cmd_probe_run(const CmdGlobal *g, int argc, char **argv);
+
 const CmdVerb cmd_verbs[] = {
+    {"probe", cmd_probe_run, "show what graphics the terminal supports, and why"},
     {NULL, NULL, NULL},
 };
 
