@@ -7,9 +7,11 @@
 #include <string.h>
 
 int cmd_probe_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_tui_run(const CmdGlobal *g, int argc, char **argv);
 
 const CmdVerb cmd_verbs[] = {
     {"probe", cmd_probe_run, "show what graphics the terminal supports, and why"},
+    {"tui", cmd_tui_run, "the terminal workbench (the default without a verb)"},
     {NULL, NULL, NULL},
 };
 

@@ -154,6 +154,7 @@ int term_getkey(Term *t, int timeout_ms)
         }
         return TERM_KEY_NONE;
     }
+    if (r == OK && wc >= 0x100) return TERM_KEY_WCHAR_BASE + (int)wc;
     return (int)wc;
 }
 
@@ -248,7 +249,7 @@ int term_parse_key(const char **s, int *rows, int *cols)
             return (unsigned char)*p;
         }
         *s = p + n;
-        return (int)wc;
+        return wc >= 0x100 ? TERM_KEY_WCHAR_BASE + (int)wc : (int)wc;
     }
     const char *end = strchr(p, '>');
     if (!end) return TERM_KEY_BAD;

@@ -26,6 +26,18 @@
 #define TERM_KEY_SCRIPT_END (-3)  /* headless: the key script is used up */
 #define TERM_KEY_BAD (-4)         /* term_parse_key: a malformed <token> */
 
+/* Characters from U+0100 up arrive as TERM_KEY_WCHAR_BASE + code point, so they never collide
+ * with curses KEY_* codes (which occupy 0401..0777 octal). */
+#define TERM_KEY_WCHAR_BASE 0x200000
+
+/* The printable character a key stands for, or -1 (control and function keys). */
+static inline int term_key_char(int key)
+{
+    if (key >= 32 && key < 0x100 && key != 127) return key;
+    if (key >= TERM_KEY_WCHAR_BASE + 0x100) return key - TERM_KEY_WCHAR_BASE;
+    return -1;
+}
+
 typedef struct {
     int headless;         /* 1: curses writes to /dev/null, keys come from keys[] */
     int rows, cols;       /* headless screen size (0: 24x80) */
