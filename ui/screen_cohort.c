@@ -69,12 +69,10 @@ static void cohort_cell(void *ctx, size_t row, int col, char *buf, size_t n, The
     const char *mask = m->utf8 ? "\u2022\u2022\u2022\u2022\u2022\u2022" : "******";
     switch (col) {
     case COHORT_COL_STAY:
-        if (m->mask_ids) snprintf(buf, n, "%s", mask);
-        else snprintf(buf, n, "%lld", (long long)r->stay_id);
+        snprintf(buf, n, "%s", m->mask_ids ? mask : m->ids[row][0]);
         break;
     case COHORT_COL_SUBJECT:
-        if (m->mask_ids) snprintf(buf, n, "%s", mask);
-        else snprintf(buf, n, "%lld", (long long)r->subject_id);
+        snprintf(buf, n, "%s", m->mask_ids ? mask : m->ids[row][1]);
         *role = THEME_DIM;
         break;
     case COHORT_COL_AGE:
@@ -82,7 +80,7 @@ static void cohort_cell(void *ctx, size_t row, int col, char *buf, size_t n, The
         else snprintf(buf, n, "?");
         break;
     case COHORT_COL_SEX: snprintf(buf, n, "%c", r->gender); break;
-    case COHORT_COL_UNIT: cohort_unit_short(buf, n, r->unit, m->utf8); break;
+    case COHORT_COL_UNIT: snprintf(buf, n, "%s", m->unit_short[m->unit_of[row]]); break;
     case COHORT_COL_LOS:
         if (r->los_days >= 0) snprintf(buf, n, "%.1f", r->los_days);
         else snprintf(buf, n, "?");
@@ -142,12 +140,7 @@ static int cohort_compare(void *ctx, size_t a, size_t b, int col)
                                               : cmp_i64(x->stay_id, y->stay_id);
     case COHORT_COL_AGE: return cmp_i64(x->age, y->age);
     case COHORT_COL_SEX: return cmp_i64(x->gender, y->gender);
-    case COHORT_COL_UNIT: {
-        char ua[COHORT_UNIT_MAX], ub[COHORT_UNIT_MAX];
-        cohort_unit_short(ua, sizeof ua, x->unit, 1);
-        cohort_unit_short(ub, sizeof ub, y->unit, 1);
-        return strcasecmp(ua, ub);
-    }
+    case COHORT_COL_UNIT: return cmp_i64(m->unit_rank[m->unit_of[a]], m->unit_rank[m->unit_of[b]]);
     case COHORT_COL_LOS: return cmp_dbl(x->los_days, y->los_days);
     case COHORT_COL_CXR:
         return x->paired != y->paired ? cmp_i64(x->paired, y->paired) : cmp_i64(x->n_cxr, y->n_cxr);
@@ -169,23 +162,116 @@ static int cohort_keep(void *ctx, size_t row)
 }
 
 /* Case-insensitive search in the identifiers (unless masked), the unit and the names of the
- * stay's positive phenotypes — what the user sees in the row. */
+ * stay's positive phenotypes — what the user sees in the row. Units and phenotype names are
+ * few, so they are matched once per search here, and per row only by index. */
+static void cohort_begin_search(void *ctx, const char *needle)
+{
+    CohortModel *m = ctx;
+    for (size_t u = 0; u < m->n_units; u++)
+        m->unit_hit[u] = strcasestr(m->units[u], needle) || strcasestr(m->unit_short[u], needle);
+    m->pheno_hit = 0;
+    for (int i = 0; i < CATALOG_N_PHENOTYPES; i++)
+        if (strcasestr(catalog_phenotypes[i].brief, needle) || strcasestr(catalog_phenotypes[i].name, needle))
+            m->pheno_hit |= 1u << i;
+}
+
 static int cohort_match(void *ctx, size_t row, const char *needle)
 {
     const CohortModel *m = ctx;
     const CohortRow *r = &m->rows[row];
-    if (!m->mask_ids) {
-        char id[24];
-        snprintf(id, sizeof id, "%lld", (long long)r->stay_id);
-        if (strstr(id, needle)) return 1;
-        snprintf(id, sizeof id, "%lld", (long long)r->subject_id);
-        if (strstr(id, needle)) return 1;
-    }
-    if (strcasestr(r->unit, needle)) return 1;
-    if (r->n_pos > 0)
-        for (int i = 0; i < CATALOG_N_PHENOTYPES; i++)
-            if ((r->pheno_mask & (1u << i)) && strcasestr(catalog_phenotypes[i].brief, needle)) return 1;
+    if (m->unit_hit[m->unit_of[row]]) return 1;
+    if (r->n_pos > 0 && (r->pheno_mask & m->pheno_hit)) return 1;
+    if (!m->mask_ids && (strstr(m->ids[row][0], needle) || strstr(m->ids[row][1], needle))) return 1;
     return 0;
+}
+
+static int cmp_unit_idx(const void *a, const void *b, void *arg)
+{
+    const CohortModel *m = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcasecmp(m->unit_short[x], m->unit_short[y]);
+    return c ? c : strcmp(m->units[x], m->units[y]);
+}
+
+PsStatus cohort_model_init(CohortModel *m, const CohortRow *rows, size_t n, int mask_ids, int utf8,
+                           PsErr *err)
+{
+    memset(m, 0, sizeof *m);
+    m->rows = rows;
+    m->n = n;
+    m->split = COHORT_SPLIT_ALL;
+    m->pheno = COHORT_PHENO_ANY;
+    m->mask_ids = mask_ids;
+    m->utf8 = utf8;
+    size_t cap = 16;
+    size_t *idx = NULL;
+    m->unit_of = calloc(n ? n : 1, sizeof *m->unit_of);
+    m->ids = calloc(n ? n : 1, sizeof *m->ids);
+    m->units = calloc(cap, sizeof *m->units);
+    if (!m->unit_of || !m->ids || !m->units) goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(m->ids[i][0], sizeof m->ids[i][0], "%lld", (long long)rows[i].stay_id);
+        snprintf(m->ids[i][1], sizeof m->ids[i][1], "%lld", (long long)rows[i].subject_id);
+        /* Units repeat in runs of a few names; the last hit is the likely one. */
+        size_t u = m->n_units;
+        if (i > 0 && strcmp(m->units[m->unit_of[i - 1]], rows[i].unit) == 0) u = m->unit_of[i - 1];
+        else
+            for (size_t k = 0; k < m->n_units; k++)
+                if (strcmp(m->units[k], rows[i].unit) == 0) {
+                    u = k;
+                    break;
+                }
+        if (u == m->n_units) {
+            if (m->n_units == COHORT_MAX_UNITS) {
+                u = COHORT_MAX_UNITS - 1; /* beyond 4096 distinct units: they share the last slot */
+            } else {
+                if (m->n_units == cap) {
+                    cap *= 2;
+                    char(*nu)[COHORT_UNIT_MAX] = realloc(m->units, cap * sizeof *nu);
+                    if (!nu) goto nomem;
+                    m->units = nu;
+                }
+                snprintf(m->units[m->n_units], COHORT_UNIT_MAX, "%s", rows[i].unit);
+                m->n_units++;
+            }
+        }
+        m->unit_of[i] = (uint16_t)u;
+    }
+    size_t nu = m->n_units ? m->n_units : 1;
+    m->unit_short = calloc(nu, sizeof *m->unit_short);
+    m->unit_rank = calloc(nu, sizeof *m->unit_rank);
+    m->unit_hit = calloc(nu, sizeof *m->unit_hit);
+    idx = calloc(nu, sizeof *idx);
+    if (!m->unit_short || !m->unit_rank || !m->unit_hit || !idx) goto nomem;
+    for (size_t u = 0; u < m->n_units; u++) {
+        cohort_unit_short(m->unit_short[u], sizeof m->unit_short[u], m->units[u], utf8);
+        idx[u] = u;
+    }
+    qsort_r(idx, m->n_units, sizeof *idx, cmp_unit_idx, m);
+    for (size_t k = 0; k < m->n_units; k++) m->unit_rank[idx[k]] = (int)k;
+    free(idx);
+    return PS_OK;
+nomem:
+    free(idx);
+    cohort_model_done(m);
+    return ps_err(err, PS_ERR_NOMEM, "cohort: no memory for %zu stays", n);
+}
+
+void cohort_model_done(CohortModel *m)
+{
+    free(m->unit_of);
+    free(m->ids);
+    free(m->units);
+    free(m->unit_short);
+    free(m->unit_rank);
+    free(m->unit_hit);
+    m->unit_of = NULL;
+    m->ids = NULL;
+    m->units = NULL;
+    m->unit_short = NULL;
+    m->unit_rank = NULL;
+    m->unit_hit = NULL;
+    m->n_units = 0;
 }
 
 const TableSpec cohort_table_spec = {
@@ -194,6 +280,7 @@ const TableSpec cohort_table_spec = {
     .cell = cohort_cell,
     .compare = cohort_compare,
     .keep = cohort_keep,
+    .begin_search = cohort_begin_search,
     .match = cohort_match,
 };
 
@@ -275,8 +362,6 @@ static void *cohort_open(App *app)
     pthread_mutex_init(&c->mu, NULL);
     c->model.split = COHORT_SPLIT_ALL;
     c->model.pheno = COHORT_PHENO_ANY;
-    c->model.mask_ids = app->opt.mask_ids;
-    c->model.utf8 = app->utf8;
     table_init(&c->table, &cohort_table_spec, &c->model);
     if (!app->opt.store_path) {
         snprintf(c->error, sizeof c->error, "no store given");
@@ -305,6 +390,7 @@ static void cohort_close(void *state)
     free(c->rows);
     free(c->funnel);
     table_done(&c->table);
+    cohort_model_done(&c->model);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -332,12 +418,14 @@ static int cohort_tick(void *state, App *app)
     c->funnel = r.funnel;
     c->nf = r.nf;
     c->load_ms = r.ms;
-    c->model.rows = c->rows;
-    c->model.n = c->n;
+    PsErr err;
+    if (cohort_model_init(&c->model, c->rows, c->n, app->opt.mask_ids, app->utf8, &err) != PS_OK) {
+        snprintf(c->error, sizeof c->error, "%s", err.msg);
+        return 1;
+    }
     for (size_t i = 0; i < c->n; i++)
         for (int k = 0; k < CATALOG_N_PHENOTYPES; k++)
             if (c->rows[i].pheno_mask & (1u << k)) c->pheno_count[k]++;
-    PsErr err;
     if (table_set_rows(&c->table, c->n, &err) != PS_OK) {
         snprintf(c->error, sizeof c->error, "%s", err.msg);
         return 1;
@@ -352,28 +440,42 @@ static int cohort_busy(void *state)
     return !c->loaded && !c->error[0];
 }
 
-/* "demo: 6,000 ICU stays → 5,712 adults → ..." for each source in the funnel. */
+/* 52000 -> "52,000" */
+static void fmt_count(char *buf, size_t n, long long v)
+{
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%lld", v < 0 ? -v : v);
+    size_t k = 0;
+    if (v < 0 && k + 1 < n) buf[k++] = '-';
+    for (int i = 0; i < len && k + 2 < n; i++) {
+        if (i > 0 && (len - i) % 3 == 0) buf[k++] = ',';
+        buf[k++] = digits[i];
+    }
+    buf[k] = 0;
+}
+
+/* "Cohort (demo): 60,000 ICU stays → 55,000 adults → ..." for each source in the funnel. */
 static void funnel_text(const Cohort *c, int utf8, char *buf, size_t n)
 {
     size_t k = 0;
+    char num[32];
     buf[0] = 0;
     if (c->nf == 0) {
-        snprintf(buf, n, "Cohort: %zu stays (no derivation recorded in this store)", c->n);
+        fmt_count(num, sizeof num, (long long)c->n);
+        snprintf(buf, n, "Cohort: %s ICU stays (no derivation recorded in this store)", num);
         return;
     }
-    k += (size_t)snprintf(buf, n, "Cohort ");
     for (size_t i = 0; i < c->nf && k + 1 < n; i++) {
         char src[64], rule[160];
         textsafe_copy(src, sizeof src, c->funnel[i].source, utf8);
         textsafe_copy(rule, sizeof rule, c->funnel[i].rule, utf8);
+        fmt_count(num, sizeof num, (long long)c->funnel[i].count);
         int first = i == 0 || strcmp(c->funnel[i].source, c->funnel[i - 1].source) != 0;
         int w;
         if (first)
-            w = snprintf(buf + k, n - k, "%s%s: %lld %s", i ? " | " : "", src,
-                         (long long)c->funnel[i].count, rule);
+            w = snprintf(buf + k, n - k, "%sCohort (%s): %s %s", i ? "  |  " : "", src, num, rule);
         else
-            w = snprintf(buf + k, n - k, " %s %lld %s", utf8 ? "\u2192" : "->",
-                         (long long)c->funnel[i].count, rule);
+            w = snprintf(buf + k, n - k, " %s %s %s", utf8 ? "\u2192" : "->", num, rule);
         if (w < 0) break;
         k += (size_t)w;
     }
@@ -435,19 +537,26 @@ static void cohort_draw(void *state, App *app, UiRect r)
     wattrset(stdscr, theme_attr(th, THEME_ACCENT));
     table_put_text(stdscr, r.y, r.x + 1, r.w - 2, line, TABLE_LEFT, app->utf8);
 
-    /* the filter line: what is shown and why */
-    char pheno[96] = "any";
-    if (c->model.pheno >= 0) snprintf(pheno, sizeof pheno, "%s", catalog_phenotypes[c->model.pheno].brief);
-    char search[TABLE_SEARCH_MAX + 16] = "";
-    if (c->search[0]) {
+    /* the filter line: what is shown and why; only active filters are named */
+    char shown[32], total[32];
+    fmt_count(shown, sizeof shown, (long long)c->table.n_view);
+    fmt_count(total, sizeof total, (long long)c->n);
+    size_t k;
+    if (c->table.n_view == c->n && !c->search[0])
+        k = (size_t)snprintf(line, sizeof line, "All %s stays", total);
+    else
+        k = (size_t)snprintf(line, sizeof line, "Showing %s of %s", shown, total);
+    if (c->search[0] && k < sizeof line) {
         char safe[TABLE_SEARCH_MAX];
         textsafe_copy(safe, sizeof safe, c->search, app->utf8);
-        snprintf(search, sizeof search, "  search \"%s\"", safe);
+        k += (size_t)snprintf(line + k, sizeof line - k, "  search \"%s\"", safe);
     }
-    snprintf(line, sizeof line, "Showing %zu of %zu stays   split %s  paired %s  phenotype %s%s",
-             c->table.n_view, c->n,
-             c->model.split == COHORT_SPLIT_ALL ? "all" : split_name(c->model.split),
-             c->model.paired_only ? "only" : "any", pheno, search);
+    if (c->model.split != COHORT_SPLIT_ALL && k < sizeof line)
+        k += (size_t)snprintf(line + k, sizeof line - k, "  split %s", split_name(c->model.split));
+    if (c->model.paired_only && k < sizeof line)
+        k += (size_t)snprintf(line + k, sizeof line - k, "  paired only");
+    if (c->model.pheno >= 0 && k < sizeof line)
+        k += (size_t)snprintf(line + k, sizeof line - k, "  has %s", catalog_phenotypes[c->model.pheno].brief);
     wattrset(stdscr, theme_attr(th, THEME_DIM));
     table_put_text(stdscr, r.y + 1, r.x + 1, r.w - 2, line, TABLE_LEFT, app->utf8);
     wattrset(stdscr, A_NORMAL);
@@ -640,7 +749,7 @@ static const char *cohort_hints(void *state, App *app)
     (void)app;
     if (c->picking) return "Up/Down choose  Enter apply  Esc cancel";
     if (c->searching) return "type to narrow  Enter keep  Esc clear  Up/Down move";
-    return "Enter open  / search  t split  p paired  f phenotype  < > sort  r reverse  c clear  ? help  q quit";
+    return "Enter open  / search  t split  p paired  f phenotype  <>r sort  ? help  q quit";
 }
 
 const UiScreen screen_cohort = {

@@ -8,6 +8,7 @@
 #define SCREEN_COHORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/cohort.h"
 #include "ui/table.h"
@@ -29,6 +30,8 @@ enum {
 #define COHORT_SPLIT_ALL (-2)
 #define COHORT_PHENO_ANY (-1)
 
+#define COHORT_MAX_UNITS 4096
+
 typedef struct {
     const CohortRow *rows;
     size_t n;
@@ -37,7 +40,24 @@ typedef struct {
     int pheno;       /* COHORT_PHENO_ANY or a phenotype index: only stays positive for it */
     int mask_ids;    /* hide stay and subject ids, and do not search them */
     int utf8;
+    /* Derived once by cohort_model_init so sorting and search do no per-row text work:
+     * distinct units, each row's unit index, units ranked by their short name, decimal ids. */
+    uint16_t *unit_of;            /* per row */
+    char (*units)[COHORT_UNIT_MAX]; /* distinct raw unit names */
+    char (*unit_short)[32];       /* their sanitised short names */
+    int *unit_rank;               /* per distinct unit: position in short-name order */
+    size_t n_units;
+    char (*ids)[2][21];           /* per row: stay id, subject id in decimal */
+    /* per search, set by the spec's begin_search */
+    uint8_t *unit_hit;            /* per distinct unit: matches the search */
+    uint32_t pheno_hit;           /* phenotypes whose name matches the search */
 } CohortModel;
+
+/* Binds the model to rows (borrowed; they must outlive the model) and derives the caches.
+ * Filters start cleared. Free with cohort_model_done. */
+PsStatus cohort_model_init(CohortModel *m, const CohortRow *rows, size_t n, int mask_ids, int utf8,
+                           PsErr *err);
+void cohort_model_done(CohortModel *m);
 
 /* The table spec over a CohortModel (pass the model as the table's ctx). */
 extern const TableSpec cohort_table_spec;

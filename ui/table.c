@@ -26,10 +26,6 @@ void table_done(Table *t)
     t->n_rows = t->n_view = 0;
 }
 
-typedef struct {
-    const Table *t;
-} SortCtx;
-
 static int cmp_rows(const void *pa, const void *pb, void *arg)
 {
     const Table *t = arg;
@@ -51,6 +47,7 @@ static void rebuild_view(Table *t, size_t keep)
     const TableSpec *s = t->spec;
     size_t n = 0, at = TABLE_NONE;
     int searching = t->search[0] && s->match;
+    if (searching && s->begin_search) s->begin_search(t->ctx, t->search);
     for (size_t i = 0; i < t->n_rows; i++) {
         size_t r = t->order[i];
         if (s->keep && !s->keep(t->ctx, r)) continue;
@@ -96,11 +93,12 @@ size_t table_selected(const Table *t)
 void table_sort(Table *t, int col, int desc)
 {
     if (col < 0 || col >= t->spec->n_cols) return;
-    size_t keep = table_selected(t);
     t->sort_col = col;
     t->sort_desc = desc;
     resort(t);
-    rebuild_view(t, keep);
+    /* A new order is read from its top, as after a click on a column header. */
+    t->cursor = t->top = 0;
+    rebuild_view(t, TABLE_NONE);
 }
 
 void table_set_search(Table *t, const char *needle)

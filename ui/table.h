@@ -3,7 +3,8 @@
  * The table never copies row data: it keeps index arrays. `order` is every row sorted by the
  * current column; `view` is the subsequence that passes the filter and the search. A new
  * search or filter only re-walks `order` (linear), a new sort column re-sorts once, so 50,000
- * rows stay instant. The cursor follows its row across sorts and searches when it can.
+ * rows stay instant. The cursor follows its row across searches and filters when it can;
+ * a new sort starts at the top.
  *
  * Cell text comes from a callback that must return terminal-safe text (sanitised).
  */
@@ -35,6 +36,9 @@ typedef struct {
     int (*compare)(void *ctx, size_t a, size_t b, int col);
     /* 1 when row passes the caller's filters; NULL = every row. */
     int (*keep)(void *ctx, size_t row);
+    /* Called once before a search pass with the search text, so match can stay cheap;
+     * NULL = nothing to prepare. */
+    void (*begin_search)(void *ctx, const char *needle);
     /* 1 when row matches the search text (non-empty); NULL = search disabled. */
     int (*match)(void *ctx, size_t row, const char *needle);
 } TableSpec;
@@ -61,7 +65,7 @@ void table_done(Table *t);
 /* (Re)binds the table to n_rows rows of ctx: sorts and filters them. */
 PsStatus table_set_rows(Table *t, size_t n_rows, PsErr *err);
 
-/* Sorts by column col, descending when desc; keeps the cursor on its row. */
+/* Sorts by column col, descending when desc; the cursor goes to the first row. */
 void table_sort(Table *t, int col, int desc);
 
 /* Sets the search text ("" clears it) and refilters. */
