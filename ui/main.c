@@ -68,6 +68,7 @@ int main(int argc, char **argv)
     if (optind >= argc) {
         static char tui_name[] = "tui";
         char *tui_argv[] = {tui_name, NULL};
+        optind = 0; /* as for any verb: the tui verb runs its own getopt */
         for (const CmdVerb *v = cmd_verbs; v->name; v++)
             if (strcmp(v->name, "tui") == 0) return v->run(&g, 1, tui_argv);
         fprintf(stderr, "phenoscope: the terminal interface is not built in this version\n");
