@@ -7,9 +7,13 @@
 #include <string.h>
 
 int cmd_demo_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_probe_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_tui_run(const CmdGlobal *g, int argc, char **argv);
 
 const CmdVerb cmd_verbs[] = {
     {"demo", cmd_demo_run, "write the synthetic demo cohort to the store"},
+    {"probe", cmd_probe_run, "show what graphics the terminal supports, and why"},
+    {"tui", cmd_tui_run, "the terminal workbench (the default without a verb)"},
     {NULL, NULL, NULL},
 };
 
@@ -66,6 +70,7 @@ int main(int argc, char **argv)
     if (optind >= argc) {
         static char tui_name[] = "tui";
         char *tui_argv[] = {tui_name, NULL};
+        optind = 0; /* as for any verb: the tui verb runs its own getopt */
         for (const CmdVerb *v = cmd_verbs; v->name; v++)
             if (strcmp(v->name, "tui") == 0) return v->run(&g, 1, tui_argv);
         fprintf(stderr, "phenoscope: the terminal interface is not built in this version\n");
