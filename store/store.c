@@ -1434,3 +1434,108 @@ PsStatus store_get_pair(Store *st, int64_t stay_id, char *dicom_id, size_t n)
     }
     return finish(st, s, rc, what);
 }
+
+/* Runs sql (no parameters) and hands each row to row(arg); a non-zero return stops with
+ * PS_ERR_CANCELLED. The row function reads the columns it needs and calls the user's callback
+ * (arg carries the callback and its context, so function pointers never pass as void *). */
+static PsStatus each_row(Store *st, const char *sql, const char *what,
+                         int (*row)(sqlite3_stmt *s, void *arg), void *arg)
+{
+    sqlite3_stmt *s;
+    PsStatus rc = prepare(st, sql, &s, what);
+    if (rc) return rc;
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (row(s, arg)) {
+            rc = store_set_error(st, PS_ERR_CANCELLED, "%s: stopped by the caller", what);
+            break;
+        }
+    }
+    if (!rc && src != SQLITE_DONE) rc = store_db_error(st, src, what);
+    return finish(st, s, rc, what);
+}
+
+typedef struct {
+    StoreLabelsFn fn;
+    void *ctx;
+} LabelsArg;
+
+static int labels_row(sqlite3_stmt *s, void *arg)
+{
+    LabelsArg *a = arg;
+    uint8_t lab[CATALOG_N_PHENOTYPES];
+    for (int k = 0; k < CATALOG_N_PHENOTYPES; k++) lab[k] = (uint8_t)sqlite3_column_int(s, 1 + k);
+    return a->fn(a->ctx, sqlite3_column_int64(s, 0), lab);
+}
+
+PsStatus store_each_labels(Store *st, StoreLabelsFn fn, void *ctx)
+{
+    LabelsArg a = {fn, ctx};
+    return each_row(st,
+                    "SELECT stay_id, p00, p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, "
+                    "p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, p23, p24 "
+                    "FROM labels ORDER BY stay_id",
+                    "store_each_labels", labels_row, &a);
+}
+
+typedef struct {
+    StorePairFn fn;
+    void *ctx;
+} PairArg;
+
+static int pair_row(sqlite3_stmt *s, void *arg)
+{
+    PairArg *a = arg;
+    const char *d = (const char *)sqlite3_column_text(s, 1);
+    return a->fn(a->ctx, sqlite3_column_int64(s, 0), d ? d : "");
+}
+
+PsStatus store_each_pair(Store *st, StorePairFn fn, void *ctx)
+{
+    PairArg a = {fn, ctx};
+    return each_row(st, "SELECT stay_id, dicom_id FROM pairs ORDER BY stay_id", "store_each_pair",
+                    pair_row, &a);
+}
+
+typedef struct {
+    StoreSourceFn fn;
+    void *ctx;
+} SourceArg;
+
+static int source_row(sqlite3_stmt *s, void *arg)
+{
+    SourceArg *a = arg;
+    const char *name = (const char *)sqlite3_column_text(s, 0);
+    const char *detail = (const char *)sqlite3_column_text(s, 1);
+    StoreSource x = {name ? name : "", detail ? detail : "", sqlite3_column_int64(s, 2)};
+    return a->fn(a->ctx, &x);
+}
+
+PsStatus store_each_source(Store *st, StoreSourceFn fn, void *ctx)
+{
+    SourceArg a = {fn, ctx};
+    return each_row(st, "SELECT name, detail, time FROM sources ORDER BY name",
+                    "store_each_source", source_row, &a);
+}
+
+typedef struct {
+    StoreFunnelFn fn;
+    void *ctx;
+} FunnelArg;
+
+static int funnel_row(sqlite3_stmt *s, void *arg)
+{
+    FunnelArg *a = arg;
+    const char *source = (const char *)sqlite3_column_text(s, 0);
+    const char *rule = (const char *)sqlite3_column_text(s, 2);
+    StoreFunnelStep x = {source ? source : "", rule ? rule : "", sqlite3_column_int(s, 1),
+                         sqlite3_column_int64(s, 3)};
+    return a->fn(a->ctx, &x);
+}
+
+PsStatus store_each_funnel(Store *st, StoreFunnelFn fn, void *ctx)
+{
+    FunnelArg a = {fn, ctx};
+    return each_row(st, "SELECT source, step, rule, count FROM funnel ORDER BY source, step",
+                    "store_each_funnel", funnel_row, &a);
+}

@@ -6,7 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+int cmd_info_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_export_run(const CmdGlobal *g, int argc, char **argv);
+
 const CmdVerb cmd_verbs[] = {
+    {"info", cmd_info_run, "what the store holds: counts per split (Table 1), sources, funnel"},
+    {"export", cmd_export_run, "labels, a stay, radiographs, an image or pairs as CSV / JPEG"},
     {NULL, NULL, NULL},
 };
 
