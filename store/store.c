@@ -721,10 +721,24 @@ static PsStatus open_db(Store *st, StoreMode mode, int created, PsErr *err)
     st->schema = (int)version;
 
     if (mode != STORE_OPEN_READONLY) {
-        /* Switching to WAL needs a moment's exclusive lock; once WAL, it is a no-op. */
-        int64_t dummy;
-        ps = query_int(st, "PRAGMA journal_mode = WAL", &dummy, "switching to WAL");
+        /* Switching to WAL needs a moment's exclusive lock; once WAL, it is a no-op. SQLite
+         * answers with the mode it ended up in, which is not WAL where shared memory is
+         * unavailable (some network filesystems): refuse rather than run unprotected. */
+        sqlite3_stmt *q;
+        rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
+        if (rc != SQLITE_OK) return open_fail(st, store_db_error(st, rc, "switching to WAL"), err);
+        rc = sqlite3_step(q);
+        char mode_now[16] = "";
+        if (rc == SQLITE_ROW) column_copy(q, 0, mode_now, sizeof mode_now);
+        ps = rc == SQLITE_ROW ? PS_OK : store_db_error(st, rc, "switching to WAL");
+        int frc = sqlite3_finalize(q);
+        if (!ps && frc != SQLITE_OK) ps = store_db_error(st, frc, "switching to WAL");
         if (ps) return open_fail(st, ps, err);
+        if (strcmp(mode_now, "wal") != 0)
+            return ps_err(err, PS_ERR_IO,
+                          "store %s cannot use WAL mode (SQLite stayed in '%s'); is it on a "
+                          "network filesystem? Use a local disk",
+                          st->path, mode_now);
     }
     if ((ps = exec(st, "PRAGMA synchronous = FULL", "setting synchronous=FULL")))
         return open_fail(st, ps, err);
@@ -831,7 +845,11 @@ PsStatus store_commit(Store *st)
 
 void store_rollback(Store *st)
 {
-    if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    if (sqlite3_get_autocommit(st->db)) return;
+    int rc = sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    /* The caller has no status to receive; the message stays on st. SQLite rolls back a
+     * transaction whose ROLLBACK failed when the connection closes. */
+    if (rc != SQLITE_OK) store_db_error(st, rc, "rollback failed");
 }
 
 /* ---- writers ------------------------------------------------------------------------------ */
