@@ -320,8 +320,9 @@ PsStatus store_db_error(Store *st, int sqlite_rc, const char *what)
         msg = sqlite3_errstr(sqlite_rc);
     if ((sqlite_rc & 0xff) == SQLITE_BUSY || (sqlite_rc & 0xff) == SQLITE_LOCKED)
         return store_set_error(st, PS_ERR_BUSY,
-                               "%s: store busy (another phenoscope is writing to %s)", what,
-                               st->path ? st->path : "the store");
+                               "store busy: another process is writing to %s (%s; gave up "
+                               "after waiting)",
+                               st->path ? st->path : "the store", what);
     return store_set_error(st, rc, "%s: %s", what, msg);
 }
 
@@ -666,9 +667,7 @@ static int busy_timeout_ms(void)
 /* Turns a failure during open into one line naming the path. */
 static PsStatus open_fail(Store *st, PsStatus rc, PsErr *err)
 {
-    if (rc == PS_ERR_BUSY)
-        return ps_err(err, rc, "store busy: another phenoscope is writing to %s (%s)", st->path,
-                      st->err);
+    if (rc == PS_ERR_BUSY) return ps_err(err, rc, "%s", st->err); /* already names the path */
     return ps_err(err, rc, "%s: %s", st->path, st->err);
 }
 

@@ -932,7 +932,8 @@ static void busy_store(void **state)
     clock_gettime(CLOCK_MONOTONIC, &b);
     double waited = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
     assert_true(waited >= 0.25 && waited < 5.0);
-    assert_non_null(strstr(store_errmsg(st), "busy"));
+    assert_non_null(strstr(store_errmsg(st), "store busy"));
+    assert_non_null(strstr(store_errmsg(st), t->path));
     assert_int_equal(store_put_source(st, "me", ""), PS_ERR_BUSY);
     /* Once the other process lets go, writing works. */
     assert_int_equal(write(down[1], "g", 1), 1);
