@@ -17,6 +17,13 @@ typedef struct {
     const char *summary; /* one line for --help */
 } CmdVerb;
 
+/* The verbs, one per ui/cmd_<verb>.c. */
+int cmd_tui_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_demo_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_info_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_export_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_probe_run(const CmdGlobal *g, int argc, char **argv);
+
 /* The table of verbs, terminated by {NULL}; defined in ui/main.c. */
 extern const CmdVerb cmd_verbs[];
 
@@ -24,5 +31,10 @@ extern const CmdVerb cmd_verbs[];
  * failure. Defined in ui/cmd_common.c. */
 struct Store;
 int cmd_open_store(const CmdGlobal *g, struct Store **out, int mode);
+/* cmd_open_store returns 0 with *out set, or 1 (an exit status) with *out NULL after printing
+ * "phenoscope: <why>"; mode is a StoreMode. */
+
+/* Prints "phenoscope: <message>" on stderr, one line, sanitised for the terminal. */
+void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -105,7 +105,6 @@ static void remove_db(const char *path)
     unlink(side);
 }
 
-int cmd_demo_run(const CmdGlobal *g, int argc, char **argv);
 
 int cmd_demo_run(const CmdGlobal *g, int argc, char **argv)
 {

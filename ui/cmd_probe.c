@@ -21,7 +21,6 @@
 #include "ui/term.h"
 #include "ui/theme.h"
 
-int cmd_probe_run(const CmdGlobal *g, int argc, char **argv);
 
 static void usage(FILE *f)
 {

@@ -19,7 +19,6 @@
 #include "ui/cmd.h"
 #include "ui/term.h"
 
-int cmd_tui_run(const CmdGlobal *g, int argc, char **argv);
 
 static void usage(FILE *f)
 {
