@@ -4,7 +4,11 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "engine/blas.h"
 
 const CmdVerb cmd_verbs[] = {
     {"tui", cmd_tui_run, "the terminal workbench (the default without a verb)"},
@@ -39,8 +43,24 @@ static void usage(FILE *f)
                "See phenoscope(1).\n");
 }
 
+/* OpenBLAS picks its kernels once, when the library loads, and falls back to slow generic ones
+ * on CPUs it does not recognise (seen here: 5x slower sgemm). When that happened and the user
+ * did not choose, run again with the kernel family the CPU supports. Only once: the marker
+ * variable stops a loop, and a failed exec simply carries on with the slow kernels. */
+static void fix_blas_kernels(char **argv)
+{
+    if (getenv("PHENOSCOPE_BLAS_REEXEC")) return;
+    const char *hint = blas_coretype_hint();
+    if (!hint) return;
+    if (setenv("OPENBLAS_CORETYPE", hint, 1) != 0 ||
+        setenv("PHENOSCOPE_BLAS_REEXEC", "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+    fix_blas_kernels(argv);
     CmdGlobal g = {0};
     static const struct option opts[] = {
         {"store", required_argument, NULL, 's'},  {"graphics", required_argument, NULL, 'g'},
