@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+int cmd_demo_run(const CmdGlobal *g, int argc, char **argv);
 int cmd_probe_run(const CmdGlobal *g, int argc, char **argv);
 int cmd_tui_run(const CmdGlobal *g, int argc, char **argv);
 
 const CmdVerb cmd_verbs[] = {
+    {"demo", cmd_demo_run, "write the synthetic demo cohort to the store"},
     {"probe", cmd_probe_run, "show what graphics the terminal supports, and why"},
     {"tui", cmd_tui_run, "the terminal workbench (the default without a verb)"},
     {NULL, NULL, NULL},

@@ -535,7 +535,30 @@ static void cohort_draw(void *state, App *app, UiRect r)
     }
     funnel_text(c, app->utf8, line, sizeof line);
     wattrset(stdscr, theme_attr(th, THEME_ACCENT));
-    table_put_text(stdscr, r.y, r.x + 1, r.w - 2, line, TABLE_LEFT, app->utf8);
+    /* The funnel may take a second line when it is long and the screen is tall; it breaks
+     * before an arrow, so every step stays readable. */
+    int fl = 1;
+    const char *arrow = app->utf8 ? " \u2192 " : " -> ";
+    if (table_text_width(line) > r.w - 2 && r.h >= 16) {
+        char first[1024];
+        const char *cut = NULL;
+        for (const char *p = strstr(line, arrow); p; p = strstr(p + 1, arrow)) {
+            snprintf(first, sizeof first, "%.*s", (int)(p - line), line);
+            if (table_text_width(first) > r.w - 2) break;
+            cut = p;
+        }
+        if (cut) {
+            snprintf(first, sizeof first, "%.*s", (int)(cut - line), line);
+            table_put_text(stdscr, r.y, r.x + 1, r.w - 2, first, TABLE_LEFT, app->utf8);
+            char rest[1024];
+            snprintf(rest, sizeof rest, "  %s", cut + 1);
+            table_put_text(stdscr, r.y + 1, r.x + 1, r.w - 2, rest, TABLE_LEFT, app->utf8);
+            fl = 2;
+        }
+    }
+    if (fl == 1) table_put_text(stdscr, r.y, r.x + 1, r.w - 2, line, TABLE_LEFT, app->utf8);
+    r.y += fl - 1;
+    r.h -= fl - 1;
 
     /* the filter line: what is shown and why; only active filters are named */
     char shown[32], total[32];
