@@ -221,6 +221,13 @@ if wait_rc b && [ "$(cat "$tmp/b.rc")" = 143 ]; then pass sigterm_exits_143; els
 same_tty b && pass sigterm_restores_terminal || fail sigterm_restores_terminal
 T kill-session -t b
 
+start f 80 24 TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 --
+check f sighup_start '▲Stay'
+kill -HUP "$(cat "$tmp/f.pid")"
+if wait_rc f && [ "$(cat "$tmp/f.rc")" = 129 ]; then pass sighup_exits_129; else fail sighup_exits_129 "rc=$(cat "$tmp/f.rc" 2>/dev/null)"; fi
+same_tty f && pass sighup_restores_terminal || fail sighup_restores_terminal
+T kill-session -t f
+
 # ---- Ctrl-C, masked ids, no colour, ASCII -------------------------------------------------
 start c 100 30 TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 -- --mask-ids
 check c mask_ids_notice 'IDs masked'

@@ -328,6 +328,20 @@ static long mono_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* 52000 -> "52,000" */
+static void fmt_count(char *buf, size_t n, long long v)
+{
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%lld", v < 0 ? -v : v);
+    size_t k = 0;
+    if (v < 0 && k + 1 < n) buf[k++] = '-';
+    for (int i = 0; i < len && k + 2 < n; i++) {
+        if (i > 0 && (len - i) % 3 == 0) buf[k++] = ',';
+        buf[k++] = digits[i];
+    }
+    buf[k] = 0;
+}
+
 static void *loader(void *arg)
 {
     Cohort *c = arg;
@@ -431,6 +445,9 @@ static int cohort_tick(void *state, App *app)
         return 1;
     }
     c->loaded = 1;
+    char num[32];
+    fmt_count(num, sizeof num, (long long)c->n);
+    app_status(app, "Loaded %s stays in %ld ms", num, c->load_ms);
     return 1;
 }
 
@@ -438,20 +455,6 @@ static int cohort_busy(void *state)
 {
     const Cohort *c = state;
     return !c->loaded && !c->error[0];
-}
-
-/* 52000 -> "52,000" */
-static void fmt_count(char *buf, size_t n, long long v)
-{
-    char digits[32];
-    int len = snprintf(digits, sizeof digits, "%lld", v < 0 ? -v : v);
-    size_t k = 0;
-    if (v < 0 && k + 1 < n) buf[k++] = '-';
-    for (int i = 0; i < len && k + 2 < n; i++) {
-        if (i > 0 && (len - i) % 3 == 0) buf[k++] = ',';
-        buf[k++] = digits[i];
-    }
-    buf[k] = 0;
 }
 
 /* "Cohort (demo): 60,000 ICU stays → 55,000 adults → ..." for each source in the funnel. */
