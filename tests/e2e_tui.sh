@@ -261,5 +261,10 @@ if "$bin" --store "$store" tui --keys '/a<Enter>t?<Esc>q' --size 100x30 --dump "
     grep -q 'RESEARCH USE ONLY' "$tmp/h.txt" && grep -q 'split train' "$tmp/h.txt"; then
     pass headless_run
 else fail headless_run "$(cat "$tmp/h.txt" 2>/dev/null | head -5)"; fi
+# R reloads from the store and keeps the filters
+if "$bin" --store "$store" tui --keys 'tR' --size 100x30 --dump "$tmp/r.txt" < /dev/null &&
+    grep -q 'Reloaded [0-9,]* stays' "$tmp/r.txt" && grep -q 'split train' "$tmp/r.txt"; then
+    pass reload_keeps_filters
+else fail reload_keeps_filters "$(cat "$tmp/r.txt" 2>/dev/null | tail -3)"; fi
 
 exit $((failures > 0))

@@ -366,6 +366,24 @@ static void *loader(void *arg)
     return NULL;
 }
 
+/* Starts the worker; on failure c->error says so (first load) or it returns 0 (reload). */
+static int start_loader(Cohort *c)
+{
+    memset(&c->load, 0, sizeof c->load);
+    /* The worker must never take SIGINT/SIGTERM/SIGWINCH: the UI thread's flags handle them. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int prc = pthread_create(&c->thread, NULL, loader, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (prc != 0) {
+        if (!c->loaded) snprintf(c->error, sizeof c->error, "cannot start the cohort loader thread");
+        return 0;
+    }
+    c->thread_running = 1;
+    return 1;
+}
+
 static void *cohort_open(App *app)
 {
     Cohort *c = calloc(1, sizeof *c);
@@ -382,14 +400,7 @@ static void *cohort_open(App *app)
         return c;
     }
     snprintf(c->path, sizeof c->path, "%s", app->opt.store_path);
-    /* The worker must never take SIGINT/SIGTERM/SIGWINCH: the UI thread's flags handle them. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int prc = pthread_create(&c->thread, NULL, loader, c);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (prc != 0) snprintf(c->error, sizeof c->error, "cannot start the cohort loader thread");
-    else c->thread_running = 1;
+    start_loader(c);
     return c;
 }
 
@@ -412,7 +423,7 @@ static void cohort_close(void *state)
 static int cohort_tick(void *state, App *app)
 {
     Cohort *c = state;
-    if (c->loaded || !c->thread_running) return 0;
+    if (!c->thread_running) return 0;
     CohortLoad r;
     pthread_mutex_lock(&c->mu);
     r = c->load;
@@ -422,21 +433,36 @@ static int cohort_tick(void *state, App *app)
     pthread_join(c->thread, NULL);
     c->thread_running = 0;
     if (r.rc != PS_OK) {
-        textsafe_copy(c->error, sizeof c->error, r.err, app->utf8);
+        char safe[PS_ERRMSG_MAX];
+        textsafe_copy(safe, sizeof safe, r.err, app->utf8);
+        /* A failed reload keeps the rows on screen and says why. */
+        if (c->loaded) app_status(app, "Reload failed: %s", safe);
+        else snprintf(c->error, sizeof c->error, "%s", safe);
         free(r.rows);
         free(r.funnel);
         return 1;
     }
+    /* A reload keeps the user's filters, sort and search over the new rows. */
+    CohortModel keep = c->model;
+    int reload = c->loaded;
+    cohort_model_done(&c->model);
+    free(c->rows);
+    free(c->funnel);
     c->rows = r.rows;
     c->n = r.n;
     c->funnel = r.funnel;
     c->nf = r.nf;
     c->load_ms = r.ms;
+    c->loaded = 0;
     PsErr err;
     if (cohort_model_init(&c->model, c->rows, c->n, app->opt.mask_ids, app->utf8, &err) != PS_OK) {
         snprintf(c->error, sizeof c->error, "%s", err.msg);
         return 1;
     }
+    c->model.split = keep.split;
+    c->model.paired_only = keep.paired_only;
+    c->model.pheno = keep.pheno;
+    memset(c->pheno_count, 0, sizeof c->pheno_count);
     for (size_t i = 0; i < c->n; i++)
         for (int k = 0; k < CATALOG_N_PHENOTYPES; k++)
             if (c->rows[i].pheno_mask & (1u << k)) c->pheno_count[k]++;
@@ -444,17 +470,19 @@ static int cohort_tick(void *state, App *app)
         snprintf(c->error, sizeof c->error, "%s", err.msg);
         return 1;
     }
+    if (c->table.sort_col || c->table.sort_desc) table_sort(&c->table, c->table.sort_col, c->table.sort_desc);
+    if (c->search[0]) table_set_search(&c->table, c->search);
     c->loaded = 1;
     char num[32];
     fmt_count(num, sizeof num, (long long)c->n);
-    app_status(app, "Loaded %s stays in %ld ms", num, c->load_ms);
+    app_status(app, "%s %s stays in %ld ms", reload ? "Reloaded" : "Loaded", num, c->load_ms);
     return 1;
 }
 
 static int cohort_busy(void *state)
 {
     const Cohort *c = state;
-    return !c->loaded && !c->error[0];
+    return c->thread_running || (!c->loaded && !c->error[0]);
 }
 
 /* "Cohort (demo): 60,000 ICU stays → 55,000 adults → ..." for each source in the funnel. */
@@ -739,6 +767,9 @@ static int cohort_key(void *state, App *app, int key)
     case 'f':
         c->picking = 1;
         c->pick = c->model.pheno + 1;
+        return SCREEN_KEY_USED;
+    case 'R':
+        if (!c->thread_running && start_loader(c)) app_status(app, "Reloading the cohort...");
         return SCREEN_KEY_USED;
     case 'c':
         c->model.split = COHORT_SPLIT_ALL;
