@@ -110,7 +110,7 @@ cap() { T capture-pane -p -t "$1"; }
 # wait_for NAME REGEX [TENTHS]: until the screen matches (default 10 s)
 wait_for() {
     n=0
-    while [ $n -lt "${3:-50}" ]; do
+    while [ $n -lt "${3:-150}" ]; do
         cap "$1" | grep -q -- "$2" && return 0
         [ -s "$tmp/$1.rc" ] && { cap "$1" | grep -q -- "$2"; return $?; } # it has exited
         sleep 0.1
@@ -118,13 +118,24 @@ wait_for() {
     done
     return 1
 }
+# stable NAME: waits until two captures 0.15 s apart agree, so a frame is never read half-drawn
+# (tmux may show the terminal mid-way through curses' output on a busy machine)
+stable() {
+    prev=$(cap "$1"); n=0
+    while [ $n -lt 30 ]; do
+        sleep 0.15
+        now=$(cap "$1")
+        [ "$now" = "$prev" ] && return 0
+        prev=$now; n=$((n + 1))
+    done
+}
 wait_rc() {
     n=0
-    while [ $n -lt 100 ] && [ ! -s "$tmp/$1.after" ]; do sleep 0.1; n=$((n + 1)); done
+    while [ $n -lt 150 ] && [ ! -s "$tmp/$1.after" ]; do sleep 0.1; n=$((n + 1)); done
     [ -s "$tmp/$1.after" ]
 }
-check() { # check NAME TEST REGEX [what]
-    if wait_for "$1" "$3"; then pass "$2"; else fail "$2" "no /$3/ on screen: $(cap "$1" | head -40)"; fi
+check() { # check NAME TEST REGEX
+    if wait_for "$1" "$3" && stable "$1"; then pass "$2"; else fail "$2" "no /$3/ on screen: $(cap "$1" | head -40)"; fi
 }
 same_tty() { cmp -s "$tmp/$1.before" "$tmp/$1.after"; }
 # body NAME: the table's data rows (between the header and the two bottom lines)
