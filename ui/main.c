@@ -7,11 +7,15 @@
 #include <string.h>
 
 int cmd_demo_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_info_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_export_run(const CmdGlobal *g, int argc, char **argv);
 int cmd_probe_run(const CmdGlobal *g, int argc, char **argv);
 int cmd_tui_run(const CmdGlobal *g, int argc, char **argv);
 
 const CmdVerb cmd_verbs[] = {
     {"demo", cmd_demo_run, "write the synthetic demo cohort to the store"},
+    {"info", cmd_info_run, "what the store holds: counts per split (Table 1), sources, funnel"},
+    {"export", cmd_export_run, "labels, a stay, radiographs, an image or pairs as CSV / JPEG"},
     {"probe", cmd_probe_run, "show what graphics the terminal supports, and why"},
     {"tui", cmd_tui_run, "the terminal workbench (the default without a verb)"},
     {NULL, NULL, NULL},
