@@ -19,6 +19,7 @@ sock="ps_e2e_$$"
 T() { tmux -L "$sock" -f /dev/null "$@" 2>/dev/null; }
 cleanup() {
     T kill-server 2>/dev/null
+    rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$sock" # kill-server leaves its socket behind
     rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
