@@ -137,8 +137,8 @@ int cmd_tui_run(const CmdGlobal *g, int argc, char **argv)
     }
     Store *st = NULL;
     if (store_open(&st, path, STORE_OPEN_READONLY, &err) != PS_OK) {
+        /* The store's message already says how to create one: one line, as for every verb. */
         fprintf(stderr, "phenoscope: %s\n", err.msg);
-        fprintf(stderr, "phenoscope: create a demo store with 'phenoscope demo', or name one with --store\n");
         return 1;
     }
     o.store_path = path;
