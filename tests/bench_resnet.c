@@ -3,8 +3,9 @@
  * usage: bench_resnet [WORKLOAD ...]     (default: all, each in its own child process so that
  *        peak RSS is per workload)
  * Prints "PSBENCH <name> ms=<median> peak_rss_mb=<n>" per workload and, with PS_BENCH_LAYERS=1,
- * "PSBENCH conv_gflops name=<layer> gflops=<x>" for the distinct convolution shapes, plus the
- * sgemm rate of a large square product as the ceiling.
+ * "PSBENCH conv_gflops name=<layer> gflops=<x>" for the distinct convolution shapes (3×3
+ * stride-1 ones both as im2col and as Winograd, "used=" saying which the model runs; Winograd
+ * GFLOP/s count the direct method's flops), plus the sgemm rate of a square product.
  * Training steps are forward (train mode) + BCE-with-logits gradient + backward + an Adam
  * update over the parameter slab, like the PyTorch loop. OpenBLAS runs on 2 threads.
  */
@@ -80,6 +81,14 @@ static int run(const Workload *wl)
     }
     rng_seed(&rng, 1);
     resnet_init_weights(&m, &rng);
+    /* PS_BENCH_WINOGRAD=0|1 overrides the per-layer choice, for before/after measurements */
+    const char *wg = getenv("PS_BENCH_WINOGRAD");
+    if (wg && *wg)
+        for (int b = 0; b < m.n_blocks; b++) {
+            ConvShape *s[2] = {&m.blocks[b].c1.s, &m.blocks[b].c2.s};
+            for (int k = 0; k < 2; k++)
+                s[k]->winograd = atoi(wg) && s[k]->K == 3 && s[k]->stride == 1;
+        }
     size_t nx = (size_t)wl->batch * 3 * wl->size * wl->size, nl = (size_t)wl->batch * 14;
     float *x = malloc(nx * sizeof *x), *logits = malloc(nl * sizeof *logits);
     float *y = malloc(nl * sizeof *y), *dl = malloc(nl * sizeof *dl);
@@ -116,30 +125,39 @@ static int run(const Workload *wl)
             if (m.blocks[b].has_ds) u[nu++] = &m.blocks[b].ds;
         }
         for (int i = 0; i < nu; i++) {
-            const ConvShape *s = &u[i]->s;
+            const ConvShape *s0 = &u[i]->s;
             int seen = 0;
-            for (int k = 0; k < i; k++) seen |= memcmp(&u[k]->s, s, sizeof *s) == 0;
+            for (int k = 0; k < i; k++) seen |= memcmp(&u[k]->s, s0, sizeof *s0) == 0;
             if (seen) continue;
-            size_t ny = (size_t)s->Co * wl->batch * s->Ho * s->Wo;
-            size_t nin = (size_t)s->C * wl->batch * s->H * s->W;
+            size_t ny = (size_t)s0->Co * wl->batch * s0->Ho * s0->Wo;
+            size_t nin = (size_t)s0->C * wl->batch * s0->H * s0->W;
             float *in = calloc(nin, 4), *out = malloc(ny * 4), *dy = calloc(ny, 4), *dx = malloc(nin * 4);
-            float *col = malloc((conv_col_floats(s, wl->batch) + 1) * 4);
-            float *dw = calloc((size_t)s->Co * s->C * s->K * s->K, 4);
-            double best = 1e30, bestb = 1e30;
-            for (int r = 0; r < 3; r++) {
-                double t0 = now_ms();
-                conv_forward(out, col, in, m.params.w + u[i]->w, s, wl->batch);
-                double t1 = now_ms();
-                conv_backward(dx, dw, col, dy, in, m.params.w + u[i]->w, s, wl->batch, 0);
-                double t2 = now_ms();
-                if (t1 - t0 < best) best = t1 - t0;
-                if (t2 - t1 < bestb) bestb = t2 - t1;
-            }
-            double fl = 2 * conv_macs(s, wl->batch);
-            printf("PSBENCH conv_gflops name=c%dk%ds%d_%dx%d fwd_ms=%.2f gflops=%.1f bwd_ms=%.2f "
-                   "bwd_gflops=%.1f\n",
-                   s->C, s->K, s->stride, s->H, s->W, best, fl / best / 1e6, bestb,
-                   2 * fl / bestb / 1e6);
+            ConvShape s1 = *s0;
+            s1.winograd = 1;
+            float *col = malloc((conv_col_floats(&s1, wl->batch) + 1) * 4);
+            float *dw = calloc((size_t)s0->Co * s0->C * s0->K * s0->K, 4);
+            /* both algorithms where Winograd applies, interleaved so load noise hits both */
+            int algos = s0->K == 3 && s0->stride == 1 ? 2 : 1;
+            double best[2] = {1e30, 1e30}, bestb[2] = {1e30, 1e30};
+            for (int r = 0; r < 3; r++)
+                for (int a = 0; a < algos; a++) {
+                    ConvShape s = *s0;
+                    s.winograd = a;
+                    double t0 = now_ms();
+                    conv_forward(out, col, in, m.params.w + u[i]->w, &s, wl->batch);
+                    double t1 = now_ms();
+                    conv_backward(dx, dw, col, dy, in, m.params.w + u[i]->w, &s, wl->batch, 0);
+                    double t2 = now_ms();
+                    if (t1 - t0 < best[a]) best[a] = t1 - t0;
+                    if (t2 - t1 < bestb[a]) bestb[a] = t2 - t1;
+                }
+            double fl = 2 * conv_macs(s0, wl->batch);
+            for (int a = 0; a < algos; a++)
+                printf("PSBENCH conv_gflops name=c%dk%ds%d_%dx%d%s used=%s fwd_ms=%.2f gflops=%.1f "
+                       "bwd_ms=%.2f bwd_gflops=%.1f\n",
+                       s0->C, s0->K, s0->stride, s0->H, s0->W, a ? "_winograd" : "",
+                       a == s0->winograd ? "yes" : "no", best[a], fl / best[a] / 1e6, bestb[a],
+                       2 * fl / bestb[a] / 1e6);
             free(in), free(out), free(dy), free(dx), free(col), free(dw);
         }
         int n = 2048;

@@ -1,6 +1,6 @@
-/* test_conv.c — the im2col/sgemm convolution against its direct-loop twin and against finite
- * differences, for every shape ResNet-34 uses (7×7/2 stem, 3×3/1, 3×3/2, 1×1/2 projection)
- * plus the 1×1/1 path that skips im2col. */
+/* test_conv.c — the im2col/sgemm and Winograd convolutions against their direct-loop twin and
+ * against finite differences, for every shape ResNet-34 uses (7×7/2 stem, 3×3/1, 3×3/2,
+ * 1×1/2 projection) plus the 1×1/1 path that skips im2col and Winograd's edge tiles. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,16 +16,19 @@
 #include "store/rng.h"
 
 typedef struct {
-    int C, H, W, Co, K, stride, pad, B;
+    int C, H, W, Co, K, stride, pad, B, winograd;
 } Case;
 
 static const Case cases[] = {
-    {3, 11, 11, 5, 7, 2, 3, 2}, /* stem */
-    {4, 8, 8, 6, 3, 1, 1, 3},   /* 3×3 stride 1 */
-    {4, 9, 9, 6, 3, 2, 1, 2},   /* 3×3 stride 2, odd size */
-    {5, 8, 8, 7, 1, 2, 0, 2},   /* downsample projection */
-    {5, 6, 7, 3, 1, 1, 0, 2},   /* pointwise, non-square */
-    {2, 5, 4, 3, 3, 1, 2, 1},   /* padding larger than needed */
+    {3, 11, 11, 5, 7, 2, 3, 2, 0}, /* stem */
+    {4, 8, 8, 6, 3, 1, 1, 3, 0},   /* 3×3 stride 1 */
+    {4, 9, 9, 6, 3, 2, 1, 2, 0},   /* 3×3 stride 2, odd size */
+    {5, 8, 8, 7, 1, 2, 0, 2, 0},   /* downsample projection */
+    {5, 6, 7, 3, 1, 1, 0, 2, 0},   /* pointwise, non-square */
+    {2, 5, 4, 3, 3, 1, 2, 1, 0},   /* padding larger than needed */
+    {4, 8, 8, 6, 3, 1, 1, 3, 1}, /* Winograd F(2×2, 3×3), even size */
+    {3, 7, 5, 4, 3, 1, 1, 2, 1}, /* Winograd with partial edge tiles */
+    {5, 1, 1, 2, 3, 1, 1, 2, 1}, /* Winograd on layer4's 1×1 maps at tiny input sizes */
 };
 
 static float *randv(Rng *r, size_t n)
@@ -49,6 +52,7 @@ static void fast_matches_reference(void **state)
         const Case *c = &cases[k];
         ConvShape s;
         assert_int_equal(conv_shape_init(&s, c->C, c->H, c->W, c->Co, c->K, c->stride, c->pad), 0);
+        s.winograd = c->winograd;
         size_t nx = (size_t)c->C * c->B * c->H * c->W, ny = (size_t)c->Co * c->B * s.Ho * s.Wo;
         size_t nw = (size_t)c->Co * c->C * c->K * c->K;
         float *x = randv(&r, nx), *w = randv(&r, nw), *dy = randv(&r, ny);
@@ -100,6 +104,7 @@ static void backward_matches_finite_differences(void **state)
         const Case *c = &cases[k];
         Ctx t;
         conv_shape_init(&t.s, c->C, c->H, c->W, c->Co, c->K, c->stride, c->pad);
+        t.s.winograd = c->winograd;
         t.B = c->B;
         size_t nx = (size_t)c->C * c->B * c->H * c->W, ny = (size_t)c->Co * c->B * t.s.Ho * t.s.Wo;
         size_t nw = (size_t)c->Co * c->C * c->K * c->K;
@@ -129,6 +134,11 @@ static void shapes_follow_pytorch(void **state)
     assert_int_equal(s.Ho, 4);
     assert_int_equal(conv_shape_init(&s, 3, 2, 2, 4, 7, 1, 0), -1); /* empty output */
     assert_int_equal(conv_shape_init(&s, 0, 8, 8, 4, 3, 1, 1), -1);
+    /* Winograd only where it is enabled and applies (3×3, stride 1, padding 1) */
+    assert_int_equal(conv_shape_init(&s, 256, 14, 14, 256, 3, 1, 1), 0);
+    assert_int_equal(s.winograd, CONV_WINOGRAD_MIN_C > 0 && 256 >= CONV_WINOGRAD_MIN_C);
+    assert_int_equal(conv_shape_init(&s, 256, 14, 14, 512, 3, 2, 1), 0);
+    assert_false(s.winograd);
 }
 
 int main(void)
