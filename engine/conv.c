@@ -6,7 +6,7 @@
  */
 #include "engine/conv.h"
 
-#include <cblas.h>
+#include "engine/blas.h"
 #include <string.h>
 
 int conv_shape_init(ConvShape *s, int C, int H, int W, int Co, int K, int stride, int pad)
@@ -291,7 +291,7 @@ static void wino_conv(float *out, float *V, float *M, const float *U, const floa
     const size_t T = (size_t)B * ((H + 1) / 2) * ((W + 1) / 2);
     wino_input(V, in, Ni, B, H, W);
     for (int k = 0; k < 16; k++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, No, (int)T, Ni, 1.0f,
+        blas_sgemm(0, 0, No, (int)T, Ni, 1.0f,
                     U + (size_t)k * No * Ni, Ni, V + (size_t)k * Ni * T, (int)T, 0.0f,
                     M + (size_t)k * No * T, (int)T);
     wino_output(out, M, No, B, H, W, accumulate);
@@ -313,7 +313,7 @@ void conv_forward(float *y, float *col, const float *x, const float *w, const Co
         im2col(col, x, s, B);
         cm = col;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, Kd, 1.0f, w, Kd, cm, N, 0.0f,
+    blas_sgemm(0, 0, M, N, Kd, 1.0f, w, Kd, cm, N, 0.0f,
                 y, N);
 }
 
@@ -329,7 +329,7 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
         wino_input(V, x, s->C, B, s->H, s->W);
         wino_dout(dM, dy, s->Co, B, s->H, s->W);
         for (int k = 0; k < 16; k++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Co, s->C, (int)T, 1.0f,
+            blas_sgemm(0, 1, s->Co, s->C, (int)T, 1.0f,
                         dM + (size_t)k * s->Co * T, (int)T, V + (size_t)k * s->C * T, (int)T,
                         0.0f, dU + (size_t)k * s->Co * s->C, s->C);
         wino_filter_grad(dw, dU, s->Co, s->C);
@@ -343,19 +343,19 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
     }
     if (is_pointwise(s)) {
         /* dw += dy · xᵀ ; dx (+)= wᵀ · dy */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Kd, N, 1.0f, dy, N, x, N, 1.0f,
+        blas_sgemm(0, 1, M, Kd, N, 1.0f, dy, N, x, N, 1.0f,
                     dw, Kd);
         if (dx)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kd, N, M, 1.0f, w, Kd, dy, N,
+            blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N,
                         accumulate_dx ? 1.0f : 0.0f, dx, N);
         return;
     }
     im2col(col, x, s, B);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Kd, N, 1.0f, dy, N, col, N, 1.0f, dw,
+    blas_sgemm(0, 1, M, Kd, N, 1.0f, dy, N, col, N, 1.0f, dw,
                 Kd);
     if (!dx) return;
     /* dcol = wᵀ · dy, then scatter it back onto the input positions it was gathered from */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kd, N, M, 1.0f, w, Kd, dy, N, 0.0f, col,
+    blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, 0.0f, col,
                 N);
     if (!accumulate_dx) memset(dx, 0, (size_t)s->C * B * s->H * s->W * sizeof *dx);
     col2im(dx, col, s, B);

@@ -7,9 +7,9 @@
  * stride-1 ones both as im2col and as Winograd, "used=" saying which the model runs; Winograd
  * GFLOP/s count the direct method's flops), plus the sgemm rate of a square product.
  * Training steps are forward (train mode) + BCE-with-logits gradient + backward + an Adam
- * update over the parameter slab, like the PyTorch loop. OpenBLAS runs on 2 threads.
+ * update (engine/adam.c) over the parameter slab, like the PyTorch loop. OpenBLAS runs on
+ * $PS_BENCH_THREADS (2) threads.
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/adam.h"
+#include "engine/blas.h"
 #include "engine/conv.h"
+#include "engine/loss.h"
 #include "engine/resnet.h"
 
 typedef struct {
@@ -54,19 +57,6 @@ static double peak_rss_mb(void)
     return ru.ru_maxrss / 1024.0;
 }
 
-/* Adam (PyTorch's formulation, bias-corrected) over the whole slab. */
-static void adam_step(float *w, const float *g, float *m, float *v, size_t n, int t, float lr)
-{
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-    const float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
-    const float step = lr / c1, rc2 = 1.0f / sqrtf(c2);
-    for (size_t i = 0; i < n; i++) {
-        m[i] = b1 * m[i] + (1 - b1) * g[i];
-        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-        w[i] -= step * m[i] / (sqrtf(v[i]) * rc2 + eps);
-    }
-}
-
 static int run(const Workload *wl)
 {
     PsErr err;
@@ -92,7 +82,13 @@ static int run(const Workload *wl)
     size_t nx = (size_t)wl->batch * 3 * wl->size * wl->size, nl = (size_t)wl->batch * 14;
     float *x = malloc(nx * sizeof *x), *logits = malloc(nl * sizeof *logits);
     float *y = malloc(nl * sizeof *y), *dl = malloc(nl * sizeof *dl);
-    float *am = calloc(m.params.n, sizeof *am), *av = calloc(m.params.n, sizeof *av);
+    Adam adam;
+    AdamConfig acfg = adam_defaults();
+    acfg.lr = 1e-4f;
+    if (adam_init(&adam, m.params.n, &err)) {
+        fprintf(stderr, "bench_resnet: %s\n", err.msg);
+        return 1;
+    }
     for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&rng);
     for (size_t i = 0; i < nl; i++) y[i] = rng_uniform(&rng) < 0.3 ? 1.0f : 0.0f;
     double *t = malloc((size_t)(wl->reps + 1) * sizeof *t);
@@ -101,10 +97,9 @@ static int run(const Workload *wl)
         if (wl->train) {
             params_zero_grad(&m.params);
             resnet_forward(&m, &w, x, wl->batch, 1, logits, NULL, &err);
-            /* d mean BCE-with-logits / d logits = (sigmoid - y) / count */
-            for (size_t i = 0; i < nl; i++) dl[i] = (1.0f / (1.0f + expf(-logits[i])) - y[i]) / nl;
+            loss_bce_logits_backward(dl, logits, y, NULL, nl);
             resnet_backward(&m, &w, dl, NULL, &err);
-            adam_step(m.params.w, m.params.g, am, av, m.params.n, r + 1, 1e-4f);
+            adam_step(&adam, &acfg, m.params.w, m.params.g);
         } else {
             resnet_forward(&m, &w, x, wl->batch, 0, logits, NULL, &err);
         }
@@ -165,40 +160,32 @@ static int run(const Workload *wl)
         double best = 1e30;
         for (int r = 0; r < 3; r++) {
             double t0 = now_ms();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+            blas_sgemm(0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
             if (now_ms() - t0 < best) best = now_ms() - t0;
         }
         printf("PSBENCH sgemm_peak n=%d gflops=%.1f\n", n, 2.0 * n * n * n / best / 1e6);
         free(a), free(b), free(c);
     }
-    free(x), free(logits), free(y), free(dl), free(am), free(av), free(t);
+    adam_done(&adam);
+    free(x), free(logits), free(y), free(dl), free(t);
     resnet_work_done(&w);
     resnet_done(&m);
     return 0;
 }
 
-char *openblas_get_corename(void);
-
-/* OpenBLAS 0.3.21 (Debian 12) does not know Sapphire Rapids and falls back to its generic
- * "Prescott" SSE kernels, a third of the speed. Its DYNAMIC_ARCH build reads
- * OPENBLAS_CORETYPE when the library loads, so the parent sets it for the children it
- * starts when the CPU has AVX-512 and the user did not choose a core themselves. */
-static void choose_blas_core(void)
-{
-    if (getenv("OPENBLAS_CORETYPE")) return;
-    __builtin_cpu_init();
-    if (strcmp(openblas_get_corename(), "Prescott") == 0 && __builtin_cpu_supports("avx512f"))
-        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-}
-
 int main(int argc, char **argv)
 {
-    openblas_set_num_threads(2);
-    if (argc == 3 && strcmp(argv[1], "--child") == 0)
-        fprintf(stderr, "bench_resnet: OpenBLAS core %s, %d threads\n", openblas_get_corename(),
-                openblas_get_num_threads());
-    else
-        choose_blas_core();
+    /* tests/bench.sh exports PS_BENCH_THREADS and, when OpenBLAS misdetects the CPU,
+     * OPENBLAS_CORETYPE; run by hand, the parent sets the same hint for its children */
+    const char *th = getenv("PS_BENCH_THREADS");
+    blas_set_threads(th && atoi(th) > 0 ? atoi(th) : 2);
+    if (argc == 3 && strcmp(argv[1], "--child") == 0) {
+        fprintf(stderr, "bench_resnet: OpenBLAS core %s, %d threads\n", blas_core_name(),
+                blas_get_threads());
+    } else {
+        const char *hint = blas_coretype_hint();
+        if (hint) setenv("OPENBLAS_CORETYPE", hint, 1);
+    }
     if (argc == 3 && strcmp(argv[1], "--child") == 0) {
         for (int i = 0; i < N_WORKLOADS; i++)
             if (strcmp(argv[2], workloads[i].name) == 0) return run(&workloads[i]);

@@ -4,8 +4,10 @@
  * its weights come from PyTorch as a safetensors file with torchvision's names, so loading it
  * is part of the test. `make parity` regenerates the fixtures live and adds the real-width
  * torchvision resnet34 (resnet_full.*), which this test then checks too (skipped when absent).
- * Tolerances: forward 1e-4 relative, gradients 1e-3 relative (each with an absolute floor of
- * the same fraction of the tensor's largest magnitude).
+ * Checked: eval- and train-mode outputs, running statistics, eval- and train-mode parameter
+ * gradients, and the parameters after one Adam step (engine/adam.c) on torch's train gradients.
+ * Tolerances: forward and Adam 1e-4 relative, gradients 1e-3 relative (each with an absolute
+ * floor of the same fraction of the tensor's largest magnitude).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/adam.h"
 #include "engine/resnet.h"
 #include "engine/safetensors.h"
 #include "fixture.h"
@@ -140,6 +143,27 @@ static void run_case(const char *stem, int required)
         snprintf(name, sizeof name, "grad.%s", pi->name);
         if (!close_to(&c.f, name, c.m.params.g + pi->offset, pi->numel, 1e-3)) bad++;
     }
+    assert_int_equal(bad, 0);
+    /* one Adam step (lr 1e-3, torch's defaults) from torch's gradients: the first step moves
+     * each weight by about lr * sign(g), so where |g| is at rounding level our own gradient
+     * could flip it; the step itself is what is compared here */
+    for (int t = 0; t < c.m.params.count; t++) {
+        const ParamInfo *pi = &c.m.params.info[t];
+        snprintf(name, sizeof name, "grad.%s", pi->name);
+        const FixtureTensor *g = fixture_get(&c.f, name);
+        assert_non_null(g);
+        for (size_t k = 0; k < pi->numel; k++) c.m.params.g[pi->offset + k] = (float)g->data[k];
+    }
+    Adam adam;
+    AdamConfig acfg = adam_defaults();
+    assert_int_equal(adam_init(&adam, c.m.params.n, &err), PS_OK);
+    adam_step(&adam, &acfg, c.m.params.w, c.m.params.g);
+    for (int t = 0; t < c.m.params.count; t++) {
+        const ParamInfo *pi = &c.m.params.info[t];
+        snprintf(name, sizeof name, "adam.%s", pi->name);
+        if (!close_to(&c.f, name, c.m.params.w + pi->offset, pi->numel, 1e-4)) bad++;
+    }
+    adam_done(&adam);
     assert_int_equal(bad, 0);
     free(dlf);
     free(dff);
