@@ -7,7 +7,137 @@
 #include "engine/conv.h"
 
 #include "engine/blas.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+
+
+/* ---- helper threads ------------------------------------------------------------------------
+ * Thread safety: conv_par_for is called by the pool's owner only; workers touch the job fields
+ * under mu, and the ranges they run are disjoint by construction. */
+
+typedef struct {
+    ConvPar *par;
+    int index;
+} ParWorker;
+
+struct ConvPar {
+    int threads;
+    pthread_t *tid;
+    ParWorker *workers;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned long gen;
+    int pending, quit;
+    ConvParFn fn;
+    void *arg;
+    int n;
+};
+
+static void run_share(ConvPar *p, ConvParFn fn, void *arg, int n, int k)
+{
+    int lo = (int)((long long)n * k / p->threads), hi = (int)((long long)n * (k + 1) / p->threads);
+    if (lo < hi) fn(arg, lo, hi);
+}
+
+static void *par_worker(void *v)
+{
+    ParWorker *w = v;
+    ConvPar *p = w->par;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
+        if (p->quit) break;
+        seen = p->gen;
+        ConvParFn fn = p->fn;
+        void *arg = p->arg;
+        int n = p->n;
+        pthread_mutex_unlock(&p->mu);
+        run_share(p, fn, arg, n, w->index);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+PsStatus conv_par_new(ConvPar **out, int threads, PsErr *err)
+{
+    PS_CHECK(err, out);
+    *out = NULL;
+    ConvPar *p = calloc(1, sizeof *p);
+    if (!p) return ps_err(err, PS_ERR_NOMEM, "conv_par_new: out of memory");
+    p->threads = threads < 1 ? 1 : threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (p->threads > 1) {
+        p->tid = calloc((size_t)p->threads, sizeof *p->tid);
+        p->workers = calloc((size_t)p->threads, sizeof *p->workers);
+        if (!p->tid || !p->workers) {
+            conv_par_free(p);
+            return ps_err(err, PS_ERR_NOMEM, "conv_par_new: out of memory");
+        }
+        /* workers never see SIGINT/SIGTERM/SIGWINCH: those belong to the UI thread */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        for (int k = 1; k < p->threads; k++) {
+            p->workers[k].par = p;
+            p->workers[k].index = k;
+            if (pthread_create(&p->tid[k], NULL, par_worker, &p->workers[k]) != 0) {
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
+                p->threads = k; /* the ones started are joined by conv_par_free */
+                conv_par_free(p);
+                return ps_err(err, PS_ERR_NOMEM, "conv_par_new: cannot start helper thread %d", k);
+            }
+            p->started = k;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    *out = p;
+    return PS_OK;
+}
+
+void conv_par_free(ConvPar *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (int k = 1; k <= p->started; k++) pthread_join(p->tid[k], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done);
+    free(p->tid);
+    free(p->workers);
+    free(p);
+}
+
+void conv_par_for(ConvPar *p, ConvParFn fn, void *arg, int n)
+{
+    if (!p || p->threads < 2 || n < 2) {
+        if (n > 0) fn(arg, 0, n);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    p->pending = p->threads - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    run_share(p, fn, arg, n, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
 
 int conv_shape_init(ConvShape *s, int C, int H, int W, int Co, int K, int stride, int pad)
 {
@@ -59,12 +189,13 @@ double conv_macs(const ConvShape *s, int B)
     return (double)s->Co * s->C * s->K * s->K * (double)B * s->Ho * s->Wo;
 }
 
-/* col[(c,kh,kw)][(n,oh,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside. */
-static void im2col(float *col, const float *x, const ConvShape *s, int B)
+/* col[(c,kh,kw)][(n,oh,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside,
+ * for channels c0 <= c < c1. */
+static void im2col(float *col, const float *x, const ConvShape *s, int B, int c0, int c1)
 {
     const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
     const size_t npos = (size_t)B * Ho * Wo;
-    for (int c = 0; c < s->C; c++)
+    for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
                 float *dst = col + ((size_t)(c * K + kh) * K + kw) * npos;
@@ -92,12 +223,16 @@ static void im2col(float *col, const float *x, const ConvShape *s, int B)
             }
 }
 
-/* The adjoint of im2col: dx[c][n][ih][iw] += col[(c,kh,kw)][(n,oh,ow)]. dx must be initialised. */
-static void col2im(float *dx, const float *col, const ConvShape *s, int B)
+/* The adjoint of im2col: dx[c][n][ih][iw] += col[(c,kh,kw)][(n,oh,ow)] for c0 <= c < c1, after
+ * zeroing those planes of dx unless accumulate. */
+static void col2im(float *dx, const float *col, const ConvShape *s, int B, int c0, int c1,
+                   int accumulate)
 {
     const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
     const size_t npos = (size_t)B * Ho * Wo;
-    for (int c = 0; c < s->C; c++)
+    if (!accumulate)
+        memset(dx + (size_t)c0 * B * H * W, 0, (size_t)(c1 - c0) * B * H * W * sizeof *dx);
+    for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
                 const float *src = col + ((size_t)(c * K + kh) * K + kw) * npos;
@@ -291,13 +426,31 @@ static void wino_conv(float *out, float *V, float *M, const float *U, const floa
     const size_t T = (size_t)B * ((H + 1) / 2) * ((W + 1) / 2);
     wino_input(V, in, Ni, B, H, W);
     for (int k = 0; k < 16; k++)
-        blas_sgemm(0, 0, No, (int)T, Ni, 1.0f,
-                    U + (size_t)k * No * Ni, Ni, V + (size_t)k * Ni * T, (int)T, 0.0f,
-                    M + (size_t)k * No * T, (int)T);
+        blas_sgemm(0, 0, No, (int)T, Ni, 1.0f, U + (size_t)k * No * Ni, Ni, V + (size_t)k * Ni * T, (int)T, 0.0f, M + (size_t)k * No * T, (int)T);
     wino_output(out, M, No, B, H, W, accumulate);
 }
 
-void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B)
+typedef struct {
+    float *col, *dx;
+    const float *x;
+    const ConvShape *s;
+    int B, accumulate;
+} ColJob;
+
+static void im2col_job(void *v, int lo, int hi)
+{
+    ColJob *j = v;
+    im2col(j->col, j->x, j->s, j->B, lo, hi);
+}
+
+static void col2im_job(void *v, int lo, int hi)
+{
+    ColJob *j = v;
+    col2im(j->dx, j->col, j->s, j->B, lo, hi, j->accumulate);
+}
+
+void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B,
+                  ConvPar *par)
 {
     if (wino_ok(s)) {
         const size_t T = wino_tiles(s, B);
@@ -310,15 +463,15 @@ void conv_forward(float *y, float *col, const float *x, const float *w, const Co
     const int N = B * s->Ho * s->Wo;
     const float *cm = x;
     if (!is_pointwise(s)) {
-        im2col(col, x, s, B);
+        ColJob j = {col, NULL, x, s, B, 0};
+        conv_par_for(par, im2col_job, &j, s->C);
         cm = col;
     }
-    blas_sgemm(0, 0, M, N, Kd, 1.0f, w, Kd, cm, N, 0.0f,
-                y, N);
+    blas_sgemm(0, 0, M, N, Kd, 1.0f, w, Kd, cm, N, 0.0f, y, N);
 }
 
 void conv_backward(float *dx, float *dw, float *col, const float *dy, const float *x,
-                   const float *w, const ConvShape *s, int B, int accumulate_dx)
+                   const float *w, const ConvShape *s, int B, int accumulate_dx, ConvPar *par)
 {
     const int M = s->Co, Kd = s->C * s->K * s->K;
     const int N = B * s->Ho * s->Wo;
@@ -329,9 +482,7 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
         wino_input(V, x, s->C, B, s->H, s->W);
         wino_dout(dM, dy, s->Co, B, s->H, s->W);
         for (int k = 0; k < 16; k++)
-            blas_sgemm(0, 1, s->Co, s->C, (int)T, 1.0f,
-                        dM + (size_t)k * s->Co * T, (int)T, V + (size_t)k * s->C * T, (int)T,
-                        0.0f, dU + (size_t)k * s->Co * s->C, s->C);
+            blas_sgemm(0, 1, s->Co, s->C, (int)T, 1.0f, dM + (size_t)k * s->Co * T, (int)T, V + (size_t)k * s->C * T, (int)T, 0.0f, dU + (size_t)k * s->Co * s->C, s->C);
         wino_filter_grad(dw, dU, s->Co, s->C);
         /* input gradient: the same convolution run backwards through the flipped filter */
         if (dx) {
@@ -343,22 +494,18 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
     }
     if (is_pointwise(s)) {
         /* dw += dy · xᵀ ; dx (+)= wᵀ · dy */
-        blas_sgemm(0, 1, M, Kd, N, 1.0f, dy, N, x, N, 1.0f,
-                    dw, Kd);
+        blas_sgemm(0, 1, M, Kd, N, 1.0f, dy, N, x, N, 1.0f, dw, Kd);
         if (dx)
-            blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N,
-                        accumulate_dx ? 1.0f : 0.0f, dx, N);
+            blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, accumulate_dx ? 1.0f : 0.0f, dx, N);
         return;
     }
-    im2col(col, x, s, B);
-    blas_sgemm(0, 1, M, Kd, N, 1.0f, dy, N, col, N, 1.0f, dw,
-                Kd);
+    ColJob j = {col, dx, x, s, B, accumulate_dx};
+    conv_par_for(par, im2col_job, &j, s->C);
+    blas_sgemm(0, 1, M, Kd, N, 1.0f, dy, N, col, N, 1.0f, dw, Kd);
     if (!dx) return;
     /* dcol = wᵀ · dy, then scatter it back onto the input positions it was gathered from */
-    blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, 0.0f, col,
-                N);
-    if (!accumulate_dx) memset(dx, 0, (size_t)s->C * B * s->H * s->W * sizeof *dx);
-    col2im(dx, col, s, B);
+    blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, 0.0f, col, N);
+    conv_par_for(par, col2im_job, &j, s->C);
 }
 
 /* ---- reference twins ------------------------------------------------------------------- */

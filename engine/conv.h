@@ -17,6 +17,21 @@
 
 #include <stddef.h>
 
+#include "store/ps.h"
+
+/* Helper threads for the memory-bound passes (im2col, col2im, and the model's batch norm and
+ * pooling, which split over channels): OpenBLAS parallelises the GEMMs, these passes would
+ * otherwise leave all but one core idle. One pool per model workspace; conv_par_for is called
+ * from one thread at a time (the pool's owner). Workers block all signals. */
+typedef struct ConvPar ConvPar;
+typedef void (*ConvParFn)(void *arg, int lo, int hi);
+/* threads: total, including the calling thread; <= 1 makes a pool that runs everything inline. */
+PsStatus conv_par_new(ConvPar **par, int threads, PsErr *err);
+void conv_par_free(ConvPar *par);
+/* Runs fn(arg, lo, hi) over disjoint ranges covering [0, n), one per thread, and returns when
+ * all are done. par may be NULL (runs fn(arg, 0, n) inline). */
+void conv_par_for(ConvPar *par, ConvParFn fn, void *arg, int n);
+
 typedef struct {
     int C, H, W;     /* input channels and spatial size */
     int Co, K;       /* output channels, square kernel size */
@@ -40,13 +55,15 @@ size_t conv_col_floats(const ConvShape *s, int B);
 /* Multiply-adds of one forward pass over a batch of B (for GFLOP/s reports). */
 double conv_macs(const ConvShape *s, int B);
 
-/* y (Co,B,Ho,Wo) = conv(x (C,B,H,W), w (Co,C,K,K)). col: conv_col_floats scratch. */
-void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B);
+/* y (Co,B,Ho,Wo) = conv(x (C,B,H,W), w (Co,C,K,K)). col: conv_col_floats scratch. par: the
+ * workspace's pool for im2col, or NULL. */
+void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B,
+                  ConvPar *par);
 /* Backward. dw (Co,C,K,K) += dL/dw. dx (C,B,H,W): when non-NULL, receives dL/dx — overwritten
  * when accumulate_dx is 0, added to otherwise. dy (Co,B,Ho,Wo) is the output gradient, x the
  * forward input. col: conv_col_floats scratch. */
 void conv_backward(float *dx, float *dw, float *col, const float *dy, const float *x,
-                   const float *w, const ConvShape *s, int B, int accumulate_dx);
+                   const float *w, const ConvShape *s, int B, int accumulate_dx, ConvPar *par);
 
 /* Slow, obviously-correct twins (direct loops, double accumulation): the test oracle. */
 void conv_forward_ref(float *y, const float *x, const float *w, const ConvShape *s, int B);

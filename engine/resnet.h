@@ -10,7 +10,8 @@
  *
  * Everything a forward/backward pass touches lives in a ResnetWork sized once for a batch
  * capacity: no allocation inside a training step. BLAS threads are the caller's choice
- * (openblas_set_num_threads); this module never changes them.
+ * (blas_set_threads); this module never changes them. The workspace owns cfg.threads - 1
+ * helper threads (engine/conv.h ConvPar) for the memory-bound passes.
  *
  * Thread safety: a Resnet + ResnetWork pair is used by one thread at a time.
  */
@@ -34,9 +35,11 @@ typedef struct {
     int in_ch;                 /* input channels (3: grayscale radiographs are replicated) */
     int size;                  /* input height = width in pixels (224 in the paper) */
     int n_out;                 /* logits (14 CheXpert labels) */
+    int threads;               /* threads for the passes OpenBLAS does not cover (im2col,
+                                * batch norm, pooling), the caller's included; 1 = inline */
 } ResnetConfig;
 
-/* ResNet-34 with width 64, 3 input channels, the given input size and outputs. */
+/* ResNet-34 with width 64, 3 input channels, the given input size and outputs, 2 threads. */
 void resnet_config_default(ResnetConfig *cfg, int size, int n_out);
 
 /* A convolution followed by its batch norm: offsets into Resnet.params / Resnet.buffers. */
@@ -91,6 +94,7 @@ typedef struct {
     float *dfeatures;  /* (B, feat_dim) scratch */
     float *col;        /* im2col scratch */
     float *g[4];       /* gradient / temporary buffers of the largest activation size */
+    ConvPar *par;      /* helper threads */
 } ResnetWork;
 
 /* Sizes and allocates a workspace for batches of up to B images. Returns PS_ERR_NOMEM with

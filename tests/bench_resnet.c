@@ -65,6 +65,9 @@ static int run(const Workload *wl)
     ResnetWork w;
     Rng rng;
     resnet_config_default(&cfg, wl->size, 14);
+    /* PS_BENCH_POOL_THREADS overrides the model's helper threads, for before/after numbers */
+    const char *pt = getenv("PS_BENCH_POOL_THREADS");
+    if (pt && atoi(pt) > 0) cfg.threads = atoi(pt);
     if (resnet_init(&m, &cfg, &err) || resnet_work_init(&w, &m, wl->batch, &err)) {
         fprintf(stderr, "bench_resnet: %s\n", err.msg);
         return 1;
@@ -139,9 +142,9 @@ static int run(const Workload *wl)
                     ConvShape s = *s0;
                     s.winograd = a;
                     double t0 = now_ms();
-                    conv_forward(out, col, in, m.params.w + u[i]->w, &s, wl->batch);
+                    conv_forward(out, col, in, m.params.w + u[i]->w, &s, wl->batch, w.par);
                     double t1 = now_ms();
-                    conv_backward(dx, dw, col, dy, in, m.params.w + u[i]->w, &s, wl->batch, 0);
+                    conv_backward(dx, dw, col, dy, in, m.params.w + u[i]->w, &s, wl->batch, 0, w.par);
                     double t2 = now_ms();
                     if (t1 - t0 < best[a]) best[a] = t1 - t0;
                     if (t2 - t1 < bestb[a]) bestb[a] = t2 - t1;

@@ -47,9 +47,14 @@ static void fast_matches_reference(void **state)
 {
     (void)state;
     Rng r;
+    PsErr err;
+    ConvPar *pool;
+    /* three threads: uneven channel splits, and ranges that are empty for small C */
+    assert_int_equal(conv_par_new(&pool, 3, &err), PS_OK);
     rng_seed(&r, 1);
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        const Case *c = &cases[k];
+    for (size_t k = 0; k < 2 * sizeof cases / sizeof cases[0]; k++) {
+        ConvPar *par = k % 2 ? pool : NULL;
+        const Case *c = &cases[k / 2];
         ConvShape s;
         assert_int_equal(conv_shape_init(&s, c->C, c->H, c->W, c->Co, c->K, c->stride, c->pad), 0);
         s.winograd = c->winograd;
@@ -59,13 +64,13 @@ static void fast_matches_reference(void **state)
         float *y = malloc(ny * 4), *yr = malloc(ny * 4), *col = malloc((conv_col_floats(&s, c->B) + 1) * 4);
         float *dx = randv(&r, nx), *dxr = malloc(nx * 4), *dw = calloc(nw, 4), *dwr = calloc(nw, 4);
         double *want = malloc((nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw)) * sizeof *want);
-        conv_forward(y, col, x, w, &s, c->B);
+        conv_forward(y, col, x, w, &s, c->B, par);
         conv_forward_ref(yr, x, w, &s, c->B);
         to_double(want, yr, ny);
         assert_true(fixture_close("conv forward", y, want, ny, 1e-5, 1e-5));
         /* accumulate into a non-zero dx: both must add */
         memcpy(dxr, dx, nx * 4);
-        conv_backward(dx, dw, col, dy, x, w, &s, c->B, 1);
+        conv_backward(dx, dw, col, dy, x, w, &s, c->B, 1, par);
         conv_backward_ref(dxr, dwr, dy, x, w, &s, c->B, 1);
         to_double(want, dxr, nx);
         assert_true(fixture_close("conv dx (accumulate)", dx, want, nx, 1e-5, 1e-5));
@@ -73,13 +78,14 @@ static void fast_matches_reference(void **state)
         assert_true(fixture_close("conv dw", dw, want, nw, 1e-4, 1e-5));
         /* overwrite mode ignores what dx held */
         for (size_t i = 0; i < nx; i++) dx[i] = 1e6f;
-        conv_backward(dx, dw, col, dy, x, w, &s, c->B, 0);
+        conv_backward(dx, dw, col, dy, x, w, &s, c->B, 0, par);
         conv_backward_ref(dxr, dwr, dy, x, w, &s, c->B, 0);
         to_double(want, dxr, nx);
         assert_true(fixture_close("conv dx (overwrite)", dx, want, nx, 1e-5, 1e-5));
         free(x), free(w), free(dy), free(y), free(yr), free(col), free(dx), free(dxr), free(dw),
             free(dwr), free(want);
     }
+    conv_par_free(pool);
 }
 
 typedef struct {
@@ -91,7 +97,7 @@ typedef struct {
 static double conv_loss(void *p)
 {
     Ctx *c = p;
-    conv_forward(c->y, c->col, c->x, c->w, &c->s, c->B);
+    conv_forward(c->y, c->col, c->x, c->w, &c->s, c->B, NULL);
     return gc_dot(c->y, c->r, (size_t)c->s.Co * c->B * c->s.Ho * c->s.Wo);
 }
 
@@ -114,8 +120,8 @@ static void backward_matches_finite_differences(void **state)
         t.y = malloc(ny * 4);
         t.col = malloc((conv_col_floats(&t.s, c->B) + 1) * 4);
         float *dx = malloc(nx * 4), *dw = calloc(nw, 4);
-        conv_forward(t.y, t.col, t.x, t.w, &t.s, t.B);
-        conv_backward(dx, dw, t.col, t.r, t.x, t.w, &t.s, t.B, 0);
+        conv_forward(t.y, t.col, t.x, t.w, &t.s, t.B, NULL);
+        conv_backward(dx, dw, t.col, t.r, t.x, t.w, &t.s, t.B, 0, NULL);
         assert_true(gc_check("conv dx", t.x, dx, nx, 60, conv_loss, &t, 1e-2, 1e-3));
         assert_true(gc_check("conv dw", t.w, dw, nw, 60, conv_loss, &t, 1e-2, 1e-3));
         free(t.x), free(t.w), free(t.r), free(t.y), free(t.col), free(dx), free(dw);

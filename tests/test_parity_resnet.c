@@ -66,6 +66,7 @@ static int case_open(Case *c, const char *stem)
     assert_non_null(cfgt);
     assert_int_equal(cfgt->numel, 9);
     ResnetConfig cfg;
+    resnet_config_default(&cfg, 0, 0);
     for (int s = 0; s < 4; s++) cfg.layers[s] = (int)cfgt->data[s];
     cfg.width = (int)cfgt->data[4];
     cfg.in_ch = (int)cfgt->data[5];
