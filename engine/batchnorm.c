@@ -22,10 +22,13 @@ static double sum1(const float *x, size_t n)
     for (; i + BLOCK <= n; i += BLOCK) {
         float acc[LANES] = {0};
         for (size_t k = 0; k < BLOCK; k += LANES)
-            for (int l = 0; l < LANES; l++) acc[l] += x[i + k + l];
-        for (int l = 0; l < LANES; l++) s += acc[l];
+            for (int l = 0; l < LANES; l++)
+                acc[l] += x[i + k + l];
+        for (int l = 0; l < LANES; l++)
+            s += acc[l];
     }
-    for (; i < n; i++) s += x[i];
+    for (; i < n; i++)
+        s += x[i];
     return s;
 }
 
@@ -41,9 +44,11 @@ static double sumsq_centred(const float *x, size_t n, float m)
                 float d = x[i + k + l] - m;
                 acc[l] += d * d;
             }
-        for (int l = 0; l < LANES; l++) s += acc[l];
+        for (int l = 0; l < LANES; l++)
+            s += acc[l];
     }
-    for (; i < n; i++) s += (double)(x[i] - m) * (x[i] - m);
+    for (; i < n; i++)
+        s += (double)(x[i] - m) * (x[i] - m);
     return s;
 }
 
@@ -89,7 +94,8 @@ void batchnorm_forward(float *y, float *mean, float *invstd, float *run_mean, fl
             double v = sumsq_centred(xc, L, (float)m);
             double var = v / (double)L;
             double unbiased = L > 1 ? v / (double)(L - 1) : var;
-            run_mean[c] = (float)((1.0 - BATCHNORM_MOMENTUM) * run_mean[c] + BATCHNORM_MOMENTUM * m);
+            run_mean[c] =
+                (float)((1.0 - BATCHNORM_MOMENTUM) * run_mean[c] + BATCHNORM_MOMENTUM * m);
             run_var[c] =
                 (float)((1.0 - BATCHNORM_MOMENTUM) * run_var[c] + BATCHNORM_MOMENTUM * unbiased);
             mu = (float)m;
@@ -110,20 +116,22 @@ void batchnorm_forward(float *y, float *mean, float *invstd, float *run_mean, fl
                 yc[i] = v > 0.0f ? v : 0.0f;
             }
         else if (rc)
-            for (size_t i = 0; i < L; i++) yc[i] = a * xc[i] + b + rc[i];
+            for (size_t i = 0; i < L; i++)
+                yc[i] = a * xc[i] + b + rc[i];
         else if (relu)
             for (size_t i = 0; i < L; i++) {
                 float v = a * xc[i] + b;
                 yc[i] = v > 0.0f ? v : 0.0f;
             }
         else
-            for (size_t i = 0; i < L; i++) yc[i] = a * xc[i] + b;
+            for (size_t i = 0; i < L; i++)
+                yc[i] = a * xc[i] + b;
     }
 }
 
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
-                        const float *y_relu, const float *x, const float *mean,
-                        const float *invstd, const float *gamma, int C, size_t L, int train)
+                        const float *y_relu, const float *x, const float *mean, const float *invstd,
+                        const float *gamma, int C, size_t L, int train)
 {
     for (int c = 0; c < C; c++) {
         const size_t off = (size_t)c * L;
@@ -146,7 +154,8 @@ void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
                 d[i] = k * (gi - mg - xh * mgx);
             }
         } else {
-            for (size_t i = 0; i < L; i++) d[i] = (!yr || yr[i] > 0.0f) ? k * g[i] : 0.0f;
+            for (size_t i = 0; i < L; i++)
+                d[i] = (!yr || yr[i] > 0.0f) ? k * g[i] : 0.0f;
         }
     }
 }

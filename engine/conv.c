@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ---- helper threads ------------------------------------------------------------------------
  * Thread safety: conv_par_for is called by the pool's owner only; workers touch the job fields
  * under mu, and the ranges they run are disjoint by construction. */
@@ -50,7 +49,8 @@ static void *par_worker(void *v)
     unsigned long seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
+        while (p->gen == seen && !p->quit)
+            pthread_cond_wait(&p->go, &p->mu);
         if (p->quit) break;
         seen = p->gen;
         ConvParFn fn = p->fn;
@@ -110,7 +110,8 @@ void conv_par_free(ConvPar *p)
     p->quit = 1;
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
-    for (int k = 1; k <= p->started; k++) pthread_join(p->tid[k], NULL);
+    for (int k = 1; k <= p->started; k++)
+        pthread_join(p->tid[k], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->go);
     pthread_cond_destroy(&p->done);
@@ -135,7 +136,8 @@ void conv_par_for(ConvPar *p, ConvParFn fn, void *arg, int n)
     pthread_mutex_unlock(&p->mu);
     run_share(p, fn, arg, n, 0);
     pthread_mutex_lock(&p->mu);
-    while (p->pending) pthread_cond_wait(&p->done, &p->mu);
+    while (p->pending)
+        pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -152,8 +154,8 @@ int conv_shape_init(ConvShape *s, int C, int H, int W, int Co, int K, int stride
     s->pad = pad;
     s->Ho = (H + 2 * pad - K) / stride + 1;
     s->Wo = (W + 2 * pad - K) / stride + 1;
-    s->winograd = K == 3 && stride == 1 && pad == 1 && C >= CONV_WINOGRAD_MIN_C &&
-                  CONV_WINOGRAD_MIN_C > 0;
+    s->winograd =
+        K == 3 && stride == 1 && pad == 1 && C >= CONV_WINOGRAD_MIN_C && CONV_WINOGRAD_MIN_C > 0;
     return s->Ho > 0 && s->Wo > 0 ? 0 : -1;
 }
 
@@ -201,8 +203,10 @@ static void im2col(float *col, const float *x, const ConvShape *s, int B, int c0
                 float *dst = col + ((size_t)(c * K + kh) * K + kw) * npos;
                 /* output columns ow whose input column lies inside [0, W) */
                 int ow0 = 0, ow1 = Wo;
-                while (ow0 < Wo && ow0 * st - s->pad + kw < 0) ow0++;
-                while (ow1 > ow0 && (ow1 - 1) * st - s->pad + kw >= W) ow1--;
+                while (ow0 < Wo && ow0 * st - s->pad + kw < 0)
+                    ow0++;
+                while (ow1 > ow0 && (ow1 - 1) * st - s->pad + kw >= W)
+                    ow1--;
                 for (int n = 0; n < B; n++) {
                     const float *xp = x + ((size_t)c * B + n) * H * W;
                     for (int oh = 0; oh < Ho; oh++, dst += Wo) {
@@ -212,12 +216,15 @@ static void im2col(float *col, const float *x, const ConvShape *s, int B, int c0
                             continue;
                         }
                         const float *row = xp + (size_t)ih * W - s->pad + kw;
-                        for (int ow = 0; ow < ow0; ow++) dst[ow] = 0;
+                        for (int ow = 0; ow < ow0; ow++)
+                            dst[ow] = 0;
                         if (st == 1)
                             memcpy(dst + ow0, row + ow0, (size_t)(ow1 - ow0) * sizeof *dst);
                         else
-                            for (int ow = ow0; ow < ow1; ow++) dst[ow] = row[ow * st];
-                        for (int ow = ow1; ow < Wo; ow++) dst[ow] = 0;
+                            for (int ow = ow0; ow < ow1; ow++)
+                                dst[ow] = row[ow * st];
+                        for (int ow = ow1; ow < Wo; ow++)
+                            dst[ow] = 0;
                     }
                 }
             }
@@ -237,8 +244,10 @@ static void col2im(float *dx, const float *col, const ConvShape *s, int B, int c
             for (int kw = 0; kw < K; kw++) {
                 const float *src = col + ((size_t)(c * K + kh) * K + kw) * npos;
                 int ow0 = 0, ow1 = Wo;
-                while (ow0 < Wo && ow0 * st - s->pad + kw < 0) ow0++;
-                while (ow1 > ow0 && (ow1 - 1) * st - s->pad + kw >= W) ow1--;
+                while (ow0 < Wo && ow0 * st - s->pad + kw < 0)
+                    ow0++;
+                while (ow1 > ow0 && (ow1 - 1) * st - s->pad + kw >= W)
+                    ow1--;
                 for (int n = 0; n < B; n++) {
                     float *xp = dx + ((size_t)c * B + n) * H * W;
                     for (int oh = 0; oh < Ho; oh++, src += Wo) {
@@ -246,9 +255,11 @@ static void col2im(float *dx, const float *col, const ConvShape *s, int B, int c
                         if (ih < 0 || ih >= H) continue;
                         float *row = xp + (size_t)ih * W - s->pad + kw;
                         if (st == 1)
-                            for (int ow = ow0; ow < ow1; ow++) row[ow] += src[ow];
+                            for (int ow = ow0; ow < ow1; ow++)
+                                row[ow] += src[ow];
                         else
-                            for (int ow = ow0; ow < ow1; ow++) row[ow * st] += src[ow];
+                            for (int ow = ow0; ow < ow1; ow++)
+                                row[ow * st] += src[ow];
                     }
                 }
             }
@@ -260,11 +271,11 @@ static void col2im(float *dx, const float *col, const ConvShape *s, int B, int c
  * channels is one row-major GEMM. */
 
 /* V[ξ][c][t] = (Bᵀ d B)[ξ] for every tile t of x (C,B,H,W) with padding 1. */
-static void wino_input(float *V, const float *x, int C, int B, int H, int W)
+static void wino_input(float *V, const float *x, int C, int B, int H, int W, int lo, int hi)
 {
     const int th = (H + 1) / 2, tw = (W + 1) / 2;
     const size_t T = (size_t)B * th * tw, cs = (size_t)C * T;
-    for (int c = 0; c < C; c++)
+    for (int c = lo; c < hi; c++)
         for (int n = 0; n < B; n++) {
             const float *xp = x + ((size_t)c * B + n) * H * W;
             for (int i = 0; i < th; i++)
@@ -274,7 +285,8 @@ static void wino_input(float *V, const float *x, int C, int B, int H, int W)
                         int ih = 2 * i - 1 + r;
                         for (int q = 0; q < 4; q++) {
                             int iw = 2 * j - 1 + q;
-                            d[r][q] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? xp[ih * W + iw] : 0.0f;
+                            d[r][q] =
+                                (ih >= 0 && ih < H && iw >= 0 && iw < W) ? xp[ih * W + iw] : 0.0f;
                         }
                     }
                     float t[4][4];
@@ -296,11 +308,12 @@ static void wino_input(float *V, const float *x, int C, int B, int H, int W)
 }
 
 /* y (Co,B,H,W) (+)= Aᵀ m A for every tile, m = M[·][co][t]. */
-static void wino_output(float *y, const float *M, int Co, int B, int H, int W, int accumulate)
+static void wino_output(float *y, const float *M, int Co, int B, int H, int W, int accumulate,
+                        int lo, int hi)
 {
     const int th = (H + 1) / 2, tw = (W + 1) / 2;
     const size_t T = (size_t)B * th * tw, cs = (size_t)Co * T;
-    for (int co = 0; co < Co; co++)
+    for (int co = lo; co < hi; co++)
         for (int n = 0; n < B; n++) {
             float *yp = y + ((size_t)co * B + n) * H * W;
             for (int i = 0; i < th; i++)
@@ -332,11 +345,11 @@ static void wino_output(float *y, const float *M, int Co, int B, int H, int W, i
 
 /* U[ξ][o][i] = (G g Gᵀ)[ξ] with g = w[o][i] (flip = 0), or, for the input gradient,
  * g = w[i][o] rotated by 180° (flip = 1; then o runs over w's input channels). */
-static void wino_filter(float *U, const float *w, int Co, int C, int flip)
+static void wino_filter(float *U, const float *w, int Co, int C, int flip, int lo, int hi)
 {
     const int No = flip ? C : Co, Ni = flip ? Co : C;
     const size_t cs = (size_t)No * Ni;
-    for (int o = 0; o < No; o++)
+    for (int o = lo; o < hi; o++)
         for (int i = 0; i < Ni; i++) {
             float g[3][3];
             for (int r = 0; r < 3; r++)
@@ -361,11 +374,11 @@ static void wino_filter(float *U, const float *w, int Co, int C, int flip)
 }
 
 /* dM[ξ][co][t] = (A dy Aᵀ)[ξ], dy the 2×2 output-gradient tile (0 beyond the edges). */
-static void wino_dout(float *dM, const float *dy, int Co, int B, int H, int W)
+static void wino_dout(float *dM, const float *dy, int Co, int B, int H, int W, int lo, int hi)
 {
     const int th = (H + 1) / 2, tw = (W + 1) / 2;
     const size_t T = (size_t)B * th * tw, cs = (size_t)Co * T;
-    for (int co = 0; co < Co; co++)
+    for (int co = lo; co < hi; co++)
         for (int n = 0; n < B; n++) {
             const float *yp = dy + ((size_t)co * B + n) * H * W;
             for (int i = 0; i < th; i++)
@@ -395,10 +408,10 @@ static void wino_dout(float *dM, const float *dy, int Co, int B, int H, int W)
 }
 
 /* dw[co][c] += Gᵀ dU G, dU = dU[·][co][c]. */
-static void wino_filter_grad(float *dw, const float *dU, int Co, int C)
+static void wino_filter_grad(float *dw, const float *dU, int Co, int C, int lo, int hi)
 {
     const size_t cs = (size_t)Co * C;
-    for (int co = 0; co < Co; co++)
+    for (int co = lo; co < hi; co++)
         for (int c = 0; c < C; c++) {
             const float *u = dU + (size_t)co * C + c;
             float t[3][4];
@@ -420,14 +433,56 @@ static void wino_filter_grad(float *dw, const float *dU, int Co, int C)
 
 /* out (No,B,H,W) (+)= 3×3 convolution of in (Ni,B,H,W) through the transformed filter already
  * in U; scratch V (16*Ni*T) and M (16*No*T). */
+/* The transforms split over channels for the helper threads. */
+typedef struct {
+    float *out;
+    const float *in;
+    int C, Co, B, H, W, flag;
+} WinoJob;
+
+static void wino_input_job(void *v, int lo, int hi)
+{
+    WinoJob *j = v;
+    wino_input(j->out, j->in, j->C, j->B, j->H, j->W, lo, hi);
+}
+
+static void wino_output_job(void *v, int lo, int hi)
+{
+    WinoJob *j = v;
+    wino_output(j->out, j->in, j->Co, j->B, j->H, j->W, j->flag, lo, hi);
+}
+
+static void wino_filter_job(void *v, int lo, int hi)
+{
+    WinoJob *j = v;
+    wino_filter(j->out, j->in, j->Co, j->C, j->flag, lo, hi);
+}
+
+static void wino_dout_job(void *v, int lo, int hi)
+{
+    WinoJob *j = v;
+    wino_dout(j->out, j->in, j->Co, j->B, j->H, j->W, lo, hi);
+}
+
+static void wino_filter_grad_job(void *v, int lo, int hi)
+{
+    WinoJob *j = v;
+    wino_filter_grad(j->out, j->in, j->Co, j->C, lo, hi);
+}
+
+/* out (No,B,H,W) (+)= 3×3 convolution of in (Ni,B,H,W) through the transformed filter already
+ * in U; scratch V (16*Ni*T) and M (16*No*T). */
 static void wino_conv(float *out, float *V, float *M, const float *U, const float *in, int Ni,
-                      int No, int B, int H, int W, int accumulate)
+                      int No, int B, int H, int W, int accumulate, ConvPar *par)
 {
     const size_t T = (size_t)B * ((H + 1) / 2) * ((W + 1) / 2);
-    wino_input(V, in, Ni, B, H, W);
+    WinoJob ji = {V, in, Ni, 0, B, H, W, 0};
+    conv_par_for(par, wino_input_job, &ji, Ni);
     for (int k = 0; k < 16; k++)
-        blas_sgemm(0, 0, No, (int)T, Ni, 1.0f, U + (size_t)k * No * Ni, Ni, V + (size_t)k * Ni * T, (int)T, 0.0f, M + (size_t)k * No * T, (int)T);
-    wino_output(out, M, No, B, H, W, accumulate);
+        blas_sgemm(0, 0, No, (int)T, Ni, 1.0f, U + (size_t)k * No * Ni, Ni, V + (size_t)k * Ni * T,
+                   (int)T, 0.0f, M + (size_t)k * No * T, (int)T);
+    WinoJob jo = {out, M, 0, No, B, H, W, accumulate};
+    conv_par_for(par, wino_output_job, &jo, No);
 }
 
 typedef struct {
@@ -455,8 +510,9 @@ void conv_forward(float *y, float *col, const float *x, const float *w, const Co
     if (wino_ok(s)) {
         const size_t T = wino_tiles(s, B);
         float *V = col, *M = V + 16 * T * s->C, *U = M + 16 * T * s->Co;
-        wino_filter(U, w, s->Co, s->C, 0);
-        wino_conv(y, V, M, U, x, s->C, s->Co, B, s->H, s->W, 0);
+        WinoJob jf = {U, w, s->C, s->Co, B, s->H, s->W, 0};
+        conv_par_for(par, wino_filter_job, &jf, s->Co);
+        wino_conv(y, V, M, U, x, s->C, s->Co, B, s->H, s->W, 0, par);
         return;
     }
     const int M = s->Co, Kd = s->C * s->K * s->K;
@@ -479,24 +535,28 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
         const size_t T = wino_tiles(s, B);
         float *V = col, *dM = V + 16 * T * s->C, *dU = dM + 16 * T * s->Co;
         /* weight gradient: dU[ξ] = dM[ξ] · V[ξ]ᵀ summed over tiles, then Gᵀ dU G */
-        wino_input(V, x, s->C, B, s->H, s->W);
-        wino_dout(dM, dy, s->Co, B, s->H, s->W);
+        WinoJob ji = {V, x, s->C, s->Co, B, s->H, s->W, 0};
+        conv_par_for(par, wino_input_job, &ji, s->C);
+        WinoJob jd = {dM, dy, s->C, s->Co, B, s->H, s->W, 0};
+        conv_par_for(par, wino_dout_job, &jd, s->Co);
         for (int k = 0; k < 16; k++)
-            blas_sgemm(0, 1, s->Co, s->C, (int)T, 1.0f, dM + (size_t)k * s->Co * T, (int)T, V + (size_t)k * s->C * T, (int)T, 0.0f, dU + (size_t)k * s->Co * s->C, s->C);
-        wino_filter_grad(dw, dU, s->Co, s->C);
+            blas_sgemm(0, 1, s->Co, s->C, (int)T, 1.0f, dM + (size_t)k * s->Co * T, (int)T,
+                       V + (size_t)k * s->C * T, (int)T, 0.0f, dU + (size_t)k * s->Co * s->C, s->C);
+        WinoJob jg = {dw, dU, s->C, s->Co, B, s->H, s->W, 0};
+        conv_par_for(par, wino_filter_grad_job, &jg, s->Co);
         /* input gradient: the same convolution run backwards through the flipped filter */
         if (dx) {
             float *Vy = col, *Mx = Vy + 16 * T * s->Co, *Ut = Mx + 16 * T * s->C;
-            wino_filter(Ut, w, s->Co, s->C, 1);
-            wino_conv(dx, Vy, Mx, Ut, dy, s->Co, s->C, B, s->H, s->W, accumulate_dx);
+            WinoJob jt = {Ut, w, s->C, s->Co, B, s->H, s->W, 1};
+            conv_par_for(par, wino_filter_job, &jt, s->C); /* flipped: one row per input channel */
+            wino_conv(dx, Vy, Mx, Ut, dy, s->Co, s->C, B, s->H, s->W, accumulate_dx, par);
         }
         return;
     }
     if (is_pointwise(s)) {
         /* dw += dy · xᵀ ; dx (+)= wᵀ · dy */
         blas_sgemm(0, 1, M, Kd, N, 1.0f, dy, N, x, N, 1.0f, dw, Kd);
-        if (dx)
-            blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, accumulate_dx ? 1.0f : 0.0f, dx, N);
+        if (dx) blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, accumulate_dx ? 1.0f : 0.0f, dx, N);
         return;
     }
     ColJob j = {col, dx, x, s, B, accumulate_dx};

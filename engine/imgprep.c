@@ -100,16 +100,18 @@ PsStatus imgprep_run(float *out, float *scratch, const uint8_t *gray, int w, int
                       stride);
     if (cfg->resize <= 0 || cfg->crop <= 0)
         return ps_err(err, PS_ERR_INVALID, "imgprep: resize %d, crop %d", cfg->resize, cfg->crop);
-    if (cfg->augment && !rng) return ps_err(err, PS_ERR_INVALID, "imgprep: augmentation needs an Rng");
+    if (cfg->augment && !rng)
+        return ps_err(err, PS_ERR_INVALID, "imgprep: augmentation needs an Rng");
     int rw, rh;
     imgprep_resized_size(cfg, w, h, &rw, &rh);
     const int S = cfg->crop;
     if (rw < S || rh < S)
-        return ps_err(err, PS_ERR_INVALID, "imgprep: crop %d is larger than the resized %d×%d image",
-                      S, rw, rh);
+        return ps_err(err, PS_ERR_INVALID,
+                      "imgprep: crop %d is larger than the resized %d×%d image", S, rw, rh);
     float *src = scratch, *tmp = src + (size_t)w * h, *img = tmp + (size_t)rw * h;
     for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) src[(size_t)y * w + x] = gray[(size_t)y * stride + x] / 255.0f;
+        for (int x = 0; x < w; x++)
+            src[(size_t)y * w + x] = gray[(size_t)y * stride + x] / 255.0f;
     imgprep_resize(img, rw, rh, tmp, src, w, h);
 
     /* output pixel (i, j) sits at p = (left + j + .5, top + i + .5) of the resized image; the

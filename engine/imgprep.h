@@ -20,13 +20,13 @@
 #include "store/rng.h"
 
 typedef struct {
-    int resize;           /* shorter side after resizing (256) */
-    int crop;             /* output side S (224) */
-    int augment;          /* 1: random flip + affine (training); 0: deterministic (evaluation) */
-    double flip_p;        /* probability of a horizontal flip (0.5) */
-    double max_rotate;    /* degrees, uniform in ±max_rotate (45) */
+    int resize;        /* shorter side after resizing (256) */
+    int crop;          /* output side S (224) */
+    int augment;       /* 1: random flip + affine (training); 0: deterministic (evaluation) */
+    double flip_p;     /* probability of a horizontal flip (0.5) */
+    double max_rotate; /* degrees, uniform in ±max_rotate (45) */
     double scale_min, scale_max; /* (0.85, 1.15) */
-    double max_translate; /* fraction of the resized width / height (0.15) */
+    double max_translate;        /* fraction of the resized width / height (0.15) */
 } ImgprepConfig;
 
 /* The paper's settings with the given sizes; augment on or off. */

@@ -38,8 +38,7 @@ static PsStatus add_convbn(Resnet *m, ResnetConvBn *u, const char *conv_name, co
     char name[PARAMS_NAME_MAX];
     PsStatus rc;
     if (conv_shape_init(&u->s, C, H, H, Co, K, stride, pad) != 0)
-        return ps_err(err, PS_ERR_INVALID, "resnet: %s: input %d×%d is too small", conv_name, H,
-                      H);
+        return ps_err(err, PS_ERR_INVALID, "resnet: %s: input %d×%d is too small", conv_name, H, H);
     int64_t wshape[4] = {Co, C, K, K}, cshape[1] = {Co};
     snprintf(name, sizeof name, "%s.weight", conv_name);
     if ((rc = params_add(&m->params, name, 4, wshape, &u->w, err))) return rc;
@@ -97,8 +96,7 @@ PsStatus resnet_init(Resnet *m, const ResnetConfig *cfg, PsErr *err)
                 blk->has_ds = 1;
                 snprintf(cn, sizeof cn, "layer%d.%d.downsample.0", s + 1, b);
                 snprintf(bn, sizeof bn, "layer%d.%d.downsample.1", s + 1, b);
-                if ((rc = add_convbn(m, &blk->ds, cn, bn, C, H, Co, 1, stride, 0, err)))
-                    goto fail;
+                if ((rc = add_convbn(m, &blk->ds, cn, bn, C, H, Co, 1, stride, 0, err))) goto fail;
             }
             C = Co;
             H = Ho;
@@ -129,7 +127,8 @@ static void init_convbn(Resnet *m, const ResnetConvBn *u, Rng *rng)
     /* kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / (Co*K*K)) */
     double sd = sqrt(2.0 / ((double)s->Co * s->K * s->K));
     size_t n = (size_t)s->Co * s->C * s->K * s->K;
-    for (size_t i = 0; i < n; i++) m->params.w[u->w + i] = (float)(sd * rng_normal(rng));
+    for (size_t i = 0; i < n; i++)
+        m->params.w[u->w + i] = (float)(sd * rng_normal(rng));
     for (int c = 0; c < s->Co; c++) {
         m->params.w[u->gamma + c] = 1.0f;
         m->params.w[u->beta + c] = 0.0f;
@@ -166,10 +165,10 @@ static size_t out_floats(const ConvShape *s, int B)
 static size_t carve(ResnetWork *w, const Resnet *m, int B, float *base)
 {
     size_t off = 0;
-#define TAKE(ptr, count)                                                                          \
-    do {                                                                                          \
-        if (base) (ptr) = base + off;                                                             \
-        off += ((size_t)(count) + 15) / 16 * 16;                                                  \
+#define TAKE(ptr, count)                                                                           \
+    do {                                                                                           \
+        if (base) (ptr) = base + off;                                                              \
+        off += ((size_t)(count) + 15) / 16 * 16;                                                   \
     } while (0)
     const ResnetConfig *c = &m->cfg;
     float *ignore = NULL;
@@ -181,8 +180,7 @@ static size_t carve(ResnetWork *w, const Resnet *m, int B, float *base)
     TAKE(w->i0, m->stem.s.Co);
     size_t pooled = (size_t)m->stem.s.Co * B * m->pool_h * m->pool_w;
     TAKE(w->p0, pooled);
-    if (base)
-        w->argmax = (int32_t *)(base + off);
+    if (base) w->argmax = (int32_t *)(base + off);
     TAKE(ignore, pooled); /* int32 and float have the same size */
     size_t biggest = stem, col = conv_col_floats(&m->stem.s, B);
     for (int b = 0; b < m->n_blocks; b++) {
@@ -212,7 +210,8 @@ static size_t carve(ResnetWork *w, const Resnet *m, int B, float *base)
     TAKE(w->features, (size_t)B * m->feat_dim);
     TAKE(w->dfeatures, (size_t)B * m->feat_dim);
     TAKE(w->col, col);
-    for (int i = 0; i < 4; i++) TAKE(w->g[i], biggest);
+    for (int i = 0; i < 4; i++)
+        TAKE(w->g[i], biggest);
 #undef TAKE
     (void)ignore;
     return off;
@@ -232,8 +231,9 @@ PsStatus resnet_work_init(ResnetWork *w, const Resnet *m, int B, PsErr *err)
     size_t n = carve(w, m, B, NULL);
     w->slab = aligned_alloc(64, n * sizeof(float));
     if (!w->slab)
-        return ps_err(err, PS_ERR_NOMEM, "resnet: cannot allocate a %.0f MB workspace for %d images",
-                      n * 4.0 / 1e6, B);
+        return ps_err(err, PS_ERR_NOMEM,
+                      "resnet: cannot allocate a %.0f MB workspace for %d images", n * 4.0 / 1e6,
+                      B);
     /* touch every page now, so the first training step does not pay the page faults */
     memset(w->slab, 0, n * sizeof(float));
     w->n = n;
@@ -308,9 +308,9 @@ static void pool_fwd_job(void *v, int lo, int hi)
 static void pool_bwd_job(void *v, int lo, int hi)
 {
     PoolJob *j = v; /* here y is dx (C,B,H,W) and x is dy (C,B,Ho,Wo) */
-    pool_max_backward(j->y + (size_t)lo * j->B * j->H * j->W, j->x + (size_t)lo * j->B * j->Ho * j->Wo,
-                      j->argmax + (size_t)lo * j->B * j->Ho * j->Wo, hi - lo, j->B, j->H, j->W,
-                      j->Ho, j->Wo);
+    pool_max_backward(
+        j->y + (size_t)lo * j->B * j->H * j->W, j->x + (size_t)lo * j->B * j->Ho * j->Wo,
+        j->argmax + (size_t)lo * j->B * j->Ho * j->Wo, hi - lo, j->B, j->H, j->W, j->Ho, j->Wo);
 }
 
 /* A block's output gradient through its final ReLU (g = 0 where out <= 0), and the identity
@@ -331,7 +331,8 @@ static void mask_job(void *v, int lo, int hi)
 static void add_job(void *v, int lo, int hi)
 {
     MaskJob *j = v;
-    for (size_t i = (size_t)lo * j->L; i < (size_t)hi * j->L; i++) j->din[i] += j->g[i];
+    for (size_t i = (size_t)lo * j->L; i < (size_t)hi * j->L; i++)
+        j->din[i] += j->g[i];
 }
 
 static void convbn_forward(Resnet *m, ResnetWork *w, const ResnetConvBn *u, float *z, float *a,
@@ -340,14 +341,15 @@ static void convbn_forward(Resnet *m, ResnetWork *w, const ResnetConvBn *u, floa
 {
     float *P = m->params.w, *Bf = m->buffers.w;
     conv_forward(z, w->col, x, P + u->w, &u->s, B, w->par);
-    BnFwdJob j = {a, mean, istd, Bf + u->rmean, Bf + u->rvar, z, res, P + u->gamma, P + u->beta,
-                  (size_t)B * u->s.Ho * u->s.Wo, train, relu};
+    BnFwdJob j = {a,     mean, istd,         Bf + u->rmean, Bf + u->rvar,
+                  z,     res,  P + u->gamma, P + u->beta,   (size_t)B * u->s.Ho * u->s.Wo,
+                  train, relu};
     conv_par_for(w->par, bn_fwd_job, &j, u->s.Co);
     if (train) Bf[u->nbt] += 1.0f;
 }
 
-PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int train,
-                        float *logits, float *features, PsErr *err)
+PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int train, float *logits,
+                        float *features, PsErr *err)
 {
     PS_CHECK(err, m && w && w->slab && x && nb > 0);
     if (nb > w->cap)
@@ -370,11 +372,11 @@ PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int tr
         float *res = (float *)in;
         if (blk->has_ds) {
             res = w->g[0]; /* the gradient buffers are free during the forward pass */
-            convbn_forward(m, w, &blk->ds, w->blk[b].zd, res, w->blk[b].md, w->blk[b].id, in,
-                           NULL, B, train, 0);
+            convbn_forward(m, w, &blk->ds, w->blk[b].zd, res, w->blk[b].md, w->blk[b].id, in, NULL,
+                           B, train, 0);
         }
-        convbn_forward(m, w, &blk->c1, w->blk[b].z1, w->blk[b].a1, w->blk[b].m1, w->blk[b].i1,
-                       in, NULL, B, train, 1);
+        convbn_forward(m, w, &blk->c1, w->blk[b].z1, w->blk[b].a1, w->blk[b].m1, w->blk[b].i1, in,
+                       NULL, B, train, 1);
         convbn_forward(m, w, &blk->c2, w->blk[b].z2, w->blk[b].out, w->blk[b].m2, w->blk[b].i2,
                        w->blk[b].a1, res, B, train, 1);
         in = w->blk[b].out;
@@ -383,9 +385,10 @@ PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int tr
     if (logits) {
         /* logits (B, n_out) = features (B, F) · Wᵀ + b */
         const float *W = m->params.w + m->fc_w, *bias = m->params.w + m->fc_b;
-        for (int n = 0; n < B; n++) memcpy(logits + (size_t)n * c->n_out, bias, c->n_out * sizeof(float));
-        blas_sgemm(0, 1, B, c->n_out, m->feat_dim, 1.0f,
-                    w->features, m->feat_dim, W, m->feat_dim, 1.0f, logits, c->n_out);
+        for (int n = 0; n < B; n++)
+            memcpy(logits + (size_t)n * c->n_out, bias, c->n_out * sizeof(float));
+        blas_sgemm(0, 1, B, c->n_out, m->feat_dim, 1.0f, w->features, m->feat_dim, W, m->feat_dim,
+                   1.0f, logits, c->n_out);
     }
     if (features) memcpy(features, w->features, (size_t)B * m->feat_dim * sizeof(float));
     w->nb = B;
@@ -395,14 +398,14 @@ PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int tr
 
 /* dz = batch norm backward of dy (masked by y_relu when given), then conv backward:
  * weight gradients accumulate; dx (overwritten or accumulated) when non-NULL. */
-static void convbn_backward(Resnet *m, ResnetWork *w, const ResnetConvBn *u, float *dx,
-                            int acc_dx, float *dz, const float *dy, const float *y_relu,
-                            const float *x, const float *z, const float *mean, const float *istd,
-                            int B, int train)
+static void convbn_backward(Resnet *m, ResnetWork *w, const ResnetConvBn *u, float *dx, int acc_dx,
+                            float *dz, const float *dy, const float *y_relu, const float *x,
+                            const float *z, const float *mean, const float *istd, int B, int train)
 {
     float *P = m->params.w, *G = m->params.g;
-    BnBwdJob j = {dz, G + u->gamma, G + u->beta, dy, y_relu, z, mean, istd, P + u->gamma,
-                  (size_t)B * u->s.Ho * u->s.Wo, train};
+    BnBwdJob j = {dz,   G + u->gamma, G + u->beta, dy,           y_relu,
+                  z,    mean,         istd,        P + u->gamma, (size_t)B * u->s.Ho * u->s.Wo,
+                  train};
     conv_par_for(w->par, bn_bwd_job, &j, u->s.Co);
     conv_backward(dx, G + u->w, w->col, dz, x, P + u->w, &u->s, B, acc_dx, w->par);
 }
@@ -411,7 +414,8 @@ PsStatus resnet_backward(Resnet *m, ResnetWork *w, const float *dlogits, const f
                          PsErr *err)
 {
     PS_CHECK(err, m && w && (dlogits || dfeatures) && m->params.g);
-    if (w->nb <= 0) return ps_err(err, PS_ERR_INVALID, "resnet_backward: no forward pass to differentiate");
+    if (w->nb <= 0)
+        return ps_err(err, PS_ERR_INVALID, "resnet_backward: no forward pass to differentiate");
     const int B = w->nb, F = m->feat_dim, O = m->cfg.n_out, train = w->train;
     float *df = w->dfeatures;
     if (dfeatures)
@@ -421,12 +425,11 @@ PsStatus resnet_backward(Resnet *m, ResnetWork *w, const float *dlogits, const f
     if (dlogits) {
         float *gW = m->params.g + m->fc_w, *gb = m->params.g + m->fc_b;
         /* dW += dlogitsᵀ · features ; db += Σ dlogits ; dfeatures += dlogits · W */
-        blas_sgemm(1, 0, O, F, B, 1.0f, dlogits, O,
-                    w->features, F, 1.0f, gW, F);
+        blas_sgemm(1, 0, O, F, B, 1.0f, dlogits, O, w->features, F, 1.0f, gW, F);
         for (int n = 0; n < B; n++)
-            for (int o = 0; o < O; o++) gb[o] += dlogits[(size_t)n * O + o];
-        blas_sgemm(0, 0, B, F, O, 1.0f, dlogits, O,
-                    m->params.w + m->fc_w, F, 1.0f, df, F);
+            for (int o = 0; o < O; o++)
+                gb[o] += dlogits[(size_t)n * O + o];
+        blas_sgemm(0, 0, B, F, O, 1.0f, dlogits, O, m->params.w + m->fc_w, F, 1.0f, df, F);
     }
     float *Gout = w->g[0], *Din = w->g[1], *T1 = w->g[2], *T2 = w->g[3];
     pool_avg_backward(Gout, df, F, B, m->feat_hw);
@@ -441,8 +444,8 @@ PsStatus resnet_backward(Resnet *m, ResnetWork *w, const float *dlogits, const f
         convbn_backward(m, w, &blk->c1, Din, 0, T2, T2, w->blk[b].a1, in, w->blk[b].z1,
                         w->blk[b].m1, w->blk[b].i1, B, train);
         if (blk->has_ds)
-            convbn_backward(m, w, &blk->ds, Din, 1, T1, Gout, NULL, in, w->blk[b].zd,
-                            w->blk[b].md, w->blk[b].id, B, train);
+            convbn_backward(m, w, &blk->ds, Din, 1, T1, Gout, NULL, in, w->blk[b].zd, w->blk[b].md,
+                            w->blk[b].id, B, train);
         else
             conv_par_for(w->par, add_job, &mj, blk->c2.s.Co);
         float *t = Gout;

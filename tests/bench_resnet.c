@@ -92,8 +92,10 @@ static int run(const Workload *wl)
         fprintf(stderr, "bench_resnet: %s\n", err.msg);
         return 1;
     }
-    for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&rng);
-    for (size_t i = 0; i < nl; i++) y[i] = rng_uniform(&rng) < 0.3 ? 1.0f : 0.0f;
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (float)rng_normal(&rng);
+    for (size_t i = 0; i < nl; i++)
+        y[i] = rng_uniform(&rng) < 0.3 ? 1.0f : 0.0f;
     double *t = malloc((size_t)(wl->reps + 1) * sizeof *t);
     for (int r = 0; r <= wl->reps; r++) {
         double t0 = now_ms();
@@ -125,11 +127,13 @@ static int run(const Workload *wl)
         for (int i = 0; i < nu; i++) {
             const ConvShape *s0 = &u[i]->s;
             int seen = 0;
-            for (int k = 0; k < i; k++) seen |= memcmp(&u[k]->s, s0, sizeof *s0) == 0;
+            for (int k = 0; k < i; k++)
+                seen |= memcmp(&u[k]->s, s0, sizeof *s0) == 0;
             if (seen) continue;
             size_t ny = (size_t)s0->Co * wl->batch * s0->Ho * s0->Wo;
             size_t nin = (size_t)s0->C * wl->batch * s0->H * s0->W;
-            float *in = calloc(nin, 4), *out = malloc(ny * 4), *dy = calloc(ny, 4), *dx = malloc(nin * 4);
+            float *in = calloc(nin, 4), *out = malloc(ny * 4), *dy = calloc(ny, 4),
+                  *dx = malloc(nin * 4);
             ConvShape s1 = *s0;
             s1.winograd = 1;
             float *col = malloc((conv_col_floats(&s1, wl->batch) + 1) * 4);
@@ -144,7 +148,8 @@ static int run(const Workload *wl)
                     double t0 = now_ms();
                     conv_forward(out, col, in, m.params.w + u[i]->w, &s, wl->batch, w.par);
                     double t1 = now_ms();
-                    conv_backward(dx, dw, col, dy, in, m.params.w + u[i]->w, &s, wl->batch, 0, w.par);
+                    conv_backward(dx, dw, col, dy, in, m.params.w + u[i]->w, &s, wl->batch, 0,
+                                  w.par);
                     double t2 = now_ms();
                     if (t1 - t0 < best[a]) best[a] = t1 - t0;
                     if (t2 - t1 < bestb[a]) bestb[a] = t2 - t1;
@@ -159,7 +164,8 @@ static int run(const Workload *wl)
             free(in), free(out), free(dy), free(dx), free(col), free(dw);
         }
         int n = 2048;
-        float *a = calloc((size_t)n * n, 4), *b = calloc((size_t)n * n, 4), *c = calloc((size_t)n * n, 4);
+        float *a = calloc((size_t)n * n, 4), *b = calloc((size_t)n * n, 4),
+              *c = calloc((size_t)n * n, 4);
         double best = 1e30;
         for (int r = 0; r < 3; r++) {
             double t0 = now_ms();
@@ -197,7 +203,8 @@ int main(int argc, char **argv)
     int rc = 0;
     for (int i = 0; i < N_WORKLOADS; i++) {
         int want = argc == 1;
-        for (int k = 1; k < argc; k++) want |= strcmp(argv[k], workloads[i].name) == 0;
+        for (int k = 1; k < argc; k++)
+            want |= strcmp(argv[k], workloads[i].name) == 0;
         if (!want) continue;
         pid_t pid = fork();
         if (pid < 0) return 1;
@@ -210,7 +217,8 @@ int main(int argc, char **argv)
     }
     for (int k = 1; k < argc; k++) {
         int known = 0;
-        for (int i = 0; i < N_WORKLOADS; i++) known |= strcmp(argv[k], workloads[i].name) == 0;
+        for (int i = 0; i < N_WORKLOADS; i++)
+            known |= strcmp(argv[k], workloads[i].name) == 0;
         if (!known) {
             fprintf(stderr, "bench_resnet: unknown workload %s\n", argv[k]);
             rc = 2;

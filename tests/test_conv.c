@@ -26,21 +26,23 @@ static const Case cases[] = {
     {5, 8, 8, 7, 1, 2, 0, 2, 0},   /* downsample projection */
     {5, 6, 7, 3, 1, 1, 0, 2, 0},   /* pointwise, non-square */
     {2, 5, 4, 3, 3, 1, 2, 1, 0},   /* padding larger than needed */
-    {4, 8, 8, 6, 3, 1, 1, 3, 1}, /* Winograd F(2×2, 3×3), even size */
-    {3, 7, 5, 4, 3, 1, 1, 2, 1}, /* Winograd with partial edge tiles */
-    {5, 1, 1, 2, 3, 1, 1, 2, 1}, /* Winograd on layer4's 1×1 maps at tiny input sizes */
+    {4, 8, 8, 6, 3, 1, 1, 3, 1},   /* Winograd F(2×2, 3×3), even size */
+    {3, 7, 5, 4, 3, 1, 1, 2, 1},   /* Winograd with partial edge tiles */
+    {5, 1, 1, 2, 3, 1, 1, 2, 1},   /* Winograd on layer4's 1×1 maps at tiny input sizes */
 };
 
 static float *randv(Rng *r, size_t n)
 {
     float *v = malloc((n ? n : 1) * sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = (float)rng_normal(r);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)rng_normal(r);
     return v;
 }
 
 static void to_double(double *d, const float *f, size_t n)
 {
-    for (size_t i = 0; i < n; i++) d[i] = f[i];
+    for (size_t i = 0; i < n; i++)
+        d[i] = f[i];
 }
 
 static void fast_matches_reference(void **state)
@@ -61,7 +63,8 @@ static void fast_matches_reference(void **state)
         size_t nx = (size_t)c->C * c->B * c->H * c->W, ny = (size_t)c->Co * c->B * s.Ho * s.Wo;
         size_t nw = (size_t)c->Co * c->C * c->K * c->K;
         float *x = randv(&r, nx), *w = randv(&r, nw), *dy = randv(&r, ny);
-        float *y = malloc(ny * 4), *yr = malloc(ny * 4), *col = malloc((conv_col_floats(&s, c->B) + 1) * 4);
+        float *y = malloc(ny * 4), *yr = malloc(ny * 4),
+              *col = malloc((conv_col_floats(&s, c->B) + 1) * 4);
         float *dx = randv(&r, nx), *dxr = malloc(nx * 4), *dw = calloc(nw, 4), *dwr = calloc(nw, 4);
         double *want = malloc((nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw)) * sizeof *want);
         conv_forward(y, col, x, w, &s, c->B, par);
@@ -77,7 +80,8 @@ static void fast_matches_reference(void **state)
         to_double(want, dwr, nw);
         assert_true(fixture_close("conv dw", dw, want, nw, 1e-4, 1e-5));
         /* overwrite mode ignores what dx held */
-        for (size_t i = 0; i < nx; i++) dx[i] = 1e6f;
+        for (size_t i = 0; i < nx; i++)
+            dx[i] = 1e6f;
         conv_backward(dx, dw, col, dy, x, w, &s, c->B, 0, par);
         conv_backward_ref(dxr, dwr, dy, x, w, &s, c->B, 0);
         to_double(want, dxr, nx);

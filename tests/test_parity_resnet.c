@@ -29,7 +29,8 @@
 static double max_abs(const double *v, size_t n)
 {
     double m = 0;
-    for (size_t i = 0; i < n; i++) m = fabs(v[i]) > m ? fabs(v[i]) : m;
+    for (size_t i = 0; i < n; i++)
+        m = fabs(v[i]) > m ? fabs(v[i]) : m;
     return m;
 }
 
@@ -67,7 +68,8 @@ static int case_open(Case *c, const char *stem)
     assert_int_equal(cfgt->numel, 9);
     ResnetConfig cfg;
     resnet_config_default(&cfg, 0, 0);
-    for (int s = 0; s < 4; s++) cfg.layers[s] = (int)cfgt->data[s];
+    for (int s = 0; s < 4; s++)
+        cfg.layers[s] = (int)cfgt->data[s];
     cfg.width = (int)cfgt->data[4];
     cfg.in_ch = (int)cfgt->data[5];
     cfg.size = (int)cfgt->data[6];
@@ -103,15 +105,18 @@ static void run_case(const char *stem, int required)
     const FixtureTensor *x = fixture_get(&c.f, "x");
     assert_non_null(x);
     float *xf = malloc(x->numel * sizeof(float));
-    for (size_t i = 0; i < x->numel; i++) xf[i] = (float)x->data[i];
+    for (size_t i = 0; i < x->numel; i++)
+        xf[i] = (float)x->data[i];
     const size_t nl = (size_t)c.B * c.m.cfg.n_out, nf = (size_t)c.B * c.m.feat_dim;
 
     const FixtureTensor *dl = fixture_get(&c.f, "dlogits"), *df = fixture_get(&c.f, "dfeatures");
     assert_non_null(dl);
     assert_non_null(df);
     float *dlf = malloc(nl * sizeof(float)), *dff = malloc(nf * sizeof(float));
-    for (size_t i = 0; i < nl; i++) dlf[i] = (float)dl->data[i];
-    for (size_t i = 0; i < nf; i++) dff[i] = (float)df->data[i];
+    for (size_t i = 0; i < nl; i++)
+        dlf[i] = (float)dl->data[i];
+    for (size_t i = 0; i < nf; i++)
+        dff[i] = (float)df->data[i];
     char name[160];
     int bad = 0;
 
@@ -153,7 +158,8 @@ static void run_case(const char *stem, int required)
         snprintf(name, sizeof name, "grad.%s", pi->name);
         const FixtureTensor *g = fixture_get(&c.f, name);
         assert_non_null(g);
-        for (size_t k = 0; k < pi->numel; k++) c.m.params.g[pi->offset + k] = (float)g->data[k];
+        for (size_t k = 0; k < pi->numel; k++)
+            c.m.params.g[pi->offset + k] = (float)g->data[k];
     }
     Adam adam;
     AdamConfig acfg = adam_defaults();

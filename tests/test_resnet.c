@@ -35,16 +35,23 @@ static void names_and_sizes_match_torchvision(void **state)
     /* torchvision resnet34(num_classes=14): 21 291 854 parameters in 110 tensors,
      * 108 buffers (36 batch norms × running_mean, running_var, num_batches_tracked) */
     size_t total = 0;
-    for (int i = 0; i < m.params.count; i++) total += m.params.info[i].numel;
+    for (int i = 0; i < m.params.count; i++)
+        total += m.params.info[i].numel;
     assert_int_equal(total, 21291854);
     assert_int_equal(m.params.count, 110);
     assert_int_equal(m.buffers.count, 108);
     assert_int_equal(m.feat_dim, 512);
     assert_int_equal(m.feat_hw, 49);
-    const char *names[] = {"conv1.weight", "bn1.weight", "layer1.0.conv1.weight",
-                           "layer1.2.bn2.bias", "layer2.0.downsample.0.weight",
-                           "layer2.0.downsample.1.weight", "layer3.5.conv2.weight",
-                           "layer4.2.bn2.weight", "fc.weight", "fc.bias"};
+    const char *names[] = {"conv1.weight",
+                           "bn1.weight",
+                           "layer1.0.conv1.weight",
+                           "layer1.2.bn2.bias",
+                           "layer2.0.downsample.0.weight",
+                           "layer2.0.downsample.1.weight",
+                           "layer3.5.conv2.weight",
+                           "layer4.2.bn2.weight",
+                           "fc.weight",
+                           "fc.bias"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_true(params_find(&m.params, names[i]) >= 0);
     assert_true(params_find(&m.params, "layer1.0.downsample.0.weight") < 0);
@@ -107,13 +114,16 @@ static void ctx_open(Ctx *c, const ResnetConfig *cfg, int B, uint64_t seed)
     c->B = B;
     size_t nx = (size_t)B * cfg->in_ch * cfg->size * cfg->size;
     c->x = malloc(nx * 4);
-    for (size_t i = 0; i < nx; i++) c->x[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < nx; i++)
+        c->x[i] = (float)rng_normal(&r);
     c->logits = malloc((size_t)B * cfg->n_out * 4);
     c->features = malloc((size_t)B * c->m.feat_dim * 4);
     c->rl = malloc((size_t)B * cfg->n_out * 4);
     c->rf = malloc((size_t)B * c->m.feat_dim * 4);
-    for (int i = 0; i < B * cfg->n_out; i++) c->rl[i] = (float)rng_normal(&r);
-    for (int i = 0; i < B * c->m.feat_dim; i++) c->rf[i] = (float)(0.5 * rng_normal(&r));
+    for (int i = 0; i < B * cfg->n_out; i++)
+        c->rl[i] = (float)rng_normal(&r);
+    for (int i = 0; i < B * c->m.feat_dim; i++)
+        c->rf[i] = (float)(0.5 * rng_normal(&r));
 }
 
 static void ctx_close(Ctx *c)
@@ -135,7 +145,8 @@ static void gradcheck_model(int train)
      * PyTorch in test_parity_resnet (1e-3). Tolerance 3e-2: a ReLU switch near a probed
      * weight shifts a float difference quotient by a few per cent. */
     tiny_config(&cfg, 4, 64);
-    for (int s = 0; s < 4; s++) cfg.layers[s] = 1;
+    for (int s = 0; s < 4; s++)
+        cfg.layers[s] = 1;
     ctx_open(&c, &cfg, 4, 42 + train);
     c.train = train;
     model_loss(&c);
@@ -172,7 +183,8 @@ static void features_only_backward(void **state)
     Ctx c;
     PsErr err;
     tiny_config(&cfg, 4, 64);
-    for (int s = 0; s < 4; s++) cfg.layers[s] = 1;
+    for (int s = 0; s < 4; s++)
+        cfg.layers[s] = 1;
     ctx_open(&c, &cfg, 4, 7);
     c.train = 1;
     memset(c.rl, 0, (size_t)c.B * cfg.n_out * 4);
@@ -189,7 +201,8 @@ static void features_only_backward(void **state)
     }
     /* fc takes no gradient from the features */
     const ParamInfo *fc = &c.m.params.info[params_find(&c.m.params, "fc.weight")];
-    for (size_t i = 0; i < fc->numel; i++) assert_float_equal(c.m.params.g[fc->offset + i], 0, 0);
+    for (size_t i = 0; i < fc->numel; i++)
+        assert_float_equal(c.m.params.g[fc->offset + i], 0, 0);
     assert_int_not_equal(resnet_backward(&c.m, &c.w, NULL, NULL, &err), PS_OK);
     ctx_close(&c);
 }
@@ -208,7 +221,8 @@ static void batchnorm_modes_at_model_level(void **state)
     assert_int_equal(resnet_forward(&c.m, &c.w, c.x, 2, 0, l2, NULL, &err), PS_OK);
     assert_int_equal(params_checksum(&c.m.buffers), before);
     assert_int_equal(resnet_forward(&c.m, &c.w, c.x, 1, 0, l1, NULL, &err), PS_OK);
-    for (int i = 0; i < 3; i++) assert_float_equal(l1[i], l2[i], 1e-5);
+    for (int i = 0; i < 3; i++)
+        assert_float_equal(l1[i], l2[i], 1e-5);
     /* train: running statistics move, num_batches_tracked counts, batch statistics couple
      * the images */
     int nbt = params_find(&c.m.buffers, "layer3.0.bn1.num_batches_tracked");
@@ -219,7 +233,8 @@ static void batchnorm_modes_at_model_level(void **state)
     float t2 = l2[0];
     float x2[2 * 3 * 32 * 32];
     memcpy(x2, c.x, sizeof x2);
-    for (size_t i = 3 * 32 * 32; i < sizeof x2 / sizeof x2[0]; i++) x2[i] *= -2.0f;
+    for (size_t i = 3 * 32 * 32; i < sizeof x2 / sizeof x2[0]; i++)
+        x2[i] *= -2.0f;
     assert_int_equal(resnet_forward(&c.m, &c.w, x2, 2, 1, l2, NULL, &err), PS_OK);
     assert_true(fabsf(l2[0] - t2) > 1e-4f);
     /* more images than the workspace holds */
