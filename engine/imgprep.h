@@ -44,8 +44,10 @@ size_t imgprep_scratch_floats(const ImgprepConfig *cfg, int w, int h);
 PsStatus imgprep_run(float *out, float *scratch, const uint8_t *gray, int w, int h, int stride,
                      const ImgprepConfig *cfg, Rng *rng, PsErr *err);
 
-/* Antialiased bilinear resize of src (sw×sh floats) to dst (dw×dh); tmp holds dw*sh floats. */
+/* Antialiased bilinear resize of src (sw×sh floats) to dst (dw×dh); tmp holds
+ * imgprep_resize_tmp_floats(sw, sh, dw, dh) floats (the intermediate rows and filter tables). */
 void imgprep_resize(float *dst, int dw, int dh, float *tmp, const float *src, int sw, int sh);
+size_t imgprep_resize_tmp_floats(int sw, int sh, int dw, int dh);
 
 /* ImageNet statistics per RGB channel (torchvision's Normalize values). */
 extern const float imgprep_mean[3], imgprep_std[3];

@@ -44,7 +44,8 @@ static void resize_antialiases(void **state)
     (void)state;
     /* a one-pixel checkerboard shrunk 4× is mid-gray everywhere, not a moiré */
     enum { N = 64, M = 16 };
-    float src[N * N], dst[M * M], tmp[M * N];
+    float src[N * N], dst[M * M], tmp[4096];
+    assert_true(imgprep_resize_tmp_floats(N, N, M, M) <= 4096);
     for (int y = 0; y < N; y++)
         for (int x = 0; x < N; x++)
             src[y * N + x] = (float)((x + y) & 1);
@@ -52,7 +53,8 @@ static void resize_antialiases(void **state)
     for (int i = 0; i < M * M; i++)
         assert_float_equal(dst[i], 0.5, 0.02);
     /* upscaling keeps a constant and interpolates a ramp monotonically */
-    float ramp[4] = {0, 1, 2, 3}, up[16], t2[16];
+    float ramp[4] = {0, 1, 2, 3}, up[16], t2[256];
+    assert_true(imgprep_resize_tmp_floats(4, 1, 16, 1) <= 256);
     imgprep_resize(up, 16, 1, t2, ramp, 4, 1);
     for (int i = 1; i < 16; i++)
         assert_true(up[i] >= up[i - 1]);
