@@ -85,10 +85,11 @@ static int run(const Workload *wl)
     size_t nx = (size_t)wl->batch * 3 * wl->size * wl->size, nl = (size_t)wl->batch * 14;
     float *x = malloc(nx * sizeof *x), *logits = malloc(nl * sizeof *logits);
     float *y = malloc(nl * sizeof *y), *dl = malloc(nl * sizeof *dl);
-    Adam adam;
+    Adam adam = {0};
     AdamConfig acfg = adam_defaults();
     acfg.lr = 1e-4f;
-    if (adam_init(&adam, m.params.n, &err)) {
+    /* optimiser state only for training: inference's peak RSS is the model and activations */
+    if (wl->train && adam_init(&adam, m.params.n, &err)) {
         fprintf(stderr, "bench_resnet: %s\n", err.msg);
         return 1;
     }
@@ -175,7 +176,7 @@ static int run(const Workload *wl)
         printf("PSBENCH sgemm_peak n=%d gflops=%.1f\n", n, 2.0 * n * n * n / best / 1e6);
         free(a), free(b), free(c);
     }
-    adam_done(&adam);
+    if (wl->train) adam_done(&adam);
     free(x), free(logits), free(y), free(dl), free(t);
     resnet_work_done(&w);
     resnet_done(&m);
