@@ -28,7 +28,7 @@ void batchnorm_forward(float *y, float *mean, float *invstd, float *run_mean, fl
  * NULL. x: the forward input; mean/invstd: the forward cache. In train mode the gradient flows
  * through the batch statistics; in eval mode they are constants. */
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
-                        const float *y_relu, const float *x, const float *mean,
-                        const float *invstd, const float *gamma, int C, size_t L, int train);
+                        const float *y_relu, const float *x, const float *mean, const float *invstd,
+                        const float *gamma, int C, size_t L, int train);
 
 #endif

@@ -6,8 +6,140 @@
  */
 #include "engine/conv.h"
 
-#include <cblas.h>
+#include "engine/blas.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* ---- helper threads ------------------------------------------------------------------------
+ * Thread safety: conv_par_for is called by the pool's owner only; workers touch the job fields
+ * under mu, and the ranges they run are disjoint by construction. */
+
+typedef struct {
+    ConvPar *par;
+    int index;
+} ParWorker;
+
+struct ConvPar {
+    int threads;
+    pthread_t *tid;
+    ParWorker *workers;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned long gen;
+    int pending, quit;
+    ConvParFn fn;
+    void *arg;
+    int n;
+};
+
+static void run_share(ConvPar *p, ConvParFn fn, void *arg, int n, int k)
+{
+    int lo = (int)((long long)n * k / p->threads), hi = (int)((long long)n * (k + 1) / p->threads);
+    if (lo < hi) fn(arg, lo, hi);
+}
+
+static void *par_worker(void *v)
+{
+    ParWorker *w = v;
+    ConvPar *p = w->par;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->gen == seen && !p->quit)
+            pthread_cond_wait(&p->go, &p->mu);
+        if (p->quit) break;
+        seen = p->gen;
+        ConvParFn fn = p->fn;
+        void *arg = p->arg;
+        int n = p->n;
+        pthread_mutex_unlock(&p->mu);
+        run_share(p, fn, arg, n, w->index);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+PsStatus conv_par_new(ConvPar **out, int threads, PsErr *err)
+{
+    PS_CHECK(err, out);
+    *out = NULL;
+    ConvPar *p = calloc(1, sizeof *p);
+    if (!p) return ps_err(err, PS_ERR_NOMEM, "conv_par_new: out of memory");
+    p->threads = threads < 1 ? 1 : threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (p->threads > 1) {
+        p->tid = calloc((size_t)p->threads, sizeof *p->tid);
+        p->workers = calloc((size_t)p->threads, sizeof *p->workers);
+        if (!p->tid || !p->workers) {
+            conv_par_free(p);
+            return ps_err(err, PS_ERR_NOMEM, "conv_par_new: out of memory");
+        }
+        /* workers never see SIGINT/SIGTERM/SIGWINCH: those belong to the UI thread */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        for (int k = 1; k < p->threads; k++) {
+            p->workers[k].par = p;
+            p->workers[k].index = k;
+            if (pthread_create(&p->tid[k], NULL, par_worker, &p->workers[k]) != 0) {
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
+                p->threads = k; /* the ones started are joined by conv_par_free */
+                conv_par_free(p);
+                return ps_err(err, PS_ERR_NOMEM, "conv_par_new: cannot start helper thread %d", k);
+            }
+            p->started = k;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    *out = p;
+    return PS_OK;
+}
+
+void conv_par_free(ConvPar *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (int k = 1; k <= p->started; k++)
+        pthread_join(p->tid[k], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done);
+    free(p->tid);
+    free(p->workers);
+    free(p);
+}
+
+void conv_par_for(ConvPar *p, ConvParFn fn, void *arg, int n)
+{
+    if (!p || p->threads < 2 || n < 2) {
+        if (n > 0) fn(arg, 0, n);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    p->pending = p->threads - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    run_share(p, fn, arg, n, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
 
 int conv_shape_init(ConvShape *s, int C, int H, int W, int Co, int K, int stride, int pad)
 {
@@ -22,6 +154,8 @@ int conv_shape_init(ConvShape *s, int C, int H, int W, int Co, int K, int stride
     s->pad = pad;
     s->Ho = (H + 2 * pad - K) / stride + 1;
     s->Wo = (W + 2 * pad - K) / stride + 1;
+    s->winograd =
+        K == 3 && stride == 1 && pad == 1 && C >= CONV_WINOGRAD_MIN_C && CONV_WINOGRAD_MIN_C > 0;
     return s->Ho > 0 && s->Wo > 0 ? 0 : -1;
 }
 
@@ -30,10 +164,26 @@ static int is_pointwise(const ConvShape *s)
     return s->K == 1 && s->stride == 1 && s->pad == 0;
 }
 
+static int wino_ok(const ConvShape *s)
+{
+    return s->winograd && s->K == 3 && s->stride == 1 && s->pad == 1;
+}
+
+static size_t wino_tiles(const ConvShape *s, int B)
+{
+    return (size_t)B * ((s->H + 1) / 2) * ((s->W + 1) / 2);
+}
+
 size_t conv_col_floats(const ConvShape *s, int B)
 {
-    if (is_pointwise(s)) return 0;
-    return (size_t)s->C * s->K * s->K * (size_t)B * s->Ho * s->Wo;
+    size_t n = 0;
+    if (!is_pointwise(s)) n = (size_t)s->C * s->K * s->K * (size_t)B * s->Ho * s->Wo;
+    if (s->K == 3 && s->stride == 1 && s->pad == 1) {
+        /* transformed input, transformed output, transformed filter; any of the three passes */
+        size_t w = 16 * wino_tiles(s, B) * (size_t)(s->C + s->Co) + 16 * (size_t)s->C * s->Co;
+        if (w > n) n = w;
+    }
+    return n;
 }
 
 double conv_macs(const ConvShape *s, int B)
@@ -41,19 +191,22 @@ double conv_macs(const ConvShape *s, int B)
     return (double)s->Co * s->C * s->K * s->K * (double)B * s->Ho * s->Wo;
 }
 
-/* col[(c,kh,kw)][(n,oh,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside. */
-static void im2col(float *col, const float *x, const ConvShape *s, int B)
+/* col[(c,kh,kw)][(n,oh,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside,
+ * for channels c0 <= c < c1. */
+static void im2col(float *col, const float *x, const ConvShape *s, int B, int c0, int c1)
 {
     const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
     const size_t npos = (size_t)B * Ho * Wo;
-    for (int c = 0; c < s->C; c++)
+    for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
                 float *dst = col + ((size_t)(c * K + kh) * K + kw) * npos;
                 /* output columns ow whose input column lies inside [0, W) */
                 int ow0 = 0, ow1 = Wo;
-                while (ow0 < Wo && ow0 * st - s->pad + kw < 0) ow0++;
-                while (ow1 > ow0 && (ow1 - 1) * st - s->pad + kw >= W) ow1--;
+                while (ow0 < Wo && ow0 * st - s->pad + kw < 0)
+                    ow0++;
+                while (ow1 > ow0 && (ow1 - 1) * st - s->pad + kw >= W)
+                    ow1--;
                 for (int n = 0; n < B; n++) {
                     const float *xp = x + ((size_t)c * B + n) * H * W;
                     for (int oh = 0; oh < Ho; oh++, dst += Wo) {
@@ -63,29 +216,38 @@ static void im2col(float *col, const float *x, const ConvShape *s, int B)
                             continue;
                         }
                         const float *row = xp + (size_t)ih * W - s->pad + kw;
-                        for (int ow = 0; ow < ow0; ow++) dst[ow] = 0;
+                        for (int ow = 0; ow < ow0; ow++)
+                            dst[ow] = 0;
                         if (st == 1)
                             memcpy(dst + ow0, row + ow0, (size_t)(ow1 - ow0) * sizeof *dst);
                         else
-                            for (int ow = ow0; ow < ow1; ow++) dst[ow] = row[ow * st];
-                        for (int ow = ow1; ow < Wo; ow++) dst[ow] = 0;
+                            for (int ow = ow0; ow < ow1; ow++)
+                                dst[ow] = row[ow * st];
+                        for (int ow = ow1; ow < Wo; ow++)
+                            dst[ow] = 0;
                     }
                 }
             }
 }
 
-/* The adjoint of im2col: dx[c][n][ih][iw] += col[(c,kh,kw)][(n,oh,ow)]. dx must be initialised. */
-static void col2im(float *dx, const float *col, const ConvShape *s, int B)
+/* The adjoint of im2col: dx[c][n][ih][iw] += col[(c,kh,kw)][(n,oh,ow)] for c0 <= c < c1, after
+ * zeroing those planes of dx unless accumulate. */
+static void col2im(float *dx, const float *col, const ConvShape *s, int B, int c0, int c1,
+                   int accumulate)
 {
     const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
     const size_t npos = (size_t)B * Ho * Wo;
-    for (int c = 0; c < s->C; c++)
+    if (!accumulate)
+        memset(dx + (size_t)c0 * B * H * W, 0, (size_t)(c1 - c0) * B * H * W * sizeof *dx);
+    for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
                 const float *src = col + ((size_t)(c * K + kh) * K + kw) * npos;
                 int ow0 = 0, ow1 = Wo;
-                while (ow0 < Wo && ow0 * st - s->pad + kw < 0) ow0++;
-                while (ow1 > ow0 && (ow1 - 1) * st - s->pad + kw >= W) ow1--;
+                while (ow0 < Wo && ow0 * st - s->pad + kw < 0)
+                    ow0++;
+                while (ow1 > ow0 && (ow1 - 1) * st - s->pad + kw >= W)
+                    ow1--;
                 for (int n = 0; n < B; n++) {
                     float *xp = dx + ((size_t)c * B + n) * H * W;
                     for (int oh = 0; oh < Ho; oh++, src += Wo) {
@@ -93,50 +255,317 @@ static void col2im(float *dx, const float *col, const ConvShape *s, int B)
                         if (ih < 0 || ih >= H) continue;
                         float *row = xp + (size_t)ih * W - s->pad + kw;
                         if (st == 1)
-                            for (int ow = ow0; ow < ow1; ow++) row[ow] += src[ow];
+                            for (int ow = ow0; ow < ow1; ow++)
+                                row[ow] += src[ow];
                         else
-                            for (int ow = ow0; ow < ow1; ow++) row[ow * st] += src[ow];
+                            for (int ow = ow0; ow < ow1; ow++)
+                                row[ow * st] += src[ow];
                     }
                 }
             }
 }
 
-void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B)
+/* ---- Winograd F(2×2, 3×3) -----------------------------------------------------------------
+ * y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A per 2×2 output tile, d the 4×4 input tile around it.
+ * Transformed data are laid out [ξ][channel][tile] so that each of the 16 products over
+ * channels is one row-major GEMM. */
+
+/* V[ξ][c][t] = (Bᵀ d B)[ξ] for every tile t of x (C,B,H,W) with padding 1. */
+static void wino_input(float *V, const float *x, int C, int B, int H, int W, int lo, int hi)
 {
+    const int th = (H + 1) / 2, tw = (W + 1) / 2;
+    const size_t T = (size_t)B * th * tw, cs = (size_t)C * T;
+    for (int c = lo; c < hi; c++)
+        for (int n = 0; n < B; n++) {
+            const float *xp = x + ((size_t)c * B + n) * H * W;
+            for (int i = 0; i < th; i++)
+                for (int j = 0; j < tw; j++) {
+                    float d[4][4];
+                    for (int r = 0; r < 4; r++) {
+                        int ih = 2 * i - 1 + r;
+                        for (int q = 0; q < 4; q++) {
+                            int iw = 2 * j - 1 + q;
+                            d[r][q] =
+                                (ih >= 0 && ih < H && iw >= 0 && iw < W) ? xp[ih * W + iw] : 0.0f;
+                        }
+                    }
+                    float t[4][4];
+                    for (int q = 0; q < 4; q++) {
+                        t[0][q] = d[0][q] - d[2][q];
+                        t[1][q] = d[1][q] + d[2][q];
+                        t[2][q] = d[2][q] - d[1][q];
+                        t[3][q] = d[1][q] - d[3][q];
+                    }
+                    float *v = V + (size_t)c * T + ((size_t)n * th + i) * tw + j;
+                    for (int r = 0; r < 4; r++) {
+                        v[(4 * r + 0) * cs] = t[r][0] - t[r][2];
+                        v[(4 * r + 1) * cs] = t[r][1] + t[r][2];
+                        v[(4 * r + 2) * cs] = t[r][2] - t[r][1];
+                        v[(4 * r + 3) * cs] = t[r][1] - t[r][3];
+                    }
+                }
+        }
+}
+
+/* y (Co,B,H,W) (+)= Aᵀ m A for every tile, m = M[·][co][t]. */
+static void wino_output(float *y, const float *M, int Co, int B, int H, int W, int accumulate,
+                        int lo, int hi)
+{
+    const int th = (H + 1) / 2, tw = (W + 1) / 2;
+    const size_t T = (size_t)B * th * tw, cs = (size_t)Co * T;
+    for (int co = lo; co < hi; co++)
+        for (int n = 0; n < B; n++) {
+            float *yp = y + ((size_t)co * B + n) * H * W;
+            for (int i = 0; i < th; i++)
+                for (int j = 0; j < tw; j++) {
+                    const float *m = M + (size_t)co * T + ((size_t)n * th + i) * tw + j;
+                    float t[2][4];
+                    for (int q = 0; q < 4; q++) {
+                        float m0 = m[(0 + q) * cs], m1 = m[(4 + q) * cs], m2 = m[(8 + q) * cs],
+                              m3 = m[(12 + q) * cs];
+                        t[0][q] = m0 + m1 + m2;
+                        t[1][q] = m1 - m2 - m3;
+                    }
+                    for (int r = 0; r < 2; r++) {
+                        int oh = 2 * i + r;
+                        if (oh >= H) break;
+                        float o0 = t[r][0] + t[r][1] + t[r][2], o1 = t[r][1] - t[r][2] - t[r][3];
+                        float *row = yp + oh * W + 2 * j;
+                        if (accumulate) {
+                            row[0] += o0;
+                            if (2 * j + 1 < W) row[1] += o1;
+                        } else {
+                            row[0] = o0;
+                            if (2 * j + 1 < W) row[1] = o1;
+                        }
+                    }
+                }
+        }
+}
+
+/* U[ξ][o][i] = (G g Gᵀ)[ξ] with g = w[o][i] (flip = 0), or, for the input gradient,
+ * g = w[i][o] rotated by 180° (flip = 1; then o runs over w's input channels). */
+static void wino_filter(float *U, const float *w, int Co, int C, int flip, int lo, int hi)
+{
+    const int No = flip ? C : Co, Ni = flip ? Co : C;
+    const size_t cs = (size_t)No * Ni;
+    for (int o = lo; o < hi; o++)
+        for (int i = 0; i < Ni; i++) {
+            float g[3][3];
+            for (int r = 0; r < 3; r++)
+                for (int q = 0; q < 3; q++)
+                    g[r][q] = flip ? w[(((size_t)i * C + o) * 3 + 2 - r) * 3 + 2 - q]
+                                   : w[(((size_t)o * C + i) * 3 + r) * 3 + q];
+            float t[4][3];
+            for (int q = 0; q < 3; q++) {
+                t[0][q] = g[0][q];
+                t[1][q] = 0.5f * (g[0][q] + g[1][q] + g[2][q]);
+                t[2][q] = 0.5f * (g[0][q] - g[1][q] + g[2][q]);
+                t[3][q] = g[2][q];
+            }
+            float *u = U + (size_t)o * Ni + i;
+            for (int r = 0; r < 4; r++) {
+                u[(4 * r + 0) * cs] = t[r][0];
+                u[(4 * r + 1) * cs] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+                u[(4 * r + 2) * cs] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+                u[(4 * r + 3) * cs] = t[r][2];
+            }
+        }
+}
+
+/* dM[ξ][co][t] = (A dy Aᵀ)[ξ], dy the 2×2 output-gradient tile (0 beyond the edges). */
+static void wino_dout(float *dM, const float *dy, int Co, int B, int H, int W, int lo, int hi)
+{
+    const int th = (H + 1) / 2, tw = (W + 1) / 2;
+    const size_t T = (size_t)B * th * tw, cs = (size_t)Co * T;
+    for (int co = lo; co < hi; co++)
+        for (int n = 0; n < B; n++) {
+            const float *yp = dy + ((size_t)co * B + n) * H * W;
+            for (int i = 0; i < th; i++)
+                for (int j = 0; j < tw; j++) {
+                    float g[2][2];
+                    for (int r = 0; r < 2; r++)
+                        for (int q = 0; q < 2; q++) {
+                            int oh = 2 * i + r, ow = 2 * j + q;
+                            g[r][q] = (oh < H && ow < W) ? yp[oh * W + ow] : 0.0f;
+                        }
+                    float t[4][2];
+                    for (int q = 0; q < 2; q++) {
+                        t[0][q] = g[0][q];
+                        t[1][q] = g[0][q] + g[1][q];
+                        t[2][q] = g[0][q] - g[1][q];
+                        t[3][q] = -g[1][q];
+                    }
+                    float *m = dM + (size_t)co * T + ((size_t)n * th + i) * tw + j;
+                    for (int r = 0; r < 4; r++) {
+                        m[(4 * r + 0) * cs] = t[r][0];
+                        m[(4 * r + 1) * cs] = t[r][0] + t[r][1];
+                        m[(4 * r + 2) * cs] = t[r][0] - t[r][1];
+                        m[(4 * r + 3) * cs] = -t[r][1];
+                    }
+                }
+        }
+}
+
+/* dw[co][c] += Gᵀ dU G, dU = dU[·][co][c]. */
+static void wino_filter_grad(float *dw, const float *dU, int Co, int C, int lo, int hi)
+{
+    const size_t cs = (size_t)Co * C;
+    for (int co = lo; co < hi; co++)
+        for (int c = 0; c < C; c++) {
+            const float *u = dU + (size_t)co * C + c;
+            float t[3][4];
+            for (int q = 0; q < 4; q++) {
+                float u0 = u[(0 + q) * cs], u1 = u[(4 + q) * cs], u2 = u[(8 + q) * cs],
+                      u3 = u[(12 + q) * cs];
+                t[0][q] = u0 + 0.5f * (u1 + u2);
+                t[1][q] = 0.5f * (u1 - u2);
+                t[2][q] = 0.5f * (u1 + u2) + u3;
+            }
+            float *g = dw + ((size_t)co * C + c) * 9;
+            for (int r = 0; r < 3; r++) {
+                g[r * 3 + 0] += t[r][0] + 0.5f * (t[r][1] + t[r][2]);
+                g[r * 3 + 1] += 0.5f * (t[r][1] - t[r][2]);
+                g[r * 3 + 2] += 0.5f * (t[r][1] + t[r][2]) + t[r][3];
+            }
+        }
+}
+
+/* out (No,B,H,W) (+)= 3×3 convolution of in (Ni,B,H,W) through the transformed filter already
+ * in U; scratch V (16*Ni*T) and M (16*No*T). */
+/* The transforms split over channels for the helper threads. */
+typedef struct {
+    float *out;
+    const float *in;
+    int C, Co, B, H, W, flag;
+} WinoJob;
+
+static void wino_input_job(void *v, int lo, int hi)
+{
+    WinoJob *j = v;
+    wino_input(j->out, j->in, j->C, j->B, j->H, j->W, lo, hi);
+}
+
+static void wino_output_job(void *v, int lo, int hi)
+{
+    WinoJob *j = v;
+    wino_output(j->out, j->in, j->Co, j->B, j->H, j->W, j->flag, lo, hi);
+}
+
+static void wino_filter_job(void *v, int lo, int hi)
+{
+    WinoJob *j = v;
+    wino_filter(j->out, j->in, j->Co, j->C, j->flag, lo, hi);
+}
+
+static void wino_dout_job(void *v, int lo, int hi)
+{
+    WinoJob *j = v;
+    wino_dout(j->out, j->in, j->Co, j->B, j->H, j->W, lo, hi);
+}
+
+static void wino_filter_grad_job(void *v, int lo, int hi)
+{
+    WinoJob *j = v;
+    wino_filter_grad(j->out, j->in, j->Co, j->C, lo, hi);
+}
+
+/* out (No,B,H,W) (+)= 3×3 convolution of in (Ni,B,H,W) through the transformed filter already
+ * in U; scratch V (16*Ni*T) and M (16*No*T). */
+static void wino_conv(float *out, float *V, float *M, const float *U, const float *in, int Ni,
+                      int No, int B, int H, int W, int accumulate, ConvPar *par)
+{
+    const size_t T = (size_t)B * ((H + 1) / 2) * ((W + 1) / 2);
+    WinoJob ji = {V, in, Ni, 0, B, H, W, 0};
+    conv_par_for(par, wino_input_job, &ji, Ni);
+    for (int k = 0; k < 16; k++)
+        blas_sgemm(0, 0, No, (int)T, Ni, 1.0f, U + (size_t)k * No * Ni, Ni, V + (size_t)k * Ni * T,
+                   (int)T, 0.0f, M + (size_t)k * No * T, (int)T);
+    WinoJob jo = {out, M, 0, No, B, H, W, accumulate};
+    conv_par_for(par, wino_output_job, &jo, No);
+}
+
+typedef struct {
+    float *col, *dx;
+    const float *x;
+    const ConvShape *s;
+    int B, accumulate;
+} ColJob;
+
+static void im2col_job(void *v, int lo, int hi)
+{
+    ColJob *j = v;
+    im2col(j->col, j->x, j->s, j->B, lo, hi);
+}
+
+static void col2im_job(void *v, int lo, int hi)
+{
+    ColJob *j = v;
+    col2im(j->dx, j->col, j->s, j->B, lo, hi, j->accumulate);
+}
+
+void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B,
+                  ConvPar *par)
+{
+    if (wino_ok(s)) {
+        const size_t T = wino_tiles(s, B);
+        float *V = col, *M = V + 16 * T * s->C, *U = M + 16 * T * s->Co;
+        WinoJob jf = {U, w, s->C, s->Co, B, s->H, s->W, 0};
+        conv_par_for(par, wino_filter_job, &jf, s->Co);
+        wino_conv(y, V, M, U, x, s->C, s->Co, B, s->H, s->W, 0, par);
+        return;
+    }
     const int M = s->Co, Kd = s->C * s->K * s->K;
     const int N = B * s->Ho * s->Wo;
     const float *cm = x;
     if (!is_pointwise(s)) {
-        im2col(col, x, s, B);
+        ColJob j = {col, NULL, x, s, B, 0};
+        conv_par_for(par, im2col_job, &j, s->C);
         cm = col;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, Kd, 1.0f, w, Kd, cm, N, 0.0f,
-                y, N);
+    blas_sgemm(0, 0, M, N, Kd, 1.0f, w, Kd, cm, N, 0.0f, y, N);
 }
 
 void conv_backward(float *dx, float *dw, float *col, const float *dy, const float *x,
-                   const float *w, const ConvShape *s, int B, int accumulate_dx)
+                   const float *w, const ConvShape *s, int B, int accumulate_dx, ConvPar *par)
 {
     const int M = s->Co, Kd = s->C * s->K * s->K;
     const int N = B * s->Ho * s->Wo;
-    if (is_pointwise(s)) {
-        /* dw += dy · xᵀ ; dx (+)= wᵀ · dy */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Kd, N, 1.0f, dy, N, x, N, 1.0f,
-                    dw, Kd);
-        if (dx)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kd, N, M, 1.0f, w, Kd, dy, N,
-                        accumulate_dx ? 1.0f : 0.0f, dx, N);
+    if (wino_ok(s)) {
+        const size_t T = wino_tiles(s, B);
+        float *V = col, *dM = V + 16 * T * s->C, *dU = dM + 16 * T * s->Co;
+        /* weight gradient: dU[ξ] = dM[ξ] · V[ξ]ᵀ summed over tiles, then Gᵀ dU G */
+        WinoJob ji = {V, x, s->C, s->Co, B, s->H, s->W, 0};
+        conv_par_for(par, wino_input_job, &ji, s->C);
+        WinoJob jd = {dM, dy, s->C, s->Co, B, s->H, s->W, 0};
+        conv_par_for(par, wino_dout_job, &jd, s->Co);
+        for (int k = 0; k < 16; k++)
+            blas_sgemm(0, 1, s->Co, s->C, (int)T, 1.0f, dM + (size_t)k * s->Co * T, (int)T,
+                       V + (size_t)k * s->C * T, (int)T, 0.0f, dU + (size_t)k * s->Co * s->C, s->C);
+        WinoJob jg = {dw, dU, s->C, s->Co, B, s->H, s->W, 0};
+        conv_par_for(par, wino_filter_grad_job, &jg, s->Co);
+        /* input gradient: the same convolution run backwards through the flipped filter */
+        if (dx) {
+            float *Vy = col, *Mx = Vy + 16 * T * s->Co, *Ut = Mx + 16 * T * s->C;
+            WinoJob jt = {Ut, w, s->C, s->Co, B, s->H, s->W, 1};
+            conv_par_for(par, wino_filter_job, &jt, s->C); /* flipped: one row per input channel */
+            wino_conv(dx, Vy, Mx, Ut, dy, s->Co, s->C, B, s->H, s->W, accumulate_dx, par);
+        }
         return;
     }
-    im2col(col, x, s, B);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Kd, N, 1.0f, dy, N, col, N, 1.0f, dw,
-                Kd);
+    if (is_pointwise(s)) {
+        /* dw += dy · xᵀ ; dx (+)= wᵀ · dy */
+        blas_sgemm(0, 1, M, Kd, N, 1.0f, dy, N, x, N, 1.0f, dw, Kd);
+        if (dx) blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, accumulate_dx ? 1.0f : 0.0f, dx, N);
+        return;
+    }
+    ColJob j = {col, dx, x, s, B, accumulate_dx};
+    conv_par_for(par, im2col_job, &j, s->C);
+    blas_sgemm(0, 1, M, Kd, N, 1.0f, dy, N, col, N, 1.0f, dw, Kd);
     if (!dx) return;
     /* dcol = wᵀ · dy, then scatter it back onto the input positions it was gathered from */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kd, N, M, 1.0f, w, Kd, dy, N, 0.0f, col,
-                N);
-    if (!accumulate_dx) memset(dx, 0, (size_t)s->C * B * s->H * s->W * sizeof *dx);
-    col2im(dx, col, s, B);
+    blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, 0.0f, col, N);
+    conv_par_for(par, col2im_job, &j, s->C);
 }
 
 /* ---- reference twins ------------------------------------------------------------------- */

@@ -6,18 +6,47 @@
  * with large, cache-friendly shapes even for the 7×7 maps of layer4, and batch norm reads each
  * channel as one contiguous run. Weights keep PyTorch's (Co, C, K, K) layout, so safetensors
  * files interchange without transposition. The model converts NCHW input once at the stem.
+ *
+ * 3×3 stride-1 convolutions can run as Winograd F(2×2, 3×3): 16 GEMMs over transformed 4×4
+ * input tiles, 2.25× fewer multiplications, for the forward pass, the input gradient (the same
+ * algorithm on the flipped, transposed filter) and the weight gradient. Tested, selectable per
+ * layer (ConvShape.winograd), but off by default: see CONV_WINOGRAD_MIN_C.
  */
 #ifndef CONV_H
 #define CONV_H
 
 #include <stddef.h>
 
+#include "store/ps.h"
+
+/* Helper threads for the memory-bound passes (im2col, col2im, and the model's batch norm and
+ * pooling, which split over channels): OpenBLAS parallelises the GEMMs, these passes would
+ * otherwise leave all but one core idle. One pool per model workspace; conv_par_for is called
+ * from one thread at a time (the pool's owner). Workers block all signals. */
+typedef struct ConvPar ConvPar;
+typedef void (*ConvParFn)(void *arg, int lo, int hi);
+/* threads: total, including the calling thread; <= 1 makes a pool that runs everything inline. */
+PsStatus conv_par_new(ConvPar **par, int threads, PsErr *err);
+void conv_par_free(ConvPar *par);
+/* Runs fn(arg, lo, hi) over disjoint ranges covering [0, n), one per thread, and returns when
+ * all are done. par may be NULL (runs fn(arg, 0, n) inline). */
+void conv_par_for(ConvPar *par, ConvParFn fn, void *arg, int n);
+
 typedef struct {
     int C, H, W;     /* input channels and spatial size */
     int Co, K;       /* output channels, square kernel size */
     int stride, pad; /* same in both directions */
     int Ho, Wo;      /* output spatial size (derived) */
+    int winograd;    /* 1: 3×3 stride-1 pad-1 convolutions use Winograd F(2×2, 3×3) (set by
+                      * conv_shape_init where it pays; tests may flip it) */
 } ConvShape;
+
+/* Winograd would pay where the GEMMs dominate its (single-threaded, scalar) transforms. Measured
+ * on the 2-core Sapphire Rapids box with OpenBLAS SkylakeX kernels (bench_resnet
+ * PS_BENCH_LAYERS=1, b16 at 224, ms fwd/bwd, im2col vs Winograd): 64ch 56×56 55/107 vs 114/372,
+ * 128ch 28×28 97/235 vs 96/262, 256ch 14×14 55/101 vs 45/107, 512ch 7×7 43/115 vs 96/187.
+ * It does not pay yet, so it is off (0); set a channel count to enable it from there on. */
+#define CONV_WINOGRAD_MIN_C 0
 
 /* Fills s and derives Ho, Wo. Returns 0, or -1 when the output would be empty. */
 int conv_shape_init(ConvShape *s, int C, int H, int W, int Co, int K, int stride, int pad);
@@ -26,13 +55,15 @@ size_t conv_col_floats(const ConvShape *s, int B);
 /* Multiply-adds of one forward pass over a batch of B (for GFLOP/s reports). */
 double conv_macs(const ConvShape *s, int B);
 
-/* y (Co,B,Ho,Wo) = conv(x (C,B,H,W), w (Co,C,K,K)). col: conv_col_floats scratch. */
-void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B);
+/* y (Co,B,Ho,Wo) = conv(x (C,B,H,W), w (Co,C,K,K)). col: conv_col_floats scratch. par: the
+ * workspace's pool for im2col, or NULL. */
+void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B,
+                  ConvPar *par);
 /* Backward. dw (Co,C,K,K) += dL/dw. dx (C,B,H,W): when non-NULL, receives dL/dx — overwritten
  * when accumulate_dx is 0, added to otherwise. dy (Co,B,Ho,Wo) is the output gradient, x the
  * forward input. col: conv_col_floats scratch. */
 void conv_backward(float *dx, float *dw, float *col, const float *dy, const float *x,
-                   const float *w, const ConvShape *s, int B, int accumulate_dx);
+                   const float *w, const ConvShape *s, int B, int accumulate_dx, ConvPar *par);
 
 /* Slow, obviously-correct twins (direct loops, double accumulation): the test oracle. */
 void conv_forward_ref(float *y, const float *x, const float *w, const ConvShape *s, int B);

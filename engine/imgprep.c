@@ -34,43 +34,106 @@ void imgprep_resized_size(const ImgprepConfig *cfg, int w, int h, int *rw, int *
     }
 }
 
+/* Filter tables: per output position, the first source index, the tap count and up to maxt
+ * normalised weights (stored as floats: indices stay far below 2^24). */
+static int max_taps(int sn, int dn)
+{
+    double f = (double)sn / dn, support = f > 1 ? f : 1;
+    return (int)ceil(2 * support) + 2;
+}
+
+static size_t table_floats(int sn, int dn)
+{
+    return (size_t)dn * (size_t)(max_taps(sn, dn) + 2);
+}
+
+size_t imgprep_resize_tmp_floats(int sw, int sh, int dw, int dh)
+{
+    return (size_t)dw * sh + table_floats(sw, dw) + table_floats(sh, dh);
+}
+
 size_t imgprep_scratch_floats(const ImgprepConfig *cfg, int w, int h)
 {
     int rw, rh;
     if (w <= 0 || h <= 0 || cfg->resize <= 0) return 0;
     imgprep_resized_size(cfg, w, h, &rw, &rh);
-    /* source as floats, horizontal pass, resized image */
-    return (size_t)w * h + (size_t)rw * h + (size_t)rw * rh;
+    return imgprep_resize_tmp_floats(w, h, rw, rh) + (size_t)rw * rh;
 }
 
-/* One output sample along an axis: triangle filter of radius `support` source pixels centred
- * at `centre` (source pixel units, pixel i spanning [i, i+1)), weights normalised. */
-static float filter_1d(const float *src, ptrdiff_t step, int n, double centre, double support)
+/* A triangle filter of radius `support` source pixels around each output centre (pixel i
+ * spanning [i, i+1)), widened by the reduction factor when shrinking so that every source
+ * pixel counts (antialiasing), weights normalised to 1. */
+static void make_table(float *tab, int sn, int dn)
 {
-    int lo = (int)floor(centre - support), hi = (int)ceil(centre + support);
-    if (lo < 0) lo = 0;
-    if (hi > n) hi = n;
-    double acc = 0, wsum = 0;
-    for (int k = lo; k < hi; k++) {
-        double wt = 1.0 - fabs(k + 0.5 - centre) / support;
-        if (wt <= 0) continue;
-        acc += wt * src[k * step];
-        wsum += wt;
+    const double f = (double)sn / dn, support = f > 1 ? f : 1;
+    const int maxt = max_taps(sn, dn);
+    for (int i = 0; i < dn; i++) {
+        float *t = tab + (size_t)i * (maxt + 2);
+        double centre = (i + 0.5) * f;
+        int lo = (int)floor(centre - support), hi = (int)ceil(centre + support);
+        if (lo < 0) lo = 0;
+        if (hi > sn) hi = sn;
+        if (hi - lo > maxt) hi = lo + maxt;
+        double wsum = 0;
+        for (int k = lo; k < hi; k++) {
+            double wt = 1.0 - fabs(k + 0.5 - centre) / support;
+            wsum += wt > 0 ? wt : 0;
+        }
+        t[0] = (float)lo;
+        t[1] = (float)(hi - lo);
+        for (int k = lo; k < hi; k++) {
+            double wt = 1.0 - fabs(k + 0.5 - centre) / support;
+            t[2 + k - lo] = wsum > 0 && wt > 0 ? (float)(wt / wsum) : 0.0f;
+        }
     }
-    return wsum > 0 ? (float)(acc / wsum) : 0.0f;
+}
+
+/* dst (dw × dh) = resize of the sh rows produced by row(k) (sw values each) through tmp. */
+static void resize_rows(float *dst, int dw, int dh, float *tmp, int sw, int sh, const uint8_t *src8,
+                        int stride, const float *srcf)
+{
+    float *htab = tmp + (size_t)dw * sh, *vtab = htab + table_floats(sw, dw);
+    const int hmax = max_taps(sw, dw) + 2, vmax = max_taps(sh, dh) + 2;
+    make_table(htab, sw, dw);
+    make_table(vtab, sh, dh);
+    /* horizontal: each output column is a short dot product with its source run */
+    for (int y = 0; y < sh; y++) {
+        float *out = tmp + (size_t)y * dw;
+        for (int x = 0; x < dw; x++) {
+            const float *t = htab + (size_t)x * hmax;
+            int lo = (int)t[0], n = (int)t[1];
+            float acc = 0;
+            if (src8) {
+                const uint8_t *p = src8 + (size_t)y * stride + lo;
+                for (int k = 0; k < n; k++)
+                    acc += t[2 + k] * p[k];
+                acc *= 1.0f / 255.0f;
+            } else {
+                const float *p = srcf + (size_t)y * sw + lo;
+                for (int k = 0; k < n; k++)
+                    acc += t[2 + k] * p[k];
+            }
+            out[x] = acc;
+        }
+    }
+    /* vertical: each output row is a weighted sum of whole rows (vectorises along x) */
+    for (int y = 0; y < dh; y++) {
+        const float *t = vtab + (size_t)y * vmax;
+        int lo = (int)t[0], n = (int)t[1];
+        float *out = dst + (size_t)y * dw;
+        for (int x = 0; x < dw; x++)
+            out[x] = 0;
+        for (int k = 0; k < n; k++) {
+            const float wk = t[2 + k], *row = tmp + (size_t)(lo + k) * dw;
+            for (int x = 0; x < dw; x++)
+                out[x] += wk * row[x];
+        }
+    }
 }
 
 void imgprep_resize(float *dst, int dw, int dh, float *tmp, const float *src, int sw, int sh)
 {
-    const double fx = (double)sw / dw, fy = (double)sh / dh;
-    /* when shrinking, the filter widens with the reduction so every source pixel counts */
-    const double sx = fx > 1 ? fx : 1, sy = fy > 1 ? fy : 1;
-    for (int y = 0; y < sh; y++)
-        for (int x = 0; x < dw; x++)
-            tmp[(size_t)y * dw + x] = filter_1d(src + (size_t)y * sw, 1, sw, (x + 0.5) * fx, sx);
-    for (int y = 0; y < dh; y++)
-        for (int x = 0; x < dw; x++)
-            dst[(size_t)y * dw + x] = filter_1d(tmp + x, dw, sh, (y + 0.5) * fy, sy);
+    resize_rows(dst, dw, dh, tmp, sw, sh, NULL, 0, src);
 }
 
 /* Bilinear sample of img (w×h) at continuous coordinates (x, y) in pixel units where pixel
@@ -100,17 +163,17 @@ PsStatus imgprep_run(float *out, float *scratch, const uint8_t *gray, int w, int
                       stride);
     if (cfg->resize <= 0 || cfg->crop <= 0)
         return ps_err(err, PS_ERR_INVALID, "imgprep: resize %d, crop %d", cfg->resize, cfg->crop);
-    if (cfg->augment && !rng) return ps_err(err, PS_ERR_INVALID, "imgprep: augmentation needs an Rng");
+    if (cfg->augment && !rng)
+        return ps_err(err, PS_ERR_INVALID, "imgprep: augmentation needs an Rng");
     int rw, rh;
     imgprep_resized_size(cfg, w, h, &rw, &rh);
     const int S = cfg->crop;
     if (rw < S || rh < S)
-        return ps_err(err, PS_ERR_INVALID, "imgprep: crop %d is larger than the resized %d×%d image",
-                      S, rw, rh);
-    float *src = scratch, *tmp = src + (size_t)w * h, *img = tmp + (size_t)rw * h;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) src[(size_t)y * w + x] = gray[(size_t)y * stride + x] / 255.0f;
-    imgprep_resize(img, rw, rh, tmp, src, w, h);
+        return ps_err(err, PS_ERR_INVALID,
+                      "imgprep: crop %d is larger than the resized %d×%d image", S, rw, rh);
+    /* the resize reads the 8-bit pixels directly: no float copy of a 3000-pixel radiograph */
+    float *img = scratch, *tmp = img + (size_t)rw * rh;
+    resize_rows(img, rw, rh, tmp, w, h, gray, stride, NULL);
 
     /* output pixel (i, j) sits at p = (left + j + .5, top + i + .5) of the resized image; the
      * augmented image is T(flip(img)) with T a rotation+scale about the centre c followed by a

@@ -20,13 +20,13 @@
 #include "store/rng.h"
 
 typedef struct {
-    int resize;           /* shorter side after resizing (256) */
-    int crop;             /* output side S (224) */
-    int augment;          /* 1: random flip + affine (training); 0: deterministic (evaluation) */
-    double flip_p;        /* probability of a horizontal flip (0.5) */
-    double max_rotate;    /* degrees, uniform in ±max_rotate (45) */
+    int resize;        /* shorter side after resizing (256) */
+    int crop;          /* output side S (224) */
+    int augment;       /* 1: random flip + affine (training); 0: deterministic (evaluation) */
+    double flip_p;     /* probability of a horizontal flip (0.5) */
+    double max_rotate; /* degrees, uniform in ±max_rotate (45) */
     double scale_min, scale_max; /* (0.85, 1.15) */
-    double max_translate; /* fraction of the resized width / height (0.15) */
+    double max_translate;        /* fraction of the resized width / height (0.15) */
 } ImgprepConfig;
 
 /* The paper's settings with the given sizes; augment on or off. */
@@ -44,8 +44,10 @@ size_t imgprep_scratch_floats(const ImgprepConfig *cfg, int w, int h);
 PsStatus imgprep_run(float *out, float *scratch, const uint8_t *gray, int w, int h, int stride,
                      const ImgprepConfig *cfg, Rng *rng, PsErr *err);
 
-/* Antialiased bilinear resize of src (sw×sh floats) to dst (dw×dh); tmp holds dw*sh floats. */
+/* Antialiased bilinear resize of src (sw×sh floats) to dst (dw×dh); tmp holds
+ * imgprep_resize_tmp_floats(sw, sh, dw, dh) floats (the intermediate rows and filter tables). */
 void imgprep_resize(float *dst, int dw, int dh, float *tmp, const float *src, int sw, int sh);
+size_t imgprep_resize_tmp_floats(int sw, int sh, int dw, int dh);
 
 /* ImageNet statistics per RGB channel (torchvision's Normalize values). */
 extern const float imgprep_mean[3], imgprep_std[3];

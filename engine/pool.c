@@ -11,8 +11,8 @@ int pool_out_size(int n, int K, int stride, int pad)
     return (n + 2 * pad - K) / stride + 1;
 }
 
-void pool_max_forward(float *y, int32_t *argmax, const float *x, int C, int B, int H, int W,
-                      int K, int stride, int pad)
+void pool_max_forward(float *y, int32_t *argmax, const float *x, int C, int B, int H, int W, int K,
+                      int stride, int pad)
 {
     const int Ho = pool_out_size(H, K, stride, pad), Wo = pool_out_size(W, K, stride, pad);
     for (size_t p = 0; p < (size_t)C * B; p++) {
@@ -55,7 +55,8 @@ void pool_max_backward(float *dx, const float *dy, const int32_t *argmax, int C,
         float *dxp = dx + p * H * W;
         const float *dyp = dy + p * Ho * Wo;
         const int32_t *ap = argmax + p * Ho * Wo;
-        for (int i = 0; i < Ho * Wo; i++) dxp[ap[i]] += dyp[i];
+        for (int i = 0; i < Ho * Wo; i++)
+            dxp[ap[i]] += dyp[i];
     }
 }
 
@@ -65,7 +66,8 @@ void pool_avg_forward(float *y, const float *x, int C, int B, int HW)
         for (int n = 0; n < B; n++) {
             const float *xp = x + ((size_t)c * B + n) * HW;
             double s = 0;
-            for (int i = 0; i < HW; i++) s += xp[i];
+            for (int i = 0; i < HW; i++)
+                s += xp[i];
             y[(size_t)n * C + c] = (float)(s / HW);
         }
 }
@@ -76,6 +78,7 @@ void pool_avg_backward(float *dx, const float *dy, int C, int B, int HW)
         for (int n = 0; n < B; n++) {
             float g = dy[(size_t)n * C + c] / (float)HW;
             float *dxp = dx + ((size_t)c * B + n) * HW;
-            for (int i = 0; i < HW; i++) dxp[i] = g;
+            for (int i = 0; i < HW; i++)
+                dxp[i] = g;
         }
 }

@@ -12,8 +12,8 @@ int pool_out_size(int n, int K, int stride, int pad);
 
 /* y (C,B,Ho,Wo) = max over each window of x (C,B,H,W); argmax (C,B,Ho,Wo) receives the winning
  * input position h*W+w within its (c,n) plane (the first maximum on ties, like PyTorch). */
-void pool_max_forward(float *y, int32_t *argmax, const float *x, int C, int B, int H, int W,
-                      int K, int stride, int pad);
+void pool_max_forward(float *y, int32_t *argmax, const float *x, int C, int B, int H, int W, int K,
+                      int stride, int pad);
 /* dx (C,B,H,W) = scatter of dy through argmax; dx is overwritten. */
 void pool_max_backward(float *dx, const float *dy, const int32_t *argmax, int C, int B, int H,
                        int W, int Ho, int Wo);

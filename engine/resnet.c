@@ -8,13 +8,13 @@
  */
 #include "engine/resnet.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/batchnorm.h"
+#include "engine/blas.h"
 #include "engine/pool.h"
 
 void resnet_config_default(ResnetConfig *cfg, int size, int n_out)
@@ -28,6 +28,7 @@ void resnet_config_default(ResnetConfig *cfg, int size, int n_out)
     cfg->in_ch = 3;
     cfg->size = size;
     cfg->n_out = n_out;
+    cfg->threads = 2;
 }
 
 /* Registers "<prefix>conv.weight"-style names for a conv + bn pair. */
@@ -37,8 +38,7 @@ static PsStatus add_convbn(Resnet *m, ResnetConvBn *u, const char *conv_name, co
     char name[PARAMS_NAME_MAX];
     PsStatus rc;
     if (conv_shape_init(&u->s, C, H, H, Co, K, stride, pad) != 0)
-        return ps_err(err, PS_ERR_INVALID, "resnet: %s: input %d×%d is too small", conv_name, H,
-                      H);
+        return ps_err(err, PS_ERR_INVALID, "resnet: %s: input %d×%d is too small", conv_name, H, H);
     int64_t wshape[4] = {Co, C, K, K}, cshape[1] = {Co};
     snprintf(name, sizeof name, "%s.weight", conv_name);
     if ((rc = params_add(&m->params, name, 4, wshape, &u->w, err))) return rc;
@@ -96,8 +96,7 @@ PsStatus resnet_init(Resnet *m, const ResnetConfig *cfg, PsErr *err)
                 blk->has_ds = 1;
                 snprintf(cn, sizeof cn, "layer%d.%d.downsample.0", s + 1, b);
                 snprintf(bn, sizeof bn, "layer%d.%d.downsample.1", s + 1, b);
-                if ((rc = add_convbn(m, &blk->ds, cn, bn, C, H, Co, 1, stride, 0, err)))
-                    goto fail;
+                if ((rc = add_convbn(m, &blk->ds, cn, bn, C, H, Co, 1, stride, 0, err))) goto fail;
             }
             C = Co;
             H = Ho;
@@ -128,7 +127,8 @@ static void init_convbn(Resnet *m, const ResnetConvBn *u, Rng *rng)
     /* kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / (Co*K*K)) */
     double sd = sqrt(2.0 / ((double)s->Co * s->K * s->K));
     size_t n = (size_t)s->Co * s->C * s->K * s->K;
-    for (size_t i = 0; i < n; i++) m->params.w[u->w + i] = (float)(sd * rng_normal(rng));
+    for (size_t i = 0; i < n; i++)
+        m->params.w[u->w + i] = (float)(sd * rng_normal(rng));
     for (int c = 0; c < s->Co; c++) {
         m->params.w[u->gamma + c] = 1.0f;
         m->params.w[u->beta + c] = 0.0f;
@@ -165,10 +165,10 @@ static size_t out_floats(const ConvShape *s, int B)
 static size_t carve(ResnetWork *w, const Resnet *m, int B, float *base)
 {
     size_t off = 0;
-#define TAKE(ptr, count)                                                                          \
-    do {                                                                                          \
-        if (base) (ptr) = base + off;                                                             \
-        off += ((size_t)(count) + 15) / 16 * 16;                                                  \
+#define TAKE(ptr, count)                                                                           \
+    do {                                                                                           \
+        if (base) (ptr) = base + off;                                                              \
+        off += ((size_t)(count) + 15) / 16 * 16;                                                   \
     } while (0)
     const ResnetConfig *c = &m->cfg;
     float *ignore = NULL;
@@ -180,8 +180,7 @@ static size_t carve(ResnetWork *w, const Resnet *m, int B, float *base)
     TAKE(w->i0, m->stem.s.Co);
     size_t pooled = (size_t)m->stem.s.Co * B * m->pool_h * m->pool_w;
     TAKE(w->p0, pooled);
-    if (base)
-        w->argmax = (int32_t *)(base + off);
+    if (base) w->argmax = (int32_t *)(base + off);
     TAKE(ignore, pooled); /* int32 and float have the same size */
     size_t biggest = stem, col = conv_col_floats(&m->stem.s, B);
     for (int b = 0; b < m->n_blocks; b++) {
@@ -211,7 +210,8 @@ static size_t carve(ResnetWork *w, const Resnet *m, int B, float *base)
     TAKE(w->features, (size_t)B * m->feat_dim);
     TAKE(w->dfeatures, (size_t)B * m->feat_dim);
     TAKE(w->col, col);
-    for (int i = 0; i < 4; i++) TAKE(w->g[i], biggest);
+    for (int i = 0; i < 4; i++)
+        TAKE(w->g[i], biggest);
 #undef TAKE
     (void)ignore;
     return off;
@@ -231,37 +231,125 @@ PsStatus resnet_work_init(ResnetWork *w, const Resnet *m, int B, PsErr *err)
     size_t n = carve(w, m, B, NULL);
     w->slab = aligned_alloc(64, n * sizeof(float));
     if (!w->slab)
-        return ps_err(err, PS_ERR_NOMEM, "resnet: cannot allocate a %.0f MB workspace for %d images",
-                      n * 4.0 / 1e6, B);
+        return ps_err(err, PS_ERR_NOMEM,
+                      "resnet: cannot allocate a %.0f MB workspace for %d images", n * 4.0 / 1e6,
+                      B);
     /* touch every page now, so the first training step does not pay the page faults */
     memset(w->slab, 0, n * sizeof(float));
     w->n = n;
     w->cap = B;
     carve(w, m, B, w->slab);
-    return PS_OK;
+    PsStatus rc = conv_par_new(&w->par, m->cfg.threads, err);
+    if (rc) {
+        free(w->slab);
+        memset(w, 0, sizeof *w);
+    }
+    return rc;
 }
 
 void resnet_work_done(ResnetWork *w)
 {
+    conv_par_free(w->par);
     free(w->slab);
     memset(w, 0, sizeof *w);
 }
 
 /* ---- forward / backward ------------------------------------------------------------------- */
 
-static void convbn_forward(Resnet *m, const ResnetConvBn *u, float *z, float *a, float *mean,
-                           float *istd, const float *x, const float *res, float *col, int B,
+/* Channel-range jobs for the helper threads: every channel is independent in batch norm,
+ * pooling and the element-wise passes, so ranges of channels never share memory. */
+typedef struct {
+    float *y, *mean, *istd, *rm, *rv;
+    const float *x, *res, *gamma, *beta;
+    size_t L;
+    int train, relu;
+} BnFwdJob;
+
+static void bn_fwd_job(void *v, int lo, int hi)
+{
+    BnFwdJob *j = v;
+    size_t o = (size_t)lo * j->L;
+    batchnorm_forward(j->y + o, j->mean + lo, j->istd + lo, j->rm + lo, j->rv + lo, j->x + o,
+                      j->res ? j->res + o : NULL, j->gamma + lo, j->beta + lo, hi - lo, j->L,
+                      j->train, j->relu);
+}
+
+typedef struct {
+    float *dx, *dgamma, *dbeta;
+    const float *dy, *y_relu, *x, *mean, *istd, *gamma;
+    size_t L;
+    int train;
+} BnBwdJob;
+
+static void bn_bwd_job(void *v, int lo, int hi)
+{
+    BnBwdJob *j = v;
+    size_t o = (size_t)lo * j->L;
+    batchnorm_backward(j->dx + o, j->dgamma + lo, j->dbeta + lo, j->dy + o,
+                       j->y_relu ? j->y_relu + o : NULL, j->x + o, j->mean + lo, j->istd + lo,
+                       j->gamma + lo, hi - lo, j->L, j->train);
+}
+
+typedef struct {
+    float *y;
+    int32_t *argmax;
+    const float *x;
+    int B, H, W, Ho, Wo;
+} PoolJob;
+
+static void pool_fwd_job(void *v, int lo, int hi)
+{
+    PoolJob *j = v;
+    pool_max_forward(j->y + (size_t)lo * j->B * j->Ho * j->Wo,
+                     j->argmax + (size_t)lo * j->B * j->Ho * j->Wo,
+                     j->x + (size_t)lo * j->B * j->H * j->W, hi - lo, j->B, j->H, j->W, 3, 2, 1);
+}
+
+static void pool_bwd_job(void *v, int lo, int hi)
+{
+    PoolJob *j = v; /* here y is dx (C,B,H,W) and x is dy (C,B,Ho,Wo) */
+    pool_max_backward(
+        j->y + (size_t)lo * j->B * j->H * j->W, j->x + (size_t)lo * j->B * j->Ho * j->Wo,
+        j->argmax + (size_t)lo * j->B * j->Ho * j->Wo, hi - lo, j->B, j->H, j->W, j->Ho, j->Wo);
+}
+
+/* A block's output gradient through its final ReLU (g = 0 where out <= 0), and the identity
+ * shortcut's contribution to the input gradient (din += g) when there is no projection. */
+typedef struct {
+    float *g, *din;
+    const float *out;
+    size_t L;
+} MaskJob;
+
+static void mask_job(void *v, int lo, int hi)
+{
+    MaskJob *j = v;
+    for (size_t i = (size_t)lo * j->L; i < (size_t)hi * j->L; i++)
+        if (!(j->out[i] > 0.0f)) j->g[i] = 0.0f;
+}
+
+static void add_job(void *v, int lo, int hi)
+{
+    MaskJob *j = v;
+    for (size_t i = (size_t)lo * j->L; i < (size_t)hi * j->L; i++)
+        j->din[i] += j->g[i];
+}
+
+static void convbn_forward(Resnet *m, ResnetWork *w, const ResnetConvBn *u, float *z, float *a,
+                           float *mean, float *istd, const float *x, const float *res, int B,
                            int train, int relu)
 {
     float *P = m->params.w, *Bf = m->buffers.w;
-    conv_forward(z, col, x, P + u->w, &u->s, B);
-    batchnorm_forward(a, mean, istd, Bf + u->rmean, Bf + u->rvar, z, res, P + u->gamma,
-                      P + u->beta, u->s.Co, (size_t)B * u->s.Ho * u->s.Wo, train, relu);
+    conv_forward(z, w->col, x, P + u->w, &u->s, B, w->par);
+    BnFwdJob j = {a,     mean, istd,         Bf + u->rmean, Bf + u->rvar,
+                  z,     res,  P + u->gamma, P + u->beta,   (size_t)B * u->s.Ho * u->s.Wo,
+                  train, relu};
+    conv_par_for(w->par, bn_fwd_job, &j, u->s.Co);
     if (train) Bf[u->nbt] += 1.0f;
 }
 
-PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int train,
-                        float *logits, float *features, PsErr *err)
+PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int train, float *logits,
+                        float *features, PsErr *err)
 {
     PS_CHECK(err, m && w && w->slab && x && nb > 0);
     if (nb > w->cap)
@@ -275,31 +363,32 @@ PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int tr
         for (int ch = 0; ch < c->in_ch; ch++)
             memcpy(w->x + ((size_t)ch * B + n) * plane, x + ((size_t)n * c->in_ch + ch) * plane,
                    plane * sizeof(float));
-    convbn_forward(m, &m->stem, w->z0, w->a0, w->m0, w->i0, w->x, NULL, w->col, B, train, 1);
-    pool_max_forward(w->p0, w->argmax, w->a0, m->stem.s.Co, B, m->stem.s.Ho, m->stem.s.Wo, 3, 2,
-                     1);
+    convbn_forward(m, w, &m->stem, w->z0, w->a0, w->m0, w->i0, w->x, NULL, B, train, 1);
+    PoolJob pj = {w->p0, w->argmax, w->a0, B, m->stem.s.Ho, m->stem.s.Wo, m->pool_h, m->pool_w};
+    conv_par_for(w->par, pool_fwd_job, &pj, m->stem.s.Co);
     const float *in = w->p0;
     for (int b = 0; b < m->n_blocks; b++) {
         const ResnetBlock *blk = &m->blocks[b];
         float *res = (float *)in;
         if (blk->has_ds) {
             res = w->g[0]; /* the gradient buffers are free during the forward pass */
-            convbn_forward(m, &blk->ds, w->blk[b].zd, res, w->blk[b].md, w->blk[b].id, in, NULL,
-                           w->col, B, train, 0);
+            convbn_forward(m, w, &blk->ds, w->blk[b].zd, res, w->blk[b].md, w->blk[b].id, in, NULL,
+                           B, train, 0);
         }
-        convbn_forward(m, &blk->c1, w->blk[b].z1, w->blk[b].a1, w->blk[b].m1, w->blk[b].i1, in,
-                       NULL, w->col, B, train, 1);
-        convbn_forward(m, &blk->c2, w->blk[b].z2, w->blk[b].out, w->blk[b].m2, w->blk[b].i2,
-                       w->blk[b].a1, res, w->col, B, train, 1);
+        convbn_forward(m, w, &blk->c1, w->blk[b].z1, w->blk[b].a1, w->blk[b].m1, w->blk[b].i1, in,
+                       NULL, B, train, 1);
+        convbn_forward(m, w, &blk->c2, w->blk[b].z2, w->blk[b].out, w->blk[b].m2, w->blk[b].i2,
+                       w->blk[b].a1, res, B, train, 1);
         in = w->blk[b].out;
     }
     pool_avg_forward(w->features, in, m->feat_dim, B, m->feat_hw);
     if (logits) {
         /* logits (B, n_out) = features (B, F) · Wᵀ + b */
         const float *W = m->params.w + m->fc_w, *bias = m->params.w + m->fc_b;
-        for (int n = 0; n < B; n++) memcpy(logits + (size_t)n * c->n_out, bias, c->n_out * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, c->n_out, m->feat_dim, 1.0f,
-                    w->features, m->feat_dim, W, m->feat_dim, 1.0f, logits, c->n_out);
+        for (int n = 0; n < B; n++)
+            memcpy(logits + (size_t)n * c->n_out, bias, c->n_out * sizeof(float));
+        blas_sgemm(0, 1, B, c->n_out, m->feat_dim, 1.0f, w->features, m->feat_dim, W, m->feat_dim,
+                   1.0f, logits, c->n_out);
     }
     if (features) memcpy(features, w->features, (size_t)B * m->feat_dim * sizeof(float));
     w->nb = B;
@@ -309,21 +398,24 @@ PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int tr
 
 /* dz = batch norm backward of dy (masked by y_relu when given), then conv backward:
  * weight gradients accumulate; dx (overwritten or accumulated) when non-NULL. */
-static void convbn_backward(Resnet *m, const ResnetConvBn *u, float *dx, int acc_dx, float *dz,
-                            const float *dy, const float *y_relu, const float *x, const float *z,
-                            const float *mean, const float *istd, float *col, int B, int train)
+static void convbn_backward(Resnet *m, ResnetWork *w, const ResnetConvBn *u, float *dx, int acc_dx,
+                            float *dz, const float *dy, const float *y_relu, const float *x,
+                            const float *z, const float *mean, const float *istd, int B, int train)
 {
     float *P = m->params.w, *G = m->params.g;
-    batchnorm_backward(dz, G + u->gamma, G + u->beta, dy, y_relu, z, mean, istd, P + u->gamma,
-                       u->s.Co, (size_t)B * u->s.Ho * u->s.Wo, train);
-    conv_backward(dx, G + u->w, col, dz, x, P + u->w, &u->s, B, acc_dx);
+    BnBwdJob j = {dz,   G + u->gamma, G + u->beta, dy,           y_relu,
+                  z,    mean,         istd,        P + u->gamma, (size_t)B * u->s.Ho * u->s.Wo,
+                  train};
+    conv_par_for(w->par, bn_bwd_job, &j, u->s.Co);
+    conv_backward(dx, G + u->w, w->col, dz, x, P + u->w, &u->s, B, acc_dx, w->par);
 }
 
 PsStatus resnet_backward(Resnet *m, ResnetWork *w, const float *dlogits, const float *dfeatures,
                          PsErr *err)
 {
     PS_CHECK(err, m && w && (dlogits || dfeatures) && m->params.g);
-    if (w->nb <= 0) return ps_err(err, PS_ERR_INVALID, "resnet_backward: no forward pass to differentiate");
+    if (w->nb <= 0)
+        return ps_err(err, PS_ERR_INVALID, "resnet_backward: no forward pass to differentiate");
     const int B = w->nb, F = m->feat_dim, O = m->cfg.n_out, train = w->train;
     float *df = w->dfeatures;
     if (dfeatures)
@@ -333,41 +425,37 @@ PsStatus resnet_backward(Resnet *m, ResnetWork *w, const float *dlogits, const f
     if (dlogits) {
         float *gW = m->params.g + m->fc_w, *gb = m->params.g + m->fc_b;
         /* dW += dlogitsᵀ · features ; db += Σ dlogits ; dfeatures += dlogits · W */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, F, B, 1.0f, dlogits, O,
-                    w->features, F, 1.0f, gW, F);
+        blas_sgemm(1, 0, O, F, B, 1.0f, dlogits, O, w->features, F, 1.0f, gW, F);
         for (int n = 0; n < B; n++)
-            for (int o = 0; o < O; o++) gb[o] += dlogits[(size_t)n * O + o];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, F, O, 1.0f, dlogits, O,
-                    m->params.w + m->fc_w, F, 1.0f, df, F);
+            for (int o = 0; o < O; o++)
+                gb[o] += dlogits[(size_t)n * O + o];
+        blas_sgemm(0, 0, B, F, O, 1.0f, dlogits, O, m->params.w + m->fc_w, F, 1.0f, df, F);
     }
     float *Gout = w->g[0], *Din = w->g[1], *T1 = w->g[2], *T2 = w->g[3];
     pool_avg_backward(Gout, df, F, B, m->feat_hw);
     for (int b = m->n_blocks - 1; b >= 0; b--) {
         const ResnetBlock *blk = &m->blocks[b];
         const float *in = b > 0 ? w->blk[b - 1].out : w->p0;
-        const size_t n = out_floats(&blk->c2.s, B);
         /* through the block's final ReLU: both branches see the masked gradient */
-        const float *out = w->blk[b].out;
-        for (size_t i = 0; i < n; i++)
-            if (!(out[i] > 0.0f)) Gout[i] = 0.0f;
-        convbn_backward(m, &blk->c2, T2, 0, T1, Gout, NULL, w->blk[b].a1, w->blk[b].z2,
-                        w->blk[b].m2, w->blk[b].i2, w->col, B, train);
-        convbn_backward(m, &blk->c1, Din, 0, T2, T2, w->blk[b].a1, in, w->blk[b].z1,
-                        w->blk[b].m1, w->blk[b].i1, w->col, B, train);
-        if (blk->has_ds) {
-            convbn_backward(m, &blk->ds, Din, 1, T1, Gout, NULL, in, w->blk[b].zd, w->blk[b].md,
-                            w->blk[b].id, w->col, B, train);
-        } else {
-            for (size_t i = 0; i < n; i++) Din[i] += Gout[i];
-        }
+        MaskJob mj = {Gout, Din, w->blk[b].out, (size_t)B * blk->c2.s.Ho * blk->c2.s.Wo};
+        conv_par_for(w->par, mask_job, &mj, blk->c2.s.Co);
+        convbn_backward(m, w, &blk->c2, T2, 0, T1, Gout, NULL, w->blk[b].a1, w->blk[b].z2,
+                        w->blk[b].m2, w->blk[b].i2, B, train);
+        convbn_backward(m, w, &blk->c1, Din, 0, T2, T2, w->blk[b].a1, in, w->blk[b].z1,
+                        w->blk[b].m1, w->blk[b].i1, B, train);
+        if (blk->has_ds)
+            convbn_backward(m, w, &blk->ds, Din, 1, T1, Gout, NULL, in, w->blk[b].zd, w->blk[b].md,
+                            w->blk[b].id, B, train);
+        else
+            conv_par_for(w->par, add_job, &mj, blk->c2.s.Co);
         float *t = Gout;
         Gout = Din;
         Din = t;
     }
     /* Gout: gradient of the max-pool output */
     const ConvShape *s0 = &m->stem.s;
-    pool_max_backward(T1, Gout, w->argmax, s0->Co, B, s0->Ho, s0->Wo, m->pool_h, m->pool_w);
-    convbn_backward(m, &m->stem, NULL, 0, T1, T1, w->a0, w->x, w->z0, w->m0, w->i0, w->col, B,
-                    train);
+    PoolJob pj = {T1, w->argmax, Gout, B, s0->Ho, s0->Wo, m->pool_h, m->pool_w};
+    conv_par_for(w->par, pool_bwd_job, &pj, s0->Co);
+    convbn_backward(m, w, &m->stem, NULL, 0, T1, T1, w->a0, w->x, w->z0, w->m0, w->i0, B, train);
     return PS_OK;
 }

@@ -10,7 +10,8 @@
  *
  * Everything a forward/backward pass touches lives in a ResnetWork sized once for a batch
  * capacity: no allocation inside a training step. BLAS threads are the caller's choice
- * (openblas_set_num_threads); this module never changes them.
+ * (blas_set_threads); this module never changes them. The workspace owns cfg.threads - 1
+ * helper threads (engine/conv.h ConvPar) for the memory-bound passes.
  *
  * Thread safety: a Resnet + ResnetWork pair is used by one thread at a time.
  */
@@ -34,9 +35,11 @@ typedef struct {
     int in_ch;                 /* input channels (3: grayscale radiographs are replicated) */
     int size;                  /* input height = width in pixels (224 in the paper) */
     int n_out;                 /* logits (14 CheXpert labels) */
+    int threads;               /* threads for the passes OpenBLAS does not cover (im2col,
+                                * batch norm, pooling), the caller's included; 1 = inline */
 } ResnetConfig;
 
-/* ResNet-34 with width 64, 3 input channels, the given input size and outputs. */
+/* ResNet-34 with width 64, 3 input channels, the given input size and outputs, 2 threads. */
 void resnet_config_default(ResnetConfig *cfg, int size, int n_out);
 
 /* A convolution followed by its batch norm: offsets into Resnet.params / Resnet.buffers. */
@@ -75,22 +78,23 @@ void resnet_init_weights(Resnet *m, Rng *rng);
 
 /* Activations, statistics and scratch of one forward/backward pass for up to B images. */
 typedef struct {
-    int cap;      /* batch capacity */
-    int nb;       /* images in the last forward pass (0 before any) */
-    int train;    /* mode of the last forward pass */
-    float *slab;  /* one allocation; everything below points into it */
-    size_t n;     /* floats in slab */
-    float *x;     /* (3, B, S, S) input in CNHW */
+    int cap;                  /* batch capacity */
+    int nb;                   /* images in the last forward pass (0 before any) */
+    int train;                /* mode of the last forward pass */
+    float *slab;              /* one allocation; everything below points into it */
+    size_t n;                 /* floats in slab */
+    float *x;                 /* (3, B, S, S) input in CNHW */
     float *z0, *a0, *m0, *i0; /* stem conv output, bn+relu output, bn cache */
-    float *p0;    /* max-pool output */
+    float *p0;                /* max-pool output */
     int32_t *argmax;
     struct {
         float *z1, *a1, *m1, *i1, *z2, *m2, *i2, *zd, *md, *id, *out;
     } blk[RESNET_MAX_BLOCKS];
-    float *features;   /* (B, feat_dim) */
-    float *dfeatures;  /* (B, feat_dim) scratch */
-    float *col;        /* im2col scratch */
-    float *g[4];       /* gradient / temporary buffers of the largest activation size */
+    float *features;  /* (B, feat_dim) */
+    float *dfeatures; /* (B, feat_dim) scratch */
+    float *col;       /* im2col scratch */
+    float *g[4];      /* gradient / temporary buffers of the largest activation size */
+    ConvPar *par;     /* helper threads */
 } ResnetWork;
 
 /* Sizes and allocates a workspace for batches of up to B images. Returns PS_ERR_NOMEM with
@@ -104,8 +108,8 @@ size_t resnet_work_bytes(const Resnet *m, int B);
  * train: batch statistics and running-stat updates (nn.Module.train()); 0: eval.
  * logits (nb, n_out) and features (nb, feat_dim) receive the outputs; either may be NULL
  * (features stay available in w->features). */
-PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int train,
-                        float *logits, float *features, PsErr *err);
+PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int train, float *logits,
+                        float *features, PsErr *err);
 /* Backward through the last forward pass of w, accumulating into m->params.g.
  * dlogits (nb, n_out) and dfeatures (nb, feat_dim) are gradients of the loss with respect
  * to the logits and to the 512-d features (a classifier that consumes the features); either

@@ -41,8 +41,8 @@ static PsStatus jfail(Json *j, const char *expected)
 
 static void skip_ws(Json *j)
 {
-    while (j->pos < j->n && (j->s[j->pos] == ' ' || j->s[j->pos] == '\t' ||
-                             j->s[j->pos] == '\n' || j->s[j->pos] == '\r'))
+    while (j->pos < j->n && (j->s[j->pos] == ' ' || j->s[j->pos] == '\t' || j->s[j->pos] == '\n' ||
+                             j->s[j->pos] == '\r'))
         j->pos++;
 }
 
@@ -87,14 +87,30 @@ static PsStatus parse_string(Json *j, char *out, size_t cap)
             if (j->pos >= j->n) return jfail(j, "unterminated escape");
             char e = j->s[j->pos++];
             switch (e) {
-            case '"': cp = '"'; break;
-            case '\\': cp = '\\'; break;
-            case '/': cp = '/'; break;
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
+            case '"':
+                cp = '"';
+                break;
+            case '\\':
+                cp = '\\';
+                break;
+            case '/':
+                cp = '/';
+                break;
+            case 'b':
+                cp = '\b';
+                break;
+            case 'f':
+                cp = '\f';
+                break;
+            case 'n':
+                cp = '\n';
+                break;
+            case 'r':
+                cp = '\r';
+                break;
+            case 't':
+                cp = '\t';
+                break;
             case 'u': {
                 if (j->n - j->pos < 4) return jfail(j, "short \\u escape");
                 cp = 0;
@@ -106,12 +122,14 @@ static PsStatus parse_string(Json *j, char *out, size_t cap)
                 if (cp >= 0xD800 && cp <= 0xDFFF) return jfail(j, "surrogate \\u escape");
                 break;
             }
-            default: return jfail(j, "unknown escape");
+            default:
+                return jfail(j, "unknown escape");
             }
             /* encode cp as UTF-8 */
             unsigned char buf[3];
             int len = cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
-            if (len == 1) buf[0] = (unsigned char)cp;
+            if (len == 1)
+                buf[0] = (unsigned char)cp;
             else if (len == 2) {
                 buf[0] = (unsigned char)(0xC0 | (cp >> 6));
                 buf[1] = (unsigned char)(0x80 | (cp & 0x3F));
@@ -247,8 +265,8 @@ static PsStatus parse_record(Json *j, Entry *e)
         return jfail(j, "expected ',' or '}'");
     }
     if (!have_dtype || !have_shape || !have_off)
-        return ps_err(j->err, PS_ERR_PARSE, "%s: tensor %s: record lacks dtype, shape or data_offsets",
-                      j->what, e->name);
+        return ps_err(j->err, PS_ERR_PARSE,
+                      "%s: tensor %s: record lacks dtype, shape or data_offsets", j->what, e->name);
     return PS_OK;
 }
 
@@ -272,7 +290,9 @@ static int skipped(const SafetensorsOpts *o, const char *name)
 static int cmp_begin(const void *a, const void *b)
 {
     const Entry *x = *(const Entry *const *)a, *y = *(const Entry *const *)b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end < y->end ? -1 : x->end > y->end);
+    return x->begin < y->begin   ? -1
+           : x->begin > y->begin ? 1
+                                 : (x->end < y->end ? -1 : x->end > y->end);
 }
 
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
@@ -291,15 +311,19 @@ PsStatus safetensors_load(const uint8_t *buf, size_t len, const char *what, Para
     Entry *ents = NULL;
     Entry **order = NULL;
     int count = 0, cap = 0;
-    if (len < 8) return ps_err(err, PS_ERR_PARSE, "%s: %zu bytes, too short for a safetensors header", what, len);
+    if (len < 8)
+        return ps_err(err, PS_ERR_PARSE, "%s: %zu bytes, too short for a safetensors header", what,
+                      len);
     uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | buf[i];
     if (hlen > SAFETENSORS_MAX_HEADER)
         return ps_err(err, PS_ERR_PARSE, "%s: header length %llu exceeds the %u-byte limit", what,
                       (unsigned long long)hlen, SAFETENSORS_MAX_HEADER);
     if (hlen > len - 8)
-        return ps_err(err, PS_ERR_PARSE, "%s: header length %llu exceeds the file (%zu bytes): truncated?",
-                      what, (unsigned long long)hlen, len);
+        return ps_err(err, PS_ERR_PARSE,
+                      "%s: header length %llu exceeds the file (%zu bytes): truncated?", what,
+                      (unsigned long long)hlen, len);
     if (hlen < 2) return ps_err(err, PS_ERR_PARSE, "%s: empty header", what);
     const uint8_t *data = buf + 8 + hlen;
     const uint64_t dlen = len - 8 - hlen;
@@ -359,22 +383,29 @@ PsStatus safetensors_load(const uint8_t *buf, size_t len, const char *what, Para
     for (int i = 0; i < count; i++) {
         Entry *e = &ents[i];
         size_t esize;
-        if (strcmp(e->dtype, "F32") == 0) esize = 4;
-        else if (strcmp(e->dtype, "I64") == 0) esize = 8;
+        if (strcmp(e->dtype, "F32") == 0)
+            esize = 4;
+        else if (strcmp(e->dtype, "I64") == 0)
+            esize = 8;
         else {
-            rc = ps_err(err, PS_ERR_PARSE, "%s: tensor %s: dtype %s is not supported (F32, or I64 for num_batches_tracked)",
-                        what, e->name, e->dtype);
+            rc = ps_err(
+                err, PS_ERR_PARSE,
+                "%s: tensor %s: dtype %s is not supported (F32, or I64 for num_batches_tracked)",
+                what, e->name, e->dtype);
             goto done;
         }
         uint64_t numel = 1;
         int overflow = 0;
         for (int d = 0; d < e->ndim; d++) {
             uint64_t dim = (uint64_t)e->shape[d];
-            if (dim && numel > (UINT64_MAX / 8) / dim) overflow = 1;
-            else numel *= dim;
+            if (dim && numel > (UINT64_MAX / 8) / dim)
+                overflow = 1;
+            else
+                numel *= dim;
         }
         if (e->end < e->begin || e->end > dlen) {
-            rc = ps_err(err, PS_ERR_PARSE, "%s: tensor %s: data_offsets [%llu, %llu] outside the %llu data bytes",
+            rc = ps_err(err, PS_ERR_PARSE,
+                        "%s: tensor %s: data_offsets [%llu, %llu] outside the %llu data bytes",
                         what, e->name, (unsigned long long)e->begin, (unsigned long long)e->end,
                         (unsigned long long)dlen);
             goto done;
@@ -382,39 +413,42 @@ PsStatus safetensors_load(const uint8_t *buf, size_t len, const char *what, Para
         if (overflow || numel > dlen || numel * esize != e->end - e->begin) {
             char sh[128];
             shape_str(sh, sizeof sh, e->ndim, e->shape);
-            rc = ps_err(err, PS_ERR_PARSE, "%s: tensor %s: shape %s of %s needs %llu bytes, data_offsets span %llu",
+            rc = ps_err(err, PS_ERR_PARSE,
+                        "%s: tensor %s: shape %s of %s needs %llu bytes, data_offsets span %llu",
                         what, e->name, sh, e->dtype, (unsigned long long)(numel * esize),
                         (unsigned long long)(e->end - e->begin));
             goto done;
         }
     }
     /* together: sorted by offset they must tile the data section exactly */
-    order = malloc((size_t)(count ? count : 1) * sizeof *order);
+    order = malloc((count > 0 ? (size_t)count : 1u) * sizeof *order);
     if (!order) {
         rc = ps_err(err, PS_ERR_NOMEM, "%s: out of memory", what);
         goto done;
     }
-    for (int i = 0; i < count; i++) order[i] = &ents[i];
+    for (int i = 0; i < count; i++)
+        order[i] = &ents[i];
     qsort(order, (size_t)count, sizeof *order, cmp_begin);
     uint64_t at = 0;
     for (int i = 0; i < count; i++) {
         if (order[i]->begin < at) {
-            rc = ps_err(err, PS_ERR_PARSE, "%s: tensor %s: data [%llu, %llu) overlaps tensor %s", what,
-                        order[i]->name, (unsigned long long)order[i]->begin,
+            rc = ps_err(err, PS_ERR_PARSE, "%s: tensor %s: data [%llu, %llu) overlaps tensor %s",
+                        what, order[i]->name, (unsigned long long)order[i]->begin,
                         (unsigned long long)order[i]->end, order[i - 1]->name);
             goto done;
         }
         if (order[i]->begin > at) {
-            rc = ps_err(err, PS_ERR_PARSE, "%s: data bytes [%llu, %llu) belong to no tensor (before %s)",
-                        what, (unsigned long long)at, (unsigned long long)order[i]->begin,
-                        order[i]->name);
+            rc = ps_err(
+                err, PS_ERR_PARSE, "%s: data bytes [%llu, %llu) belong to no tensor (before %s)",
+                what, (unsigned long long)at, (unsigned long long)order[i]->begin, order[i]->name);
             goto done;
         }
         at = order[i]->end;
     }
     if (at != dlen) {
-        rc = ps_err(err, PS_ERR_PARSE, "%s: %llu data bytes after the last tensor belong to no tensor",
-                    what, (unsigned long long)(dlen - at));
+        rc = ps_err(err, PS_ERR_PARSE,
+                    "%s: %llu data bytes after the last tensor belong to no tensor", what,
+                    (unsigned long long)(dlen - at));
         goto done;
     }
     /* duplicate names: adjacent after sorting by name would cost another sort; n is small */
@@ -438,12 +472,14 @@ PsStatus safetensors_load(const uint8_t *buf, size_t len, const char *what, Para
         }
         if (e->set < 0) {
             if (opts && opts->ignore_extra) continue;
-            rc = ps_err(err, PS_ERR_INVALID, "%s: tensor %s is not part of this model", what, e->name);
+            rc = ps_err(err, PS_ERR_INVALID, "%s: tensor %s is not part of this model", what,
+                        e->name);
             goto done;
         }
         const ParamInfo *pi = &sets[e->set]->info[e->idx];
         int same = pi->ndim == e->ndim;
-        for (int d = 0; same && d < e->ndim; d++) same = pi->shape[d] == e->shape[d];
+        for (int d = 0; same && d < e->ndim; d++)
+            same = pi->shape[d] == e->shape[d];
         if (!same) {
             char want[128], got[128];
             shape_str(want, sizeof want, pi->ndim, pi->shape);
@@ -454,8 +490,8 @@ PsStatus safetensors_load(const uint8_t *buf, size_t len, const char *what, Para
         }
         const char *want_dt = is_int64_tensor(e->name) ? "I64" : "F32";
         if (strcmp(e->dtype, want_dt) != 0) {
-            rc = ps_err(err, PS_ERR_INVALID, "%s: tensor %s has dtype %s, expected %s", what, e->name,
-                        e->dtype, want_dt);
+            rc = ps_err(err, PS_ERR_INVALID, "%s: tensor %s has dtype %s, expected %s", what,
+                        e->name, e->dtype, want_dt);
             goto done;
         }
     }
@@ -464,7 +500,8 @@ PsStatus safetensors_load(const uint8_t *buf, size_t len, const char *what, Para
             const char *name = sets[s]->info[t].name;
             if (skipped(opts, name)) continue;
             int found = 0;
-            for (int i = 0; i < count && !found; i++) found = ents[i].set == s && ents[i].idx == t;
+            for (int i = 0; i < count && !found; i++)
+                found = ents[i].set == s && ents[i].idx == t;
             if (!found) {
                 rc = ps_err(err, PS_ERR_INVALID, "%s: tensor %s is missing", what, name);
                 goto done;
@@ -482,8 +519,8 @@ PsStatus safetensors_load(const uint8_t *buf, size_t len, const char *what, Para
             int64_t v;
             memcpy(&v, data + e->begin + 8 * k, 8);
             if (v < 0 || v > ((int64_t)1 << 24)) {
-                rc = ps_err(err, PS_ERR_INVALID, "%s: tensor %s: value %lld out of range", what, e->name,
-                            (long long)v);
+                rc = ps_err(err, PS_ERR_INVALID, "%s: tensor %s: value %lld out of range", what,
+                            e->name, (long long)v);
                 goto done;
             }
         }
@@ -582,15 +619,17 @@ static void sb_json_string(Sb *b, const char *s)
     sb_put(b, "\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') sb_put(b, "\\%c", c);
-        else if (c < 0x20) sb_put(b, "\\u%04x", c);
-        else sb_put(b, "%c", c);
+        if (c == '"' || c == '\\')
+            sb_put(b, "\\%c", c);
+        else if (c < 0x20)
+            sb_put(b, "\\u%04x", c);
+        else
+            sb_put(b, "%c", c);
     }
     sb_put(b, "\"");
 }
 
-PsStatus safetensors_save(uint8_t **out, size_t *len, ParamSet *const *sets, int nsets,
-                          PsErr *err)
+PsStatus safetensors_save(uint8_t **out, size_t *len, ParamSet *const *sets, int nsets, PsErr *err)
 {
     PS_CHECK(err, out && len && (sets || nsets == 0) && nsets >= 0);
     *out = NULL;
@@ -615,14 +654,16 @@ PsStatus safetensors_save(uint8_t **out, size_t *len, ParamSet *const *sets, int
             sb_put(&b, ",");
             sb_json_string(&b, pi->name);
             sb_put(&b, ":{\"dtype\":\"%s\",\"shape\":[", i64 ? "I64" : "F32");
-            for (int d = 0; d < pi->ndim; d++) sb_put(&b, "%s%lld", d ? "," : "", (long long)pi->shape[d]);
+            for (int d = 0; d < pi->ndim; d++)
+                sb_put(&b, "%s%lld", d ? "," : "", (long long)pi->shape[d]);
             sb_put(&b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
                    (unsigned long long)(off + bytes));
             off += bytes;
         }
     sb_put(&b, "}");
     /* pad with spaces so the data starts 8-byte aligned, as the reference writer does */
-    while (!b.oom && b.n % 8) sb_put(&b, " ");
+    while (!b.oom && b.n % 8)
+        sb_put(&b, " ");
     if (b.oom) {
         free(b.s);
         return ps_err(err, PS_ERR_NOMEM, "safetensors_save: out of memory building the header");
@@ -633,7 +674,8 @@ PsStatus safetensors_save(uint8_t **out, size_t *len, ParamSet *const *sets, int
         free(b.s);
         return ps_err(err, PS_ERR_NOMEM, "safetensors_save: cannot allocate %zu bytes", total);
     }
-    for (int i = 0; i < 8; i++) buf[i] = (uint8_t)((uint64_t)b.n >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        buf[i] = (uint8_t)((uint64_t)b.n >> (8 * i));
     memcpy(buf + 8, b.s, b.n);
     free(b.s);
     uint8_t *p = buf + 8 + (total - 8 - (size_t)off);

@@ -43,8 +43,7 @@ PsStatus safetensors_load_file(const char *path, ParamSet *const *sets, int nset
 
 /* Serialises the values of sets[0..nsets) to a malloc'd buffer *out of *len bytes; the caller
  * frees it with free(). Tensor names must be unique across the sets. */
-PsStatus safetensors_save(uint8_t **out, size_t *len, ParamSet *const *sets, int nsets,
-                          PsErr *err);
+PsStatus safetensors_save(uint8_t **out, size_t *len, ParamSet *const *sets, int nsets, PsErr *err);
 /* Writes the same bytes to path atomically (a temporary file renamed into place). */
 PsStatus safetensors_save_file(const char *path, ParamSet *const *sets, int nsets, PsErr *err);
 

@@ -3,12 +3,13 @@
  * usage: bench_resnet [WORKLOAD ...]     (default: all, each in its own child process so that
  *        peak RSS is per workload)
  * Prints "PSBENCH <name> ms=<median> peak_rss_mb=<n>" per workload and, with PS_BENCH_LAYERS=1,
- * "PSBENCH conv_gflops name=<layer> gflops=<x>" for the distinct convolution shapes, plus the
- * sgemm rate of a large square product as the ceiling.
+ * "PSBENCH conv_gflops name=<layer> gflops=<x>" for the distinct convolution shapes (3×3
+ * stride-1 ones both as im2col and as Winograd, "used=" saying which the model runs; Winograd
+ * GFLOP/s count the direct method's flops), plus the sgemm rate of a square product.
  * Training steps are forward (train mode) + BCE-with-logits gradient + backward + an Adam
- * update over the parameter slab, like the PyTorch loop. OpenBLAS runs on 2 threads.
+ * update (engine/adam.c) over the parameter slab, like the PyTorch loop. OpenBLAS runs on
+ * $PS_BENCH_THREADS (2) threads.
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/adam.h"
+#include "engine/blas.h"
 #include "engine/conv.h"
+#include "engine/loss.h"
 #include "engine/resnet.h"
 
 typedef struct {
@@ -53,19 +57,6 @@ static double peak_rss_mb(void)
     return ru.ru_maxrss / 1024.0;
 }
 
-/* Adam (PyTorch's formulation, bias-corrected) over the whole slab. */
-static void adam_step(float *w, const float *g, float *m, float *v, size_t n, int t, float lr)
-{
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-    const float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
-    const float step = lr / c1, rc2 = 1.0f / sqrtf(c2);
-    for (size_t i = 0; i < n; i++) {
-        m[i] = b1 * m[i] + (1 - b1) * g[i];
-        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-        w[i] -= step * m[i] / (sqrtf(v[i]) * rc2 + eps);
-    }
-}
-
 static int run(const Workload *wl)
 {
     PsErr err;
@@ -74,28 +65,47 @@ static int run(const Workload *wl)
     ResnetWork w;
     Rng rng;
     resnet_config_default(&cfg, wl->size, 14);
+    /* PS_BENCH_POOL_THREADS overrides the model's helper threads, for before/after numbers */
+    const char *pt = getenv("PS_BENCH_POOL_THREADS");
+    if (pt && atoi(pt) > 0) cfg.threads = atoi(pt);
     if (resnet_init(&m, &cfg, &err) || resnet_work_init(&w, &m, wl->batch, &err)) {
         fprintf(stderr, "bench_resnet: %s\n", err.msg);
         return 1;
     }
     rng_seed(&rng, 1);
     resnet_init_weights(&m, &rng);
+    /* PS_BENCH_WINOGRAD=0|1 overrides the per-layer choice, for before/after measurements */
+    const char *wg = getenv("PS_BENCH_WINOGRAD");
+    if (wg && *wg)
+        for (int b = 0; b < m.n_blocks; b++) {
+            ConvShape *s[2] = {&m.blocks[b].c1.s, &m.blocks[b].c2.s};
+            for (int k = 0; k < 2; k++)
+                s[k]->winograd = atoi(wg) && s[k]->K == 3 && s[k]->stride == 1;
+        }
     size_t nx = (size_t)wl->batch * 3 * wl->size * wl->size, nl = (size_t)wl->batch * 14;
     float *x = malloc(nx * sizeof *x), *logits = malloc(nl * sizeof *logits);
     float *y = malloc(nl * sizeof *y), *dl = malloc(nl * sizeof *dl);
-    float *am = calloc(m.params.n, sizeof *am), *av = calloc(m.params.n, sizeof *av);
-    for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&rng);
-    for (size_t i = 0; i < nl; i++) y[i] = rng_uniform(&rng) < 0.3 ? 1.0f : 0.0f;
+    Adam adam = {0};
+    AdamConfig acfg = adam_defaults();
+    acfg.lr = 1e-4f;
+    /* optimiser state only for training: inference's peak RSS is the model and activations */
+    if (wl->train && adam_init(&adam, m.params.n, &err)) {
+        fprintf(stderr, "bench_resnet: %s\n", err.msg);
+        return 1;
+    }
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (float)rng_normal(&rng);
+    for (size_t i = 0; i < nl; i++)
+        y[i] = rng_uniform(&rng) < 0.3 ? 1.0f : 0.0f;
     double *t = malloc((size_t)(wl->reps + 1) * sizeof *t);
     for (int r = 0; r <= wl->reps; r++) {
         double t0 = now_ms();
         if (wl->train) {
             params_zero_grad(&m.params);
             resnet_forward(&m, &w, x, wl->batch, 1, logits, NULL, &err);
-            /* d mean BCE-with-logits / d logits = (sigmoid - y) / count */
-            for (size_t i = 0; i < nl; i++) dl[i] = (1.0f / (1.0f + expf(-logits[i])) - y[i]) / nl;
+            loss_bce_logits_backward(dl, logits, y, NULL, nl);
             resnet_backward(&m, &w, dl, NULL, &err);
-            adam_step(m.params.w, m.params.g, am, av, m.params.n, r + 1, 1e-4f);
+            adam_step(&adam, &acfg, m.params.w, m.params.g);
         } else {
             resnet_forward(&m, &w, x, wl->batch, 0, logits, NULL, &err);
         }
@@ -116,71 +126,76 @@ static int run(const Workload *wl)
             if (m.blocks[b].has_ds) u[nu++] = &m.blocks[b].ds;
         }
         for (int i = 0; i < nu; i++) {
-            const ConvShape *s = &u[i]->s;
+            const ConvShape *s0 = &u[i]->s;
             int seen = 0;
-            for (int k = 0; k < i; k++) seen |= memcmp(&u[k]->s, s, sizeof *s) == 0;
+            for (int k = 0; k < i; k++)
+                seen |= memcmp(&u[k]->s, s0, sizeof *s0) == 0;
             if (seen) continue;
-            size_t ny = (size_t)s->Co * wl->batch * s->Ho * s->Wo;
-            size_t nin = (size_t)s->C * wl->batch * s->H * s->W;
-            float *in = calloc(nin, 4), *out = malloc(ny * 4), *dy = calloc(ny, 4), *dx = malloc(nin * 4);
-            float *col = malloc((conv_col_floats(s, wl->batch) + 1) * 4);
-            float *dw = calloc((size_t)s->Co * s->C * s->K * s->K, 4);
-            double best = 1e30, bestb = 1e30;
-            for (int r = 0; r < 3; r++) {
-                double t0 = now_ms();
-                conv_forward(out, col, in, m.params.w + u[i]->w, s, wl->batch);
-                double t1 = now_ms();
-                conv_backward(dx, dw, col, dy, in, m.params.w + u[i]->w, s, wl->batch, 0);
-                double t2 = now_ms();
-                if (t1 - t0 < best) best = t1 - t0;
-                if (t2 - t1 < bestb) bestb = t2 - t1;
-            }
-            double fl = 2 * conv_macs(s, wl->batch);
-            printf("PSBENCH conv_gflops name=c%dk%ds%d_%dx%d fwd_ms=%.2f gflops=%.1f bwd_ms=%.2f "
-                   "bwd_gflops=%.1f\n",
-                   s->C, s->K, s->stride, s->H, s->W, best, fl / best / 1e6, bestb,
-                   2 * fl / bestb / 1e6);
+            size_t ny = (size_t)s0->Co * wl->batch * s0->Ho * s0->Wo;
+            size_t nin = (size_t)s0->C * wl->batch * s0->H * s0->W;
+            float *in = calloc(nin, 4), *out = malloc(ny * 4), *dy = calloc(ny, 4),
+                  *dx = malloc(nin * 4);
+            ConvShape s1 = *s0;
+            s1.winograd = 1;
+            float *col = malloc((conv_col_floats(&s1, wl->batch) + 1) * 4);
+            float *dw = calloc((size_t)s0->Co * s0->C * s0->K * s0->K, 4);
+            /* both algorithms where Winograd applies, interleaved so load noise hits both */
+            int algos = s0->K == 3 && s0->stride == 1 ? 2 : 1;
+            double best[2] = {1e30, 1e30}, bestb[2] = {1e30, 1e30};
+            for (int r = 0; r < 3; r++)
+                for (int a = 0; a < algos; a++) {
+                    ConvShape s = *s0;
+                    s.winograd = a;
+                    double t0 = now_ms();
+                    conv_forward(out, col, in, m.params.w + u[i]->w, &s, wl->batch, w.par);
+                    double t1 = now_ms();
+                    conv_backward(dx, dw, col, dy, in, m.params.w + u[i]->w, &s, wl->batch, 0,
+                                  w.par);
+                    double t2 = now_ms();
+                    if (t1 - t0 < best[a]) best[a] = t1 - t0;
+                    if (t2 - t1 < bestb[a]) bestb[a] = t2 - t1;
+                }
+            double fl = 2 * conv_macs(s0, wl->batch);
+            for (int a = 0; a < algos; a++)
+                printf("PSBENCH conv_gflops name=c%dk%ds%d_%dx%d%s used=%s fwd_ms=%.2f gflops=%.1f "
+                       "bwd_ms=%.2f bwd_gflops=%.1f\n",
+                       s0->C, s0->K, s0->stride, s0->H, s0->W, a ? "_winograd" : "",
+                       a == s0->winograd ? "yes" : "no", best[a], fl / best[a] / 1e6, bestb[a],
+                       2 * fl / bestb[a] / 1e6);
             free(in), free(out), free(dy), free(dx), free(col), free(dw);
         }
         int n = 2048;
-        float *a = calloc((size_t)n * n, 4), *b = calloc((size_t)n * n, 4), *c = calloc((size_t)n * n, 4);
+        float *a = calloc((size_t)n * n, 4), *b = calloc((size_t)n * n, 4),
+              *c = calloc((size_t)n * n, 4);
         double best = 1e30;
         for (int r = 0; r < 3; r++) {
             double t0 = now_ms();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+            blas_sgemm(0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
             if (now_ms() - t0 < best) best = now_ms() - t0;
         }
         printf("PSBENCH sgemm_peak n=%d gflops=%.1f\n", n, 2.0 * n * n * n / best / 1e6);
         free(a), free(b), free(c);
     }
-    free(x), free(logits), free(y), free(dl), free(am), free(av), free(t);
+    if (wl->train) adam_done(&adam);
+    free(x), free(logits), free(y), free(dl), free(t);
     resnet_work_done(&w);
     resnet_done(&m);
     return 0;
 }
 
-char *openblas_get_corename(void);
-
-/* OpenBLAS 0.3.21 (Debian 12) does not know Sapphire Rapids and falls back to its generic
- * "Prescott" SSE kernels, a third of the speed. Its DYNAMIC_ARCH build reads
- * OPENBLAS_CORETYPE when the library loads, so the parent sets it for the children it
- * starts when the CPU has AVX-512 and the user did not choose a core themselves. */
-static void choose_blas_core(void)
-{
-    if (getenv("OPENBLAS_CORETYPE")) return;
-    __builtin_cpu_init();
-    if (strcmp(openblas_get_corename(), "Prescott") == 0 && __builtin_cpu_supports("avx512f"))
-        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-}
-
 int main(int argc, char **argv)
 {
-    openblas_set_num_threads(2);
-    if (argc == 3 && strcmp(argv[1], "--child") == 0)
-        fprintf(stderr, "bench_resnet: OpenBLAS core %s, %d threads\n", openblas_get_corename(),
-                openblas_get_num_threads());
-    else
-        choose_blas_core();
+    /* tests/bench.sh exports PS_BENCH_THREADS and, when OpenBLAS misdetects the CPU,
+     * OPENBLAS_CORETYPE; run by hand, the parent sets the same hint for its children */
+    const char *th = getenv("PS_BENCH_THREADS");
+    blas_set_threads(th && atoi(th) > 0 ? atoi(th) : 2);
+    if (argc == 3 && strcmp(argv[1], "--child") == 0) {
+        fprintf(stderr, "bench_resnet: OpenBLAS core %s, %d threads\n", blas_core_name(),
+                blas_get_threads());
+    } else {
+        const char *hint = blas_coretype_hint();
+        if (hint) setenv("OPENBLAS_CORETYPE", hint, 1);
+    }
     if (argc == 3 && strcmp(argv[1], "--child") == 0) {
         for (int i = 0; i < N_WORKLOADS; i++)
             if (strcmp(argv[2], workloads[i].name) == 0) return run(&workloads[i]);
@@ -189,7 +204,8 @@ int main(int argc, char **argv)
     int rc = 0;
     for (int i = 0; i < N_WORKLOADS; i++) {
         int want = argc == 1;
-        for (int k = 1; k < argc; k++) want |= strcmp(argv[k], workloads[i].name) == 0;
+        for (int k = 1; k < argc; k++)
+            want |= strcmp(argv[k], workloads[i].name) == 0;
         if (!want) continue;
         pid_t pid = fork();
         if (pid < 0) return 1;
@@ -202,7 +218,8 @@ int main(int argc, char **argv)
     }
     for (int k = 1; k < argc; k++) {
         int known = 0;
-        for (int i = 0; i < N_WORKLOADS; i++) known |= strcmp(argv[k], workloads[i].name) == 0;
+        for (int i = 0; i < N_WORKLOADS; i++)
+            known |= strcmp(argv[k], workloads[i].name) == 0;
         if (!known) {
             fprintf(stderr, "bench_resnet: unknown workload %s\n", argv[k]);
             rc = 2;

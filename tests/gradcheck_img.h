@@ -17,18 +17,21 @@ typedef double (*GcLossFn)(void *ctx);
 static inline double gc_dot(const float *y, const float *r, size_t n)
 {
     double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)y[i] * r[i];
+    for (size_t i = 0; i < n; i++)
+        s += (double)y[i] * r[i];
     return s;
 }
 
-/* Compares g[i] (analytic) with (L(x+h) - L(x-h)) / 2h (see below for the step sizes) for up to max_checks indices of x
- * spread over [0, n). Bound: |fd - g| <= atol + rtol * max(|fd|, |g|) with atol a fraction
- * rtol of the largest analytic magnitude. Prints the worst element; returns 1 when all pass. */
-static inline int gc_check(const char *what, float *x, const float *g, size_t n,
-                           size_t max_checks, GcLossFn loss, void *ctx, double h, double rtol)
+/* Compares g[i] (analytic) with (L(x+h) - L(x-h)) / 2h (see below for the step sizes) for up to
+ * max_checks indices of x spread over [0, n). Bound: |fd - g| <= atol + rtol * max(|fd|, |g|) with
+ * atol a fraction rtol of the largest analytic magnitude. Prints the worst element; returns 1 when
+ * all pass. */
+static inline int gc_check(const char *what, float *x, const float *g, size_t n, size_t max_checks,
+                           GcLossFn loss, void *ctx, double h, double rtol)
 {
     double gmax = 0;
-    for (size_t i = 0; i < n; i++) gmax = fabs(g[i]) > gmax ? fabs(g[i]) : gmax;
+    for (size_t i = 0; i < n; i++)
+        gmax = fabs(g[i]) > gmax ? fabs(g[i]) : gmax;
     const double atol = rtol * gmax + 1e-6;
     size_t step = n > max_checks ? n / max_checks : 1;
     double worst = 0;
@@ -65,8 +68,9 @@ static inline int gc_check(const char *what, float *x, const float *g, size_t n,
         }
     }
     if (!ok)
-        fprintf(stderr, "%s: gradient mismatch at %zu: analytic %.8g, finite difference %.8g "
-                        "(%.2fx the bound)\n",
+        fprintf(stderr,
+                "%s: gradient mismatch at %zu: analytic %.8g, finite difference %.8g "
+                "(%.2fx the bound)\n",
                 what, wi, (double)g[wi], wfd, worst);
     return ok;
 }

@@ -128,8 +128,8 @@ static void relu_and_residual_fused(void **state)
     float g[1] = {1}, b[1] = {0}, rm[1] = {0}, rv[1] = {1};
     batchnorm_forward(y, mean, istd, rm, rv, x, res, g, b, 1, 4, 0, 1);
     float s = (float)(1.0 / sqrt(1 + 1e-5));
-    assert_float_equal(y[0], 0.0f, 0);             /* -1*s + 0.5 < 0 */
-    assert_float_equal(y[1], 0.0f, 0);             /* -3 */
+    assert_float_equal(y[0], 0.0f, 0); /* -1*s + 0.5 < 0 */
+    assert_float_equal(y[1], 0.0f, 0); /* -3 */
     assert_float_equal(y[2], s, 1e-6);
     assert_float_equal(y[3], 2 * s + 1, 1e-6);
 }

@@ -34,8 +34,8 @@ static void constant_gray_normalised_per_channel(void **state)
     float *out = run(img, 50, 60, &cfg, NULL);
     for (int ch = 0; ch < 3; ch++)
         for (int i = 0; i < 32 * 32; i++)
-            assert_float_equal(out[ch * 1024 + i], (128 / 255.0 - imgprep_mean[ch]) / imgprep_std[ch],
-                               1e-5);
+            assert_float_equal(out[ch * 1024 + i],
+                               (128 / 255.0 - imgprep_mean[ch]) / imgprep_std[ch], 1e-5);
     free(out);
 }
 
@@ -44,15 +44,20 @@ static void resize_antialiases(void **state)
     (void)state;
     /* a one-pixel checkerboard shrunk 4× is mid-gray everywhere, not a moiré */
     enum { N = 64, M = 16 };
-    float src[N * N], dst[M * M], tmp[M * N];
+    float src[N * N], dst[M * M], tmp[4096];
+    assert_true(imgprep_resize_tmp_floats(N, N, M, M) <= 4096);
     for (int y = 0; y < N; y++)
-        for (int x = 0; x < N; x++) src[y * N + x] = (float)((x + y) & 1);
+        for (int x = 0; x < N; x++)
+            src[y * N + x] = (float)((x + y) & 1);
     imgprep_resize(dst, M, M, tmp, src, N, N);
-    for (int i = 0; i < M * M; i++) assert_float_equal(dst[i], 0.5, 0.02);
+    for (int i = 0; i < M * M; i++)
+        assert_float_equal(dst[i], 0.5, 0.02);
     /* upscaling keeps a constant and interpolates a ramp monotonically */
-    float ramp[4] = {0, 1, 2, 3}, up[16], t2[16];
+    float ramp[4] = {0, 1, 2, 3}, up[16], t2[256];
+    assert_true(imgprep_resize_tmp_floats(4, 1, 16, 1) <= 256);
     imgprep_resize(up, 16, 1, t2, ramp, 4, 1);
-    for (int i = 1; i < 16; i++) assert_true(up[i] >= up[i - 1]);
+    for (int i = 1; i < 16; i++)
+        assert_true(up[i] >= up[i - 1]);
     assert_float_equal(up[0], 0, 1e-6);
     assert_float_equal(up[15], 3, 1e-6);
 }
@@ -74,7 +79,8 @@ static void centre_crop_geometry(void **state)
     imgprep_config_default(&cfg, 64, 48, 0);
     uint8_t img[64 * 64];
     for (int y = 0; y < 64; y++)
-        for (int x = 0; x < 64; x++) img[y * 64 + x] = x < 32 ? 0 : 255;
+        for (int x = 0; x < 64; x++)
+            img[y * 64 + x] = x < 32 ? 0 : 255;
     float *out = run(img, 64, 64, &cfg, NULL);
     float black = -imgprep_mean[0] / imgprep_std[0], white = (1 - imgprep_mean[0]) / imgprep_std[0];
     for (int i = 0; i < 48; i++) {
@@ -85,7 +91,8 @@ static void centre_crop_geometry(void **state)
     /* top half black on a portrait image: the crop sees the middle, so both halves */
     uint8_t tall[32 * 64];
     for (int y = 0; y < 64; y++)
-        for (int x = 0; x < 32; x++) tall[y * 32 + x] = y < 32 ? 0 : 255;
+        for (int x = 0; x < 32; x++)
+            tall[y * 32 + x] = y < 32 ? 0 : 255;
     imgprep_config_default(&cfg, 32, 32, 0);
     out = run(tall, 32, 64, &cfg, NULL);
     assert_float_equal(out[15 * 32], black, 1e-5);
@@ -99,12 +106,14 @@ static void augmentation_is_seeded(void **state)
     ImgprepConfig cfg;
     imgprep_config_default(&cfg, 48, 40, 1);
     uint8_t img[60 * 50];
-    for (int i = 0; i < 60 * 50; i++) img[i] = (uint8_t)((i * 37) % 251);
+    for (int i = 0; i < 60 * 50; i++)
+        img[i] = (uint8_t)((i * 37) % 251);
     Rng a, b, c;
     rng_seed(&a, 9);
     rng_seed(&b, 9);
     rng_seed(&c, 10);
-    float *x = run(img, 50, 60, &cfg, &a), *y = run(img, 50, 60, &cfg, &b), *z = run(img, 50, 60, &cfg, &c);
+    float *x = run(img, 50, 60, &cfg, &a), *y = run(img, 50, 60, &cfg, &b),
+          *z = run(img, 50, 60, &cfg, &c);
     assert_memory_equal(x, y, 3 * 40 * 40 * sizeof(float));
     assert_memory_not_equal(x, z, 3 * 40 * 40 * sizeof(float));
     /* values stay within the normalised [0, 1] range (black fill included) */
@@ -125,7 +134,8 @@ static void flip_only_mirrors(void **state)
     flip.scale_min = flip.scale_max = 1;
     flip.max_translate = 0;
     uint8_t img[32 * 32];
-    for (int i = 0; i < 32 * 32; i++) img[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < 32 * 32; i++)
+        img[i] = (uint8_t)(i * 7);
     Rng r;
     rng_seed(&r, 1);
     float *e = run(img, 32, 32, &eval, NULL), *f = run(img, 32, 32, &flip, &r);
@@ -152,14 +162,16 @@ static void rotation_turns_the_image(void **state)
     cfg.max_rotate = 90;
     uint8_t img[64 * 64];
     for (int y = 0; y < 64; y++)
-        for (int x = 0; x < 64; x++) img[y * 64 + x] = (y >= 28 && y < 36) ? 255 : 0;
+        for (int x = 0; x < 64; x++)
+            img[y * 64 + x] = (y >= 28 && y < 36) ? 255 : 0;
     Rng r;
     int turned = 0;
     for (int k = 0; k < 8; k++) {
         rng_seed(&r, (uint64_t)k);
         float *o = run(img, 64, 64, &cfg, &r);
         int bright = 0;
-        for (int x = 0; x < 64; x++) bright += o[32 * 64 + x] > 1.0f;
+        for (int x = 0; x < 64; x++)
+            bright += o[32 * 64 + x] > 1.0f;
         turned += bright < 40;
         free(o);
     }

@@ -19,7 +19,8 @@ static void max_values_and_padding(void **state)
     /* one 4×4 plane of negative numbers: zero padding would win, -inf padding does not */
     float x[16], y[4];
     int32_t am[4];
-    for (int i = 0; i < 16; i++) x[i] = -(float)(i + 1);
+    for (int i = 0; i < 16; i++)
+        x[i] = -(float)(i + 1);
     pool_max_forward(y, am, x, 1, 1, 4, 4, 3, 2, 1);
     assert_int_equal(pool_out_size(4, 3, 2, 1), 2);
     assert_float_equal(y[0], -1, 0); /* window rows 0..1, cols 0..1 */
@@ -67,7 +68,8 @@ static void gradients(void **state)
     c.r = malloc(nx * 4);
     c.am = malloc(nx * 4);
     /* well-separated values so a small step never changes a window's winner */
-    for (size_t i = 0; i < nx; i++) c.x[i] = (float)i * 0.1f - 4;
+    for (size_t i = 0; i < nx; i++)
+        c.x[i] = (float)i * 0.1f - 4;
     for (size_t i = 0; i < nx; i++) {
         size_t j = rng_below(&r, i + 1);
         float t = c.x[i];

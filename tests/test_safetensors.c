@@ -40,7 +40,8 @@ static void round_trip_resnet(void **state)
     uint64_t hl;
     memcpy(&hl, buf, 8);
     assert_int_equal(hl % 8, 0);
-    assert_non_null(memmem(buf + 8, hl, "\"bn1.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[]", 51));
+    assert_non_null(
+        memmem(buf + 8, hl, "\"bn1.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[]", 51));
     assert_int_equal(safetensors_load(buf, len, "mem", sb, 2, NULL, &err), PS_OK);
     assert_int_equal(params_checksum(&a.params), params_checksum(&b.params));
     assert_int_equal(params_checksum(&a.buffers), params_checksum(&b.buffers));
@@ -67,7 +68,8 @@ static void round_trip_resnet(void **state)
         assert_int_equal(safetensors_save_file(keep, sf, 2, &err), PS_OK);
         resnet_done(&full);
     }
-    assert_int_not_equal(safetensors_load_file("/nonexistent/w.safetensors", sb, 2, NULL, &err), PS_OK);
+    assert_int_not_equal(safetensors_load_file("/nonexistent/w.safetensors", sb, 2, NULL, &err),
+                         PS_OK);
     assert_non_null(strstr(err.msg, "/nonexistent/w.safetensors"));
     unlink(path);
     rmdir(dir);
@@ -129,7 +131,8 @@ static void tiny_open(Tiny *t)
     assert_int_equal(params_add(&t->b, "bn.num_batches_tracked", 0, sh, NULL, &err), PS_OK);
     assert_int_equal(params_alloc(&t->p, 1, &err), PS_OK);
     assert_int_equal(params_alloc(&t->b, 0, &err), PS_OK);
-    for (int i = 0; i < 6; i++) t->p.w[i] = (float)(i + 1);
+    for (int i = 0; i < 6; i++)
+        t->p.w[i] = (float)(i + 1);
     t->b.w[0] = 7;
     t->sets[0] = &t->p;
     t->sets[1] = &t->b;
@@ -147,15 +150,18 @@ static uint8_t *make(const char *header, size_t data_len, size_t *len)
     size_t hl = strlen(header);
     *len = 8 + hl + data_len;
     uint8_t *b = calloc(*len + 1, 1);
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)hl >> (8 * i));
     memcpy(b + 8, header, hl);
     float one = 1.0f;
-    for (size_t k = 0; k + 4 <= data_len; k += 4) memcpy(b + 8 + hl + k, &one, 4);
+    for (size_t k = 0; k + 4 <= data_len; k += 4)
+        memcpy(b + 8 + hl + k, &one, 4);
     return b;
 }
 
 #define W_OK_REC "\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}"
-#define NBT_REC(b, e) "\"bn.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[" #b "," #e "]}"
+#define NBT_REC(b, e)                                                                              \
+    "\"bn.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[" #b "," #e "]}"
 
 static void expect_reject(const char *header, size_t data_len, const char *needle)
 {
@@ -183,7 +189,8 @@ static void valid_tiny_file_loads(void **state)
     PsErr err;
     size_t len;
     tiny_open(&t);
-    uint8_t *b = make("{\"__metadata__\":{\"format\":\"pt\"}, " W_OK_REC ", " NBT_REC(24, 32) "}  ", 32, &len);
+    uint8_t *b = make("{\"__metadata__\":{\"format\":\"pt\"}, " W_OK_REC ", " NBT_REC(24, 32) "}  ",
+                      32, &len);
     int64_t five = 5;
     memcpy(b + len - 8, &five, 8);
     if (safetensors_load(b, len, "ok", t.sets, 2, NULL, &err) != PS_OK) fail_msg("%s", err.msg);
@@ -199,27 +206,47 @@ static void hostile_headers_rejected(void **state)
     const char *good_tail = NBT_REC(24, 32) "}";
     char h[1024];
     /* JSON syntax */
-    expect_reject("{" W_OK_REC ", " NBT_REC(24, 32), 32, "expected");                  /* no '}' */
-    expect_reject("{" W_OK_REC ", " NBT_REC(24, 32) ",}", 32, "expected a string");      /* trailing comma */
+    expect_reject("{" W_OK_REC ", " NBT_REC(24, 32), 32, "expected"); /* no '}' */
+    expect_reject("{" W_OK_REC ", " NBT_REC(24, 32) ",}", 32,
+                  "expected a string"); /* trailing comma */
     expect_reject("{" W_OK_REC ", " NBT_REC(24, 32) "}x", 32, "after the header");
     expect_reject("[]", 0, "expected '{'");
-    expect_reject("{\"w\":{\"dtype\":\"F32\",\"shape\":[2.0,3],\"data_offsets\":[0,24]}, " NBT_REC(24, 32) "}", 32, "fraction");
-    expect_reject("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2,3],\"data_offsets\":[0,24]}, " NBT_REC(24, 32) "}", 32, "non-negative integer");
-    expect_reject("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"x\":1}, " NBT_REC(24, 32) "}", 32, "unknown key");
-    expect_reject("{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,24]}, " NBT_REC(24, 32) "}", 32, "lacks");
-    expect_reject("{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}, " NBT_REC(24, 32) "}", 32, "duplicate key");
+    expect_reject("{\"w\":{\"dtype\":\"F32\",\"shape\":[2.0,3],\"data_offsets\":[0,24]}, " NBT_REC(
+                      24, 32) "}",
+                  32, "fraction");
+    expect_reject(
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[-2,3],\"data_offsets\":[0,24]}, " NBT_REC(24, 32) "}",
+        32, "non-negative integer");
+    expect_reject(
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"x\":1}, " NBT_REC(
+            24, 32) "}",
+        32, "unknown key");
+    expect_reject("{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,24]}, " NBT_REC(24, 32) "}", 32,
+                  "lacks");
+    expect_reject("{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,"
+                  "24]}, " NBT_REC(24, 32) "}",
+                  32, "duplicate key");
     expect_reject("{\"w\x01\":{}}", 0, "control character");
-    expect_reject("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,99999999999999999999999]}}", 0, "too large");
+    expect_reject(
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,99999999999999999999999]}}",
+        0, "too large");
     /* dtypes */
-    snprintf(h, sizeof h, "{\"w\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,12]}, %s", NBT_REC(12, 20) "}");
+    snprintf(h, sizeof h, "{\"w\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,12]}, %s",
+             NBT_REC(12, 20) "}");
     expect_reject(h, 20, "dtype F16 is not supported");
-    snprintf(h, sizeof h, "{\"w\":{\"dtype\":\"I64\",\"shape\":[2,3],\"data_offsets\":[0,48]}, %s", NBT_REC(48, 56) "}");
+    snprintf(h, sizeof h, "{\"w\":{\"dtype\":\"I64\",\"shape\":[2,3],\"data_offsets\":[0,48]}, %s",
+             NBT_REC(48, 56) "}");
     expect_reject(h, 56, "dtype I64, expected F32");
-    expect_reject("{" W_OK_REC ", \"bn.num_batches_tracked\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[24,28]}}", 28, "dtype F32, expected I64");
+    expect_reject(
+        "{" W_OK_REC
+        ", \"bn.num_batches_tracked\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[24,28]}}",
+        28, "dtype F32, expected I64");
     /* shapes */
-    snprintf(h, sizeof h, "{\"w\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,24]}, %s", good_tail);
+    snprintf(h, sizeof h, "{\"w\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,24]}, %s",
+             good_tail);
     expect_reject(h, 32, "has shape [3, 2], the model needs [2, 3]");
-    snprintf(h, sizeof h, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,24]}, %s", good_tail);
+    snprintf(h, sizeof h, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,24]}, %s",
+             good_tail);
     expect_reject(h, 32, "needs 32 bytes, data_offsets span 24");
     /* offsets: out of range, overlapping, a gap, bytes after the last tensor, reversed */
     expect_reject("{" W_OK_REC ", " NBT_REC(24, 32) "}", 30, "outside the 30 data bytes");
@@ -229,7 +256,9 @@ static void hostile_headers_rejected(void **state)
     expect_reject("{" W_OK_REC ", " NBT_REC(32, 24) "}", 32, "outside");
     /* the model's view: missing, extra, duplicate */
     expect_reject("{" W_OK_REC "}", 24, "bn.num_batches_tracked is missing");
-    expect_reject("{" W_OK_REC ", " NBT_REC(24, 32) ", \"z\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[32,36]}}", 36, "z is not part of this model");
+    expect_reject("{" W_OK_REC ", " NBT_REC(
+                      24, 32) ", \"z\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[32,36]}}",
+                  36, "z is not part of this model");
     expect_reject("{" W_OK_REC ", " W_OK_REC "}", 24, "overlaps");
 }
 
@@ -255,7 +284,8 @@ static void hostile_lengths_rejected(void **state)
     assert_int_equal(safetensors_load(f, len, "whole", t.sets, 2, NULL, &err), PS_OK);
     assert_int_not_equal(safetensors_load(f, 20, "cut.safetensors", t.sets, 2, NULL, &err), PS_OK);
     assert_non_null(strstr(err.msg, "truncated"));
-    assert_int_not_equal(safetensors_load(f, len - 3, "cut.safetensors", t.sets, 2, NULL, &err), PS_OK);
+    assert_int_not_equal(safetensors_load(f, len - 3, "cut.safetensors", t.sets, 2, NULL, &err),
+                         PS_OK);
     assert_non_null(strstr(err.msg, "outside"));
     /* a negative step counter */
     int64_t neg = -1;
@@ -264,7 +294,9 @@ static void hostile_lengths_rejected(void **state)
     assert_non_null(strstr(err.msg, "out of range"));
     /* extra tensors may be ignored on request */
     free(f);
-    f = make("{" W_OK_REC ", " NBT_REC(24, 32) ", \"z\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[32,36]}}", 36, &len);
+    f = make("{" W_OK_REC ", " NBT_REC(
+                 24, 32) ", \"z\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[32,36]}}",
+             36, &len);
     memset(f + len - 12, 0, 8);
     SafetensorsOpts o = {.ignore_extra = 1};
     assert_int_equal(safetensors_load(f, len, "extra", t.sets, 2, &o, &err), PS_OK);
@@ -275,10 +307,8 @@ static void hostile_lengths_rejected(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip_resnet),
-        cmocka_unit_test(loads_pytorch_file),
-        cmocka_unit_test(valid_tiny_file_loads),
-        cmocka_unit_test(hostile_headers_rejected),
+        cmocka_unit_test(round_trip_resnet),        cmocka_unit_test(loads_pytorch_file),
+        cmocka_unit_test(valid_tiny_file_loads),    cmocka_unit_test(hostile_headers_rejected),
         cmocka_unit_test(hostile_lengths_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
