@@ -25,4 +25,7 @@ extern const CmdVerb cmd_verbs[];
 struct Store;
 int cmd_open_store(const CmdGlobal *g, struct Store **out, int mode);
 
+/* The verbs (ui/cmd_<verb>.c). */
+int cmd_import_run(const CmdGlobal *g, int argc, char **argv);
+
 #endif

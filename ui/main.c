@@ -7,6 +7,7 @@
 #include <string.h>
 
 const CmdVerb cmd_verbs[] = {
+    {"import", cmd_import_run, "bring MIMIC-IV data into the store (import mimic-iv DIR ...)"},
     {NULL, NULL, NULL},
 };
 
