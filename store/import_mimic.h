@@ -33,6 +33,10 @@
  * reported one by one through on_bad_row ("file:line: reason") and counted, never fatal; a
  * missing file, a wrong header, a wrong directory or a damaged gzip stream stops the import
  * with one message and nothing half-written.
+ *
+ * Threads: while an event table is read, a second thread parses and maps the next batch as the
+ * caller's thread writes the current one (two cores). on_bad_row may therefore be called from
+ * that reader thread (never concurrently with itself); on_progress only from the caller's.
  */
 #ifndef IMPORT_MIMIC_H
 #define IMPORT_MIMIC_H
@@ -50,11 +54,12 @@ typedef struct {
     const char *itemids;     /* itemid_to_variable_map.csv */
     const char *ranges;      /* variable_ranges.csv */
     int64_t batch_rows;      /* source records per transaction; 0: IMPORT_MIMIC_DEFAULT_BATCH */
-    /* Called for every bad row with "file:line: reason" (data already sanitised). May be NULL. */
+    /* Called for every bad row with "file:line: reason" (data already sanitised), possibly from
+     * the importer's reader thread. May be NULL. */
     void (*on_bad_row)(void *ctx, const char *msg);
-    /* Called every few hundred thousand records and after each commit with the file being
-     * read, records done in it, and its bytes read so far / total (compressed when gzip).
-     * A non-zero return cancels: the open batch is rolled back, PS_ERR_CANCELLED returned.
+    /* Called after each committed batch of an event table with the file being read, records
+     * done in it, and its bytes read so far / total (compressed when gzip). A non-zero return
+     * stops the import (PS_ERR_CANCELLED; what was committed stays and a new run resumes).
      * May be NULL. */
     int (*on_progress)(void *ctx, const char *file, int64_t records, uint64_t bytes,
                        uint64_t total_bytes);

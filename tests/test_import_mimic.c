@@ -89,7 +89,7 @@ static PsStatus run_import(const char *db, const char *dir, const char *res_defs
 static PsStatus run_fixture(const char *db, const char *dir, int64_t batch, Sink *sink,
                             ImportMimicStats *stats, PsErr *err)
 {
-    return run_import(db, dir, RES "/definitions.yaml", RES "/itemid_to_variable_map.csv",
+    return run_import(db, dir, RES "/phenotype_definitions_icd9_icd10.yaml", RES "/itemid_to_variable_map.csv",
                       RES "/variable_ranges.csv", batch, sink, stats, err);
 }
 
