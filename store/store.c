@@ -751,7 +751,8 @@ PsStatus store_open(Store **out, const char *path, StoreMode mode, PsErr *err)
     int created = 0, empty = 0;
     struct stat sb;
     if (stat(path, &sb) != 0) {
-        if (errno != ENOENT)
+        /* ENOTDIR: a path component is a file; for the user that is "no store there". */
+        if (errno != ENOENT && errno != ENOTDIR)
             return ps_err(err, PS_ERR_IO, "cannot open store %s: %s", path, strerror(errno));
         if (mode != STORE_OPEN_CREATE)
             return ps_err(err, PS_ERR_NOTFOUND,

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -619,6 +620,552 @@ static void not_a_database_untouched(void **state)
     assert_int_equal(access(side, F_OK), -1);
 }
 
+
+/* ---- schema versions ------------------------------------------------------------------------ */
+
+/* The pre-release layout (version 0), written by hand as an old phenoscope would have. */
+static void make_v0_store(const char *path, int with_orphan)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "PRAGMA application_id = %d;"
+             "CREATE TABLE patients(subject_id INTEGER PRIMARY KEY, gender TEXT,"
+             " anchor_age INTEGER, anchor_year INTEGER);"
+             "CREATE TABLE stays(stay_id INTEGER PRIMARY KEY, subject_id INTEGER,"
+             " hadm_id INTEGER, intime INTEGER, outtime INTEGER);"
+             "CREATE TABLE phenotypes(stay_id INTEGER, phenotype INTEGER, label INTEGER);"
+             "INSERT INTO patients VALUES (10, 'F', 70, 2150), (11, '', 40, 2160);"
+             "INSERT INTO stays VALUES (300, 10, 2000, 4102444800, 4102531200),"
+             " (301, 11, 2001, 4102444800, 4102531200)%s;"
+             "INSERT INTO phenotypes VALUES (300, 0, 1), (300, 1, 0), (300, 24, 1),"
+             " (301, 3, 1);",
+             0x50685363, with_orphan ? ", (302, 99, 2002, 1, 2)" : "");
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc) fprintf(stderr, "v0 fixture: %s\n", msg);
+    assert_int_equal(rc, SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void old_schema_migrated(void **state)
+{
+    Tmp *t = *state;
+    make_v0_store(t->path, 0);
+    Store *st = NULL;
+    PsErr err = {{0}};
+    /* Read-only cannot migrate: refused with a hint, file unchanged. */
+    assert_int_equal(store_open(&st, t->path, STORE_OPEN_READONLY, &err), PS_ERR_VERSION);
+    assert_non_null(strstr(err.msg, "schema 0"));
+    if (store_open(&st, t->path, STORE_OPEN_READWRITE, &err)) fprintf(stderr, "%s\n", err.msg);
+    assert_non_null(st);
+    assert_int_equal(store_schema_version(st), 1);
+    StoreStay s;
+    ok(st, store_get_stay(st, 300, &s));
+    assert_int_equal(s.subject_id, 10);
+    assert_int_equal(s.hadm_id, 2000);
+    assert_int_equal(s.intime, 4102444800LL);
+    assert_int_equal(s.split, SPLIT_NONE);
+    uint8_t lab[CATALOG_N_PHENOTYPES], want[CATALOG_N_PHENOTYPES] = {0};
+    ok(st, store_get_labels(st, 300, lab));
+    want[0] = want[24] = 1;
+    assert_memory_equal(lab, want, sizeof want);
+    ok(st, store_get_labels(st, 301, lab));
+    memset(want, 0, sizeof want);
+    want[3] = 1;
+    assert_memory_equal(lab, want, sizeof want);
+    /* The new tables work, the old ones are gone, and foreign keys are on again. */
+    int64_t n = -1;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(store_db(st),
+                                        "SELECT (SELECT count(*) FROM sqlite_schema WHERE name "
+                                        "LIKE 'v0_%' OR name = 'phenotypes') * 10 + "
+                                        "(SELECT gender = '?' FROM patients WHERE subject_id = 11)",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    assert_int_equal(n, 1);
+    StoreEvent orphan = {777, 1.0f, 8, 80.0f, NULL};
+    assert_int_not_equal(store_put_event(st, &orphan), PS_OK);
+    store_close(st);
+    st = NULL;
+    assert_int_equal(store_open(&st, t->path, STORE_OPEN_READONLY, &err), PS_OK);
+    assert_int_equal(store_schema_version(st), 1);
+    store_close(st);
+}
+
+static int64_t user_version_of(const char *path)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A migration that would leave a dangling reference is rolled back whole. */
+static void failed_migration_leaves_store_as_it_was(void **state)
+{
+    Tmp *t = *state;
+    make_v0_store(t->path, 1);
+    Store *st = NULL;
+    PsErr err = {{0}};
+    assert_int_not_equal(store_open(&st, t->path, STORE_OPEN_READWRITE, &err), PS_OK);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "left as it was"));
+    assert_int_equal(user_version_of(t->path), 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM stays", -1, &q, NULL),
+                     SQLITE_OK); /* the v0 table is still there under its old name */
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 3);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+static void foreign_sqlite_refused(void **state)
+{
+    Tmp *t = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes(x); INSERT INTO notes VALUES (1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    Store *st = NULL;
+    PsErr err = {{0}};
+    assert_int_equal(store_open(&st, t->path, STORE_OPEN_CREATE, &err), PS_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "not a phenoscope store"));
+    assert_int_equal(user_version_of(t->path), 0);
+}
+
+static void empty_file(void **state)
+{
+    Tmp *t = *state;
+    FILE *f = fopen(t->path, "wb");
+    assert_non_null(f);
+    fclose(f);
+    Store *st = NULL;
+    PsErr err = {{0}};
+    assert_int_equal(store_open(&st, t->path, STORE_OPEN_READWRITE, &err), PS_ERR_NOTFOUND);
+    assert_non_null(strstr(err.msg, "empty"));
+    struct stat sb;
+    assert_int_equal(stat(t->path, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+    /* Creating into an empty file is what `phenoscope demo` on a touched path expects. */
+    assert_int_equal(store_open(&st, t->path, STORE_OPEN_CREATE, &err), PS_OK);
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    store_close(st);
+}
+
+/* ---- damaged files ------------------------------------------------------------------------ */
+
+static void fill_store(const Tmp *t, int n_events)
+{
+    Store *st = create(t);
+    ok(st, store_begin(st));
+    put_patient(st, 10);
+    StoreStay a = make_stay(300, 10, 4102444800LL, 4102444800LL + 86400, SPLIT_TRAIN);
+    ok(st, store_put_stay(st, &a));
+    for (int i = 0; i < n_events; i++) {
+        StoreEvent e = {300, (float)i * 0.01f, i % 17, (float)i, i % 17 == 3 ? "None" : NULL};
+        ok(st, store_put_event(st, &e));
+    }
+    ok(st, store_commit(st));
+    store_close(st); /* the last close checkpoints the WAL into the main file */
+}
+
+static void truncated_store_reported(void **state)
+{
+    Tmp *t = *state;
+    fill_store(t, 20000);
+    struct stat sb;
+    assert_int_equal(stat(t->path, &sb), 0);
+    assert_true(sb.st_size > 8 * 4096);
+    static const double cuts[] = {0.5, 0.0}; /* half; then a non-page-aligned cut */
+    for (int k = 0; k < 2; k++) {
+        off_t size = k == 0 ? (off_t)(sb.st_size * cuts[k]) / 4096 * 4096 : 4096 * 3 + 1000;
+        assert_int_equal(truncate(t->path, size), 0);
+        Store *st = NULL;
+        PsErr err = {{0}};
+        assert_int_equal(store_open(&st, t->path, STORE_OPEN_READWRITE, &err), PS_ERR_PARSE);
+        assert_null(st);
+        assert_non_null(strstr(err.msg, "truncated"));
+        assert_non_null(strstr(err.msg, t->path));
+        struct stat after;
+        assert_int_equal(stat(t->path, &after), 0);
+        assert_int_equal(after.st_size, size);
+    }
+}
+
+static void corrupt_schema_page_reported(void **state)
+{
+    Tmp *t = *state;
+    fill_store(t, 100);
+    int fd = open(t->path, O_WRONLY);
+    assert_true(fd >= 0);
+    unsigned char junk[3000];
+    memset(junk, 0x55, sizeof junk);
+    assert_int_equal(pwrite(fd, junk, sizeof junk, 100), (ssize_t)sizeof junk);
+    close(fd);
+    Store *st = NULL;
+    PsErr err = {{0}};
+    PsStatus rc = store_open(&st, t->path, STORE_OPEN_READWRITE, &err);
+    assert_int_not_equal(rc, PS_OK);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, t->path));
+    assert_null(strchr(err.msg, '\n'));
+}
+
+/* ---- files, modes, locks ------------------------------------------------------------------ */
+
+static void file_modes_under_umask_0(void **state)
+{
+    Tmp *t = *state;
+    char path[600], sub[600], side[640];
+    snprintf(sub, sizeof sub, "%s/a", t->dir);
+    snprintf(path, sizeof path, "%s/a/b/store.db", t->dir);
+    mode_t old = umask(0);
+    Store *st = NULL;
+    PsErr err = {{0}};
+    PsStatus rc = store_open(&st, path, STORE_OPEN_CREATE, &err);
+    umask(old);
+    assert_int_equal(rc, PS_OK);
+    ok(st, store_put_source(st, "x", "y")); /* a write, so -wal and -shm exist */
+    struct stat sb;
+    assert_int_equal(stat(sub, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0700);
+    snprintf(sub, sizeof sub, "%s/a/b", t->dir);
+    assert_int_equal(stat(sub, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0700);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0600);
+    snprintf(side, sizeof side, "%s-wal", path);
+    assert_int_equal(stat(side, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0600);
+    snprintf(side, sizeof side, "%s-shm", path);
+    assert_int_equal(stat(side, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0600);
+    store_close(st);
+    /* An existing directory keeps its mode: we only set the ones we create. */
+    assert_int_equal(stat(t->dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0700); /* mkdtemp's */
+}
+
+static void unwritable_location(void **state)
+{
+    Tmp *t = *state;
+    char path[600];
+    /* A path through a regular file: cannot be created, whoever we are. */
+    snprintf(path, sizeof path, "%s/file", t->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/file/store.db", t->dir);
+    Store *st = NULL;
+    PsErr err = {{0}};
+    assert_int_equal(store_open(&st, path, STORE_OPEN_CREATE, &err), PS_ERR_IO);
+    assert_non_null(strstr(err.msg, "not a directory"));
+    if (geteuid() != 0) { /* root ignores directory permissions */
+        snprintf(path, sizeof path, "%s/ro", t->dir);
+        assert_int_equal(mkdir(path, 0500), 0);
+        snprintf(path, sizeof path, "%s/ro/store.db", t->dir);
+        assert_int_equal(store_open(&st, path, STORE_OPEN_CREATE, &err), PS_ERR_IO);
+        assert_non_null(strstr(err.msg, "cannot create store"));
+        snprintf(path, sizeof path, "%s/ro", t->dir);
+        chmod(path, 0700);
+    }
+}
+
+/* A second process holds the write lock: readers still open (WAL), writers get PS_ERR_BUSY
+ * after the configured timeout, with a message saying so. */
+static void busy_store(void **state)
+{
+    Tmp *t = *state;
+    fill_store(t, 10);
+    int up[2], down[2];
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(down), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sqlite3 *db;
+        char c = 'x';
+        int rc = sqlite3_open(t->path, &db) == SQLITE_OK &&
+                         sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO sources(name, time) "
+                                          "VALUES ('locker', 0)",
+                                      NULL, NULL, NULL) == SQLITE_OK
+                     ? 0
+                     : 1;
+        if (write(up[1], rc ? "e" : "l", 1) != 1) _exit(2);
+        if (read(down[0], &c, 1) != 1) _exit(3); /* hold the lock until told */
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(db);
+        _exit(rc);
+    }
+    char c = 0;
+    assert_int_equal(read(up[0], &c, 1), 1);
+    assert_int_equal(c, 'l');
+    setenv("PHENOSCOPE_BUSY_TIMEOUT_MS", "300", 1);
+    Store *st = NULL;
+    PsErr err = {{0}};
+    PsStatus rc = store_open(&st, t->path, STORE_OPEN_READWRITE, &err);
+    assert_int_equal(rc, PS_OK);
+    StoreStay s;
+    ok(st, store_get_stay(st, 300, &s)); /* reading goes on */
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    assert_int_equal(store_begin(st), PS_ERR_BUSY);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double waited = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
+    assert_true(waited >= 0.25 && waited < 5.0);
+    assert_non_null(strstr(store_errmsg(st), "busy"));
+    assert_int_equal(store_put_source(st, "me", ""), PS_ERR_BUSY);
+    /* Once the other process lets go, writing works. */
+    assert_int_equal(write(down[1], "g", 1), 1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    ok(st, store_put_source(st, "me", ""));
+    store_close(st);
+    unsetenv("PHENOSCOPE_BUSY_TIMEOUT_MS");
+    close(up[0]);
+    close(up[1]);
+    close(down[0]);
+    close(down[1]);
+}
+
+/* A store that needs migrating while another process writes cannot be upgraded: busy. */
+static void busy_during_migration(void **state)
+{
+    Tmp *t = *state;
+    make_v0_store(t->path, 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    setenv("PHENOSCOPE_BUSY_TIMEOUT_MS", "100", 1);
+    Store *st = NULL;
+    PsErr err = {{0}};
+    assert_int_equal(store_open(&st, t->path, STORE_OPEN_READWRITE, &err), PS_ERR_BUSY);
+    assert_non_null(strstr(err.msg, "store busy"));
+    unsetenv("PHENOSCOPE_BUSY_TIMEOUT_MS");
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    assert_int_equal(user_version_of(t->path), 0);
+}
+
+/* ---- atomicity -------------------------------------------------------------------------- */
+
+static int64_t count_rows(Store *st, const char *table)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(store_db(st), sql, -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(q, 0);
+    assert_int_equal(sqlite3_finalize(q), SQLITE_OK);
+    return n;
+}
+
+/* COMMIT refused (a stay whose patient was never written): everything of the transaction
+ * goes, what was there before stays. */
+static void refused_commit_writes_nothing(void **state)
+{
+    Tmp *t = *state;
+    fill_store(t, 50);
+    Store *st = NULL;
+    PsErr err = {{0}};
+    assert_int_equal(store_open(&st, t->path, STORE_OPEN_READWRITE, &err), PS_OK);
+    ok(st, store_begin(st));
+    put_patient(st, 11);
+    StoreStay a = make_stay(400, 99, 4102444800LL, 4102444800LL + 86400, SPLIT_TRAIN);
+    ok(st, store_put_stay(st, &a)); /* deferred: refused only at commit */
+    for (int i = 0; i < 100; i++) {
+        StoreEvent e = {400, (float)i, 8, 70.0f, NULL};
+        ok(st, store_put_event(st, &e));
+    }
+    assert_int_equal(store_commit(st), PS_ERR_INVALID);
+    assert_non_null(strstr(store_errmsg(st), "nothing was written"));
+    assert_int_equal(count_rows(st, "patients"), 1);
+    assert_int_equal(count_rows(st, "stays"), 1);
+    assert_int_equal(count_rows(st, "events"), 50);
+    /* The transaction is closed: a new one can start. */
+    ok(st, store_begin(st));
+    store_rollback(st);
+    store_close(st);
+}
+
+
+/* A VFS shim that fails the Nth write with SQLITE_FULL (a full disk), SQLite's own way of
+ * proving that a failure in the middle of a commit leaves nothing half-written. */
+typedef struct {
+    sqlite3_file base;
+    sqlite3_file *real;
+} FaultFile;
+
+static sqlite3_vfs *fault_real;
+static int fault_countdown = -1; /* writes left before failing; -1: never fail */
+static int fault_fired;
+
+#define REAL(f) (((FaultFile *)(f))->real)
+static int ff_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int ff_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+    return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int ff_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+    if (fault_countdown == 0) {
+        fault_fired = 1;
+        return SQLITE_FULL;
+    }
+    if (fault_countdown > 0) fault_countdown--;
+    return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+    return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int ff_sync(sqlite3_file *f, int fl) { return REAL(f)->pMethods->xSync(REAL(f), fl); }
+static int ff_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+    return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int ff_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int ff_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int ff_reserved(sqlite3_file *f, int *r)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r);
+}
+static int ff_control(sqlite3_file *f, int op, void *a)
+{
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
+}
+static int ff_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int ff_device(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int ff_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **p)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, p);
+}
+static int ff_shm_lock(sqlite3_file *f, int off, int n, int fl)
+{
+    return REAL(f)->pMethods->xShmLock(REAL(f), off, n, fl);
+}
+static void ff_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int ff_shm_unmap(sqlite3_file *f, int del)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+static int ff_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **p)
+{
+    return REAL(f)->pMethods->xFetch(REAL(f), o, n, p);
+}
+static int ff_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p)
+{
+    return REAL(f)->pMethods->xUnfetch(REAL(f), o, p);
+}
+#undef REAL
+
+static const sqlite3_io_methods fault_methods = {
+    3,          ff_close,   ff_read,    ff_write,       ff_truncate,  ff_sync,
+    ff_size,    ff_lock,    ff_unlock,  ff_reserved,    ff_control,   ff_sector,
+    ff_device,  ff_shm_map, ff_shm_lock, ff_shm_barrier, ff_shm_unmap, ff_fetch,
+    ff_unfetch,
+};
+
+static int fv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    FaultFile *ff = (FaultFile *)f;
+    ff->real = (sqlite3_file *)(ff + 1);
+    int rc = fault_real->xOpen(fault_real, name, ff->real, flags, out);
+    f->pMethods = (rc == SQLITE_OK && ff->real->pMethods) ? &fault_methods : NULL;
+    return rc;
+}
+
+static sqlite3_vfs fault_vfs;
+
+static void fault_install(void)
+{
+    fault_real = sqlite3_vfs_find(NULL);
+    assert_non_null(fault_real);
+    assert_true(fault_real->iVersion >= 1);
+    fault_vfs = *fault_real;
+    fault_vfs.zName = "phenoscope-fault";
+    fault_vfs.szOsFile = (int)sizeof(FaultFile) + fault_real->szOsFile;
+    fault_vfs.xOpen = fv_open;
+    fault_vfs.pNext = NULL;
+    assert_int_equal(sqlite3_vfs_register(&fault_vfs, 1), SQLITE_OK);
+    fault_countdown = -1;
+    fault_fired = 0;
+}
+
+static void fault_remove(void)
+{
+    sqlite3_vfs_unregister(&fault_vfs);
+    assert_int_equal(sqlite3_vfs_register(fault_real, 1), SQLITE_OK);
+}
+
+/* Fails the 0th, 1st, 2nd, ... write of a commit in turn, until the commit gets through:
+ * each failed commit leaves exactly the rows that were there before. */
+static void full_disk_during_commit_writes_nothing(void **state)
+{
+    Tmp *t = *state;
+    fill_store(t, 50);
+    fault_install();
+    int failures = 0, n;
+    for (n = 0; n < 200; n++) {
+        Store *st = NULL;
+        PsErr err = {{0}};
+        fault_countdown = -1;
+        fault_fired = 0;
+        assert_int_equal(store_open(&st, t->path, STORE_OPEN_READWRITE, &err), PS_OK);
+        ok(st, store_begin(st));
+        put_patient(st, 11);
+        StoreStay a = make_stay(400, 11, 4102444800LL, 4102444800LL + 86400, SPLIT_TRAIN);
+        ok(st, store_put_stay(st, &a));
+        for (int i = 0; i < 3000; i++) {
+            StoreEvent e = {400, (float)i, 8, 70.0f, "some charted text to make pages"};
+            ok(st, store_put_event(st, &e));
+        }
+        fault_countdown = n;
+        PsStatus rc = store_commit(st);
+        fault_countdown = -1;
+        if (rc == PS_OK) {
+            assert_false(fault_fired);
+            assert_int_equal(count_rows(st, "events"), 3050);
+            store_close(st);
+            break;
+        }
+        failures++;
+        assert_true(fault_fired);
+        assert_int_equal(rc, PS_ERR_IO);
+        assert_non_null(strstr(store_errmsg(st), "nothing was written"));
+        store_close(st);
+        /* Seen fresh, by a new connection: the old rows, nothing of the failed commit. */
+        assert_int_equal(store_open(&st, t->path, STORE_OPEN_READWRITE, &err), PS_OK);
+        assert_int_equal(count_rows(st, "events"), 50);
+        assert_int_equal(count_rows(st, "stays"), 1);
+        assert_int_equal(count_rows(st, "patients"), 1);
+        store_close(st);
+    }
+    fault_remove();
+    assert_true(failures >= 3); /* the commit really wrote several pages */
+    assert_true(n < 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +1180,20 @@ int main(void)
         cmocka_unit_test_setup_teardown(pairing_rule, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(not_a_database_untouched, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(old_schema_migrated, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(failed_migration_leaves_store_as_it_was, tmp_setup,
+                                        tmp_teardown),
+        cmocka_unit_test_setup_teardown(foreign_sqlite_refused, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(empty_file, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(truncated_store_reported, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(corrupt_schema_page_reported, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(file_modes_under_umask_0, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(unwritable_location, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(busy_store, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(busy_during_migration, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(refused_commit_writes_nothing, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(full_disk_during_commit_writes_nothing, tmp_setup,
+                                        tmp_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
