@@ -1,6 +1,7 @@
 /* cmd_import.c — `phenoscope import SOURCE DIR [options]`: bring real data into the store.
  *
- * Sources: mimic-iv (raw MIMIC-IV tables, with the benchmark's three resource files).
+ * Sources: mimic-iv (raw MIMIC-IV tables, with the benchmark's three resource files) and
+ * mimic-cxr (MIMIC-CXR-JPG metadata, labels, split and images).
  * Prints the first bad rows on stderr (sanitised by the importer), then a summary on stdout:
  * layout, the cohort funnel, events, labels, the bad-row count. A killed import is resumed by
  * running the same command again. Deliberately not here: any import logic (store/import_*.c).
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/import_cxr.h"
 #include "store/import_mimic.h"
 #include "store/store.h"
 #include "ui/cmd.h"
@@ -75,6 +77,14 @@ static void usage(FILE *f)
             "as .csv or .csv.gz. The benchmark's resource files are not bundled: pass the\n"
             "folder holding phenotype_definitions_icd9_icd10.yaml, itemid_to_variable_map.csv\n"
             "and variable_ranges.csv with --resources, or each file by name.\n"
+            "\n"
+            "usage: phenoscope import mimic-cxr DIR [--side N] [--threads N] [--metadata-only]\n"
+            "                  [--batch N] [-q]\n"
+            "\n"
+            "DIR holds mimic-cxr-2.0.0-{metadata,chexpert,split}.csv[.gz] and, optionally, files/\n"
+            "with the JPEGs: each is decoded, resized to N pixels on its longest side (default\n"
+            "512) and stored; without files/ only the metadata and labels are imported.\n"
+            "\n"
             "An interrupted import continues when the same command is run again.\n");
 }
 
@@ -176,6 +186,96 @@ static int import_mimic(const CmdGlobal *g, int argc, char **argv)
     return 0;
 }
 
+static int positive(const char *opt, const char *arg, long long *v)
+{
+    char *end;
+    *v = strtoll(arg, &end, 10);
+    if (*end || *v <= 0) {
+        fprintf(stderr, "phenoscope: %s needs a positive number\n", opt);
+        return -1;
+    }
+    return 0;
+}
+
+static int import_cxr(const CmdGlobal *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"side", required_argument, NULL, 's'},   {"threads", required_argument, NULL, 't'},
+        {"batch", required_argument, NULL, 'b'},  {"metadata-only", no_argument, NULL, 'm'},
+        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ImportCxrOptions o = {0};
+    Report rep = {0};
+    long long v;
+    int c;
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (positive("--side", optarg, &v) || v > 8192) {
+                fprintf(stderr, "phenoscope: --side must be 1..8192\n");
+                return 2;
+            }
+            o.max_side = (int)v;
+            break;
+        case 't':
+            if (positive("--threads", optarg, &v)) return 2;
+            o.threads = v > 64 ? 64 : (int)v;
+            break;
+        case 'b':
+            if (positive("--batch", optarg, &v)) return 2;
+            o.batch_rows = v;
+            break;
+        case 'm': o.metadata_only = 1; break;
+        case 'q': rep.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        usage(stderr);
+        return 2;
+    }
+    o.dir = argv[optind];
+    rep.tty = isatty(2);
+    o.on_bad_row = on_bad_row;
+    o.on_progress = on_progress;
+    o.ctx = &rep;
+    Store *st = NULL;
+    if (open_store(g, &st)) return 1;
+    ImportCxrStats s;
+    PsErr err = {{0}};
+    PsStatus rc = import_cxr_run(st, &o, &s, &err);
+    if (rep.tty && !rep.quiet) fputs("\r\033[K", stderr);
+    store_close(st);
+    if (rc != PS_OK) {
+        fprintf(stderr, "phenoscope: %s\n", err.msg);
+        return 1;
+    }
+    if (rep.seen > rep.shown)
+        fprintf(stderr, "phenoscope: %lld more bad rows not shown\n",
+                (long long)(rep.seen - rep.shown));
+    if (!rep.quiet) {
+        if (s.already_done) printf("already imported; nothing to do\n");
+        else if (!s.images_dir)
+            printf("MIMIC-CXR: no files/ directory%s: metadata and labels only\n",
+                   o.metadata_only ? " used" : " found");
+        printf("radiographs: %lld (with image: %lld)\n", (long long)s.radiographs,
+               (long long)s.images);
+        if (s.images_this_run)
+            printf("images decoded and stored this run: %lld in %.1f s (%.1f images/s)\n",
+                   (long long)s.images_this_run, s.decode_seconds,
+                   s.decode_seconds > 0 ? (double)s.images_this_run / s.decode_seconds : 0.0);
+        if (s.without_labels)
+            printf("radiographs whose study has no CheXpert row: %lld\n",
+                   (long long)s.without_labels);
+        printf("pairs: %lld%s\n", (long long)s.pairs,
+               s.recomputed ? "" : " (no ICU stays in the store: official split kept)");
+        printf("bad rows: %lld\n", (long long)s.bad_rows);
+    }
+    return 0;
+}
+
 int cmd_import_run(const CmdGlobal *g, int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -183,7 +283,8 @@ int cmd_import_run(const CmdGlobal *g, int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "mimic-iv") == 0) return import_mimic(g, argc - 1, argv + 1);
-    fprintf(stderr, "phenoscope: import: unknown source '%.40s' (this build knows mimic-iv)\n",
+    if (strcmp(argv[1], "mimic-cxr") == 0) return import_cxr(g, argc - 1, argv + 1);
+    fprintf(stderr, "phenoscope: import: unknown source '%.40s' (mimic-iv or mimic-cxr)\n",
             argv[1]);
     return 2;
 }
