@@ -10,6 +10,9 @@
  *   import_chartevents_10M       end to end from the plain tree (parse, map, clean, insert)
  *   import_chartevents_10M_gz    the same from the gzip tree
  *   csv_parse_chartevents_10M    the CSV reader alone over the plain file
+ *   import_cxr_images            $PS_BENCH_CXR_IMAGES (default 48) synthetic 2544 x 3056
+ *                                radiograph JPEGs decoded, resized to 512 and stored, on all
+ *                                cores (images_per_s)
  * Prints `PSBENCH <name> ms=<ms> peak_rss_mb=<n> rows_per_s=<n> kept=<n> cpu_s=<user+sys>`
  * (cpu_s tells the import's own work apart from waiting on a busy machine). Uses the resource
  * fixtures in tests/fixtures/mimic_resources (run from the repository root).
@@ -26,7 +29,9 @@
 #include <zlib.h>
 
 #include "store/csv.h"
+#include "store/import_cxr.h"
 #include "store/import_mimic.h"
+#include "store/jpeg.h"
 #include "store/rng.h"
 #include "store/store.h"
 
@@ -164,8 +169,96 @@ static void generate(const char *plain, const char *gz, long rows)
     if (gzclose(g) != Z_OK) die("gzclose");
 }
 
+/* A MIMIC-CXR-JPG tree of n radiograph-sized JPEGs (smooth anatomy-like shading + noise, so
+ * they compress like real ones). */
+static void generate_cxr(const char *root, int n)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/cxr", root);
+    if (mkdir(p, 0700) != 0) die(p);
+    const int w = 2544, h = 3056;
+    unsigned char *pix = malloc((size_t)w * h);
+    if (!pix) die("malloc");
+    Rng rng;
+    rng_seed(&rng, 7);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double dx = (x - w / 2.0) / w, dy = (y - h / 2.0) / h;
+            int v = (int)(200 - 300 * (dx * dx + dy * dy)) + (int)rng_below(&rng, 12);
+            pix[(size_t)y * w + x] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    unsigned char *jpg = NULL;
+    size_t size = 0;
+    PsErr err;
+    if (jpeg_encode_gray(&jpg, &size, pix, w, h, 90, &err) != PS_OK) {
+        fprintf(stderr, "bench_import: %s\n", err.msg);
+        exit(1);
+    }
+    free(pix);
+    FILE *meta, *chex, *split;
+    snprintf(p, sizeof p, "%s/cxr/mimic-cxr-2.0.0-metadata.csv", root);
+    if (!(meta = fopen(p, "w"))) die(p);
+    snprintf(p, sizeof p, "%s/cxr/mimic-cxr-2.0.0-chexpert.csv", root);
+    if (!(chex = fopen(p, "w"))) die(p);
+    snprintf(p, sizeof p, "%s/cxr/mimic-cxr-2.0.0-split.csv", root);
+    if (!(split = fopen(p, "w"))) die(p);
+    fputs("dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,"
+          "Columns,StudyDate,StudyTime,ProcedureCodeSequence_CodeMeaning,"
+          "ViewCodeSequence_CodeMeaning,PatientOrientationCodeSequence_CodeMeaning\n", meta);
+    fputs("subject_id,study_id,Atelectasis,Cardiomegaly,Consolidation,Edema,Enlarged "
+          "Cardiomediastinum,Fracture,Lung Lesion,Lung Opacity,No Finding,Pleural Effusion,"
+          "Pleural Other,Pneumonia,Pneumothorax,Support Devices\n", chex);
+    fputs("dicom_id,study_id,subject_id,split\n", split);
+    for (int i = 0; i < n; i++) {
+        int subj = 10000000 + i, study = 50000000 + i;
+        fprintf(meta, "d%07d,%d,%d,CHEST (PORTABLE AP),AP,%d,%d,21500101,120000,CHEST (PORTABLE "
+                      "AP),antero-posterior,Erect\n", i, subj, study, h, w);
+        fprintf(chex, "%d,%d,1.0,,,,,,,,,,,,,\n", subj, study);
+        fprintf(split, "d%07d,%d,%d,train\n", i, study, subj);
+        snprintf(p, sizeof p, "%s/cxr/files/p%.2d/p%d/s%d", root, subj / 1000000, subj, study);
+        char cmd[800];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
+        if (system(cmd) != 0) die(cmd);
+        snprintf(p + strlen(p), sizeof p - strlen(p), "/d%07d.jpg", i);
+        FILE *f = fopen(p, "wb");
+        if (!f || fwrite(jpg, 1, size, f) != size || fclose(f) != 0) die(p);
+    }
+    free(jpg);
+    fclose(meta);
+    fclose(chex);
+    fclose(split);
+}
+
 static int workload(const char *name, const char *root, long rows)
 {
+    if (strcmp(name, "import_cxr_images") == 0) {
+        char db[700], dir[700];
+        snprintf(db, sizeof db, "%s/cxr.db", root);
+        snprintf(dir, sizeof dir, "%s/cxr", root);
+        Store *st;
+        PsErr err;
+        if (store_open(&st, db, STORE_OPEN_CREATE, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        ImportCxrOptions o = {.dir = dir};
+        ImportCxrStats s;
+        double t0 = now_ms();
+        if (import_cxr_run(st, &o, &s, &err)) {
+            fprintf(stderr, "bench_import: %s\n", err.msg);
+            return 1;
+        }
+        double ms = now_ms() - t0;
+        store_close(st);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                     ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+        printf("PSBENCH import_cxr_images ms=%.0f peak_rss_mb=%ld images_per_s=%.1f images=%lld "
+               "cpu_s=%.2f\n", ms, ru.ru_maxrss / 1024, (double)s.images_this_run / (ms / 1e3),
+               (long long)s.images_this_run, cpu);
+        return s.images_this_run == rows ? 0 : 1;
+    }
     char db[700];
     snprintf(db, sizeof db, "%s/%s.db", root, name);
     double t0 = now_ms();
@@ -234,19 +327,25 @@ int main(int argc, char **argv)
     snprintf(plain, sizeof plain, "%s/plain", root);
     snprintf(gz, sizeof gz, "%s/gz", root);
     if (mkdir(plain, 0700) || mkdir(gz, 0700)) die("mkdir");
+    const char *ce = getenv("PS_BENCH_CXR_IMAGES");
+    long images = ce && *ce ? atol(ce) : 48;
     double t0 = now_ms();
     generate(plain, gz, rows);
-    fprintf(stderr, "bench_import: generated %ld rows in %.1f s\n", rows, (now_ms() - t0) / 1e3);
+    generate_cxr(root, (int)images);
+    fprintf(stderr, "bench_import: generated %ld rows and %ld images in %.1f s\n", rows, images,
+            (now_ms() - t0) / 1e3);
     static const char *const names[] = {"csv_parse_chartevents_10M", "import_chartevents_10M",
-                                        "import_chartevents_10M_gz"};
+                                        "import_chartevents_10M_gz", "import_cxr_images"};
     int fail = 0;
-    char nrows[32];
+    char nrows[32], nimages[32];
     snprintf(nrows, sizeof nrows, "%ld", rows);
-    for (int i = 0; i < 3; i++) {
+    snprintf(nimages, sizeof nimages, "%ld", images);
+    for (int i = 0; i < 4; i++) {
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {
-            execl("/proc/self/exe", argv[0], names[i], root, nrows, (char *)NULL);
+            execl("/proc/self/exe", argv[0], names[i], root, i == 3 ? nimages : nrows,
+                  (char *)NULL);
             _exit(127);
         }
         int status;
