@@ -120,10 +120,22 @@ void csv_close(CsvReader *r)
     free(r);
 }
 
-const char *csv_name(const CsvReader *r) { return r->name; }
-int csv_is_gzip(const CsvReader *r) { return r->gz != NULL; }
-int csv_nfields(const CsvReader *r) { return r->nf; }
-int64_t csv_line(const CsvReader *r) { return r->rec_line; }
+const char *csv_name(const CsvReader *r)
+{
+    return r->name;
+}
+int csv_is_gzip(const CsvReader *r)
+{
+    return r->gz != NULL;
+}
+int csv_nfields(const CsvReader *r)
+{
+    return r->nf;
+}
+int64_t csv_line(const CsvReader *r)
+{
+    return r->rec_line;
+}
 
 uint64_t csv_bytes_read(const CsvReader *r)
 {
@@ -179,15 +191,15 @@ static PsStatus fill(CsvReader *r, PsErr *err)
         if (n < 0 || (n == 0 && zerr != Z_OK)) {
             if (zerr == Z_BUF_ERROR) return ps_err(err, PS_ERR_IO, "%s: truncated gzip", r->name);
             if (zerr == Z_MEM_ERROR) return ps_err(err, PS_ERR_NOMEM, "%s: out of memory", r->name);
-            if (zerr == Z_ERRNO)
-                return ps_err(err, PS_ERR_IO, "%s: %s", r->name, strerror(errno));
+            if (zerr == Z_ERRNO) return ps_err(err, PS_ERR_IO, "%s: %s", r->name, strerror(errno));
             return ps_err(err, PS_ERR_IO, "%s: corrupt gzip (%s)", r->name, zmsg ? zmsg : "?");
         }
         if (n == 0) r->eof = 1;
         r->end += (size_t)n;
     } else {
         ssize_t n;
-        do n = read(r->fd, r->buf + r->end, want);
+        do
+            n = read(r->fd, r->buf + r->end, want);
         while (n < 0 && errno == EINTR);
         if (n < 0) return ps_err(err, PS_ERR_IO, "%s: %s", r->name, strerror(errno));
         if (n == 0) r->eof = 1;
@@ -245,7 +257,8 @@ static int scan(CsvReader *r, size_t *rec_end, int *nfields, int *nomem)
             }
             qend = p - 1;
         }
-        while (p < e && b[p] != ',' && b[p] != '\n') p++;
+        while (p < e && b[p] != ',' && b[p] != '\n')
+            p++;
         if (p == e && !eof) return SCAN_MORE;
         if (nf < r->lim.max_columns) {
             if (nf == r->fcap && grow_fields(r) != 0) {
@@ -288,17 +301,22 @@ static PsStatus skip_long_record(CsvReader *r, PsErr *err)
                 /* fall through */
             case UNQUOTED:
             case QUOTE_IN_QUOTED:
-                if (st == QUOTE_IN_QUOTED && c == '"') st = QUOTED;
-                else if (c == ',') st = FIELD_START;
+                if (st == QUOTE_IN_QUOTED && c == '"')
+                    st = QUOTED;
+                else if (c == ',')
+                    st = FIELD_START;
                 else if (c == '\n') {
                     r->pos = p + 1;
                     r->line += lines + 1;
                     return PS_OK;
-                } else st = UNQUOTED;
+                } else
+                    st = UNQUOTED;
                 break;
             case QUOTED:
-                if (c == '"') st = QUOTE_IN_QUOTED;
-                else if (c == '\n') lines++;
+                if (c == '"')
+                    st = QUOTE_IN_QUOTED;
+                else if (c == '\n')
+                    lines++;
                 break;
             }
         }
@@ -330,11 +348,14 @@ static int64_t finish_fields(CsvReader *r, int nf, size_t rec_end, size_t *longe
         if (rf->qend != SIZE_MAX) {
             size_t w = rf->start, s = rf->start + 1;
             while (s < rf->qend) {
-                if (b[s] == '"') s++; /* a doubled quote stands for one */
-                else if (b[s] == '\n') nl++;
+                if (b[s] == '"')
+                    s++; /* a doubled quote stands for one */
+                else if (b[s] == '\n')
+                    nl++;
                 b[w++] = b[s++];
             }
-            for (s = rf->qend + 1; s < fe; s++) b[w++] = b[s];
+            for (s = rf->qend + 1; s < fe; s++)
+                b[w++] = b[s];
             len = w - rf->start;
         } else {
             len = fe - rf->start;
@@ -362,8 +383,8 @@ PsStatus csv_next(CsvReader *r, int *got, PsErr *err)
                 r->rec_line = r->line;
                 PsStatus rc = skip_long_record(r, err);
                 if (rc != PS_OK) return rc;
-                return ps_err(err, PS_ERR_PARSE, "%s:%lld: record longer than %zu bytes",
-                              r->name, (long long)r->rec_line, r->lim.max_record);
+                return ps_err(err, PS_ERR_PARSE, "%s:%lld: record longer than %zu bytes", r->name,
+                              (long long)r->rec_line, r->lim.max_record);
             }
             PsStatus rc = fill(r, err);
             if (rc != PS_OK) return rc;

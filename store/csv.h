@@ -34,8 +34,8 @@ typedef struct {
     int max_columns;   /* fields in one record */
 } CsvLimits;
 
-#define CSV_DEFAULT_MAX_FIELD ((size_t)1 << 20)   /* 1 MiB */
-#define CSV_DEFAULT_MAX_RECORD ((size_t)4 << 20)  /* 4 MiB */
+#define CSV_DEFAULT_MAX_FIELD ((size_t)1 << 20)  /* 1 MiB */
+#define CSV_DEFAULT_MAX_RECORD ((size_t)4 << 20) /* 4 MiB */
 #define CSV_DEFAULT_MAX_COLUMNS 4096
 
 typedef struct CsvReader CsvReader;

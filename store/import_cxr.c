@@ -27,6 +27,7 @@
 
 #include "store/csv.h"
 #include "store/import_mimic.h"
+#include "store/import_util.h"
 #include "store/jpeg.h"
 #include "store/store_internal.h"
 
@@ -34,44 +35,15 @@
 
 /* ---- small helpers -------------------------------------------------------------------------- */
 
-static void sanitize(char *dst, size_t n, const char *s, size_t len)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < len && w + 8 < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (i >= 60) {
-            memcpy(dst + w, "...", 3);
-            w += 3;
-            break;
-        }
-        if (ch >= 0x20 && ch < 0x7f && ch != '\\') dst[w++] = (char)ch;
-        else w += (size_t)snprintf(dst + w, n - w, "\\x%02x", ch);
-    }
-    dst[w] = 0;
-}
-
-static int parse_i64(const char *s, size_t n, int64_t *out)
-{
-    if (n == 0 || n > 18) return -1;
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned d = (unsigned)(s[i] - '0');
-        if (d > 9) return -1;
-        v = v * 10 + (int64_t)d;
-    }
-    *out = v;
-    return 0;
-}
-
 static uint64_t hash_str(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
     return h;
 }
 
-int import_cxr_study_time(const char *date, size_t dn, const char *time, size_t tn,
-                          int64_t *out)
+int import_cxr_study_time(const char *date, size_t dn, const char *time, size_t tn, int64_t *out)
 {
     if (dn != 8) return -1;
     for (size_t i = 0; i < 8; i++)
@@ -100,8 +72,7 @@ int import_cxr_study_time(const char *date, size_t dn, const char *time, size_t 
     return 0;
 }
 
-void import_cxr_resize(unsigned char *dst, int dw, int dh, const unsigned char *src, int sw,
-                       int sh)
+void import_cxr_resize(unsigned char *dst, int dw, int dh, const unsigned char *src, int sw, int sh)
 {
     /* pixel centres aligned: x_src = (x + 0.5) * sw / dw - 0.5 */
     double fx = (double)sw / dw, fy = (double)sh / dh;
@@ -112,7 +83,8 @@ void import_cxr_resize(unsigned char *dst, int dw, int dh, const unsigned char *
         if (y0 > sh - 1) y0 = sh - 1;
         int y1 = y0 + 1 < sh ? y0 + 1 : y0;
         double wy = sy - y0;
-        const unsigned char *r0 = src + (size_t)y0 * (size_t)sw, *r1 = src + (size_t)y1 * (size_t)sw;
+        const unsigned char *r0 = src + (size_t)y0 * (size_t)sw,
+                            *r1 = src + (size_t)y1 * (size_t)sw;
         for (int x = 0; x < dw; x++) {
             double sx = (x + 0.5) * fx - 0.5;
             if (sx < 0) sx = 0;
@@ -128,7 +100,8 @@ void import_cxr_resize(unsigned char *dst, int dw, int dh, const unsigned char *
     }
 }
 
-/* ---- maps ------------------------------------------------------------------------------------- */
+/* ---- maps -------------------------------------------------------------------------------------
+ */
 
 /* study_id -> CheXpert labels */
 typedef struct {
@@ -157,11 +130,13 @@ static int8_t *study_slot(StudyMap *m, int64_t key, int add)
             free(l);
             return NULL;
         }
-        for (size_t i = 0; i < ncap; i++) k[i] = -1;
+        for (size_t i = 0; i < ncap; i++)
+            k[i] = -1;
         for (size_t i = 0; i < m->cap; i++) {
             if (m->keys[i] < 0) continue;
             size_t j = mix64((uint64_t)m->keys[i]) & (ncap - 1);
-            while (k[j] >= 0) j = (j + 1) & (ncap - 1);
+            while (k[j] >= 0)
+                j = (j + 1) & (ncap - 1);
             k[j] = m->keys[i];
             memcpy(l[j], m->labels[i], sizeof l[j]);
         }
@@ -207,7 +182,8 @@ static int dicom_put(DicomMap *m, const char *k, size_t n, int8_t split)
             if (!m->off[i]) continue;
             const char *key = m->arena + m->off[i] - 1;
             size_t j = hash_str(key, strlen(key)) & (ncap - 1);
-            while (o[j]) j = (j + 1) & (ncap - 1);
+            while (o[j])
+                j = (j + 1) & (ncap - 1);
             o[j] = m->off[i];
             s[j] = m->split[i];
         }
@@ -254,11 +230,12 @@ static int dicom_get(const DicomMap *m, const char *k, size_t n)
     return -2;
 }
 
-/* ---- state -------------------------------------------------------------------------------------- */
+/* ---- state --------------------------------------------------------------------------------------
+ */
 
 typedef struct {
     StoreRadiograph r;
-    char path[256];  /* relative to DIR */
+    char path[256]; /* relative to DIR */
     unsigned char *jpeg;
     size_t jpeg_size;
     int64_t line;
@@ -301,59 +278,6 @@ static int file_exists(const char *p)
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-static PsStatus db_error(Ctx *c, int src)
-{
-    return ps_err(c->err, store_status_from_sqlite(src), "%s: %s", store_path(c->st),
-                  sqlite3_errmsg(store_db(c->st)));
-}
-
-static PsStatus db_exec(Ctx *c, const char *sql)
-{
-    int src = sqlite3_exec(store_db(c->st), sql, NULL, NULL, NULL);
-    return src == SQLITE_OK ? PS_OK : db_error(c, src);
-}
-
-static PsStatus progress_get(Ctx *c, int64_t *records, int64_t *bad, int *done)
-{
-    sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(store_db(c->st),
-                                 "SELECT records, bad, done FROM import_progress WHERE "
-                                 "source = '" SOURCE "' AND item = 'metadata'",
-                                 -1, &s, NULL);
-    if (src != SQLITE_OK) return db_error(c, src);
-    *records = *bad = 0;
-    *done = 0;
-    src = sqlite3_step(s);
-    if (src == SQLITE_ROW) {
-        *records = sqlite3_column_int64(s, 0);
-        *bad = sqlite3_column_int64(s, 1);
-        *done = sqlite3_column_int(s, 2);
-        src = SQLITE_DONE;
-    }
-    PsStatus rc = src == SQLITE_DONE ? PS_OK : db_error(c, src);
-    sqlite3_finalize(s);
-    return rc;
-}
-
-static PsStatus progress_put(Ctx *c, int64_t records, int64_t bad, int done)
-{
-    sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(store_db(c->st),
-                                 "INSERT OR REPLACE INTO import_progress(source, item, records, "
-                                 "bad, done, detail) VALUES('" SOURCE "', 'metadata', ?1, ?2, "
-                                 "?3, ?4)",
-                                 -1, &s, NULL);
-    if (src != SQLITE_OK) return db_error(c, src);
-    sqlite3_bind_int64(s, 1, records);
-    sqlite3_bind_int64(s, 2, bad);
-    sqlite3_bind_int(s, 3, done);
-    sqlite3_bind_text(s, 4, c->opt->dir, -1, SQLITE_STATIC);
-    src = sqlite3_step(s);
-    PsStatus rc = src == SQLITE_DONE ? PS_OK : db_error(c, src);
-    sqlite3_finalize(s);
-    return rc;
-}
-
 static int64_t query_i64(Ctx *c, const char *sql)
 {
     sqlite3_stmt *s = NULL;
@@ -377,8 +301,8 @@ static PsStatus open_table(Ctx *c, int which, const char *const *names, int n, i
         rc = ps_err(c->err, PS_ERR_PARSE, "%s: empty file (no header)", c->display[which]);
     for (int i = 0; rc == PS_OK && i < n; i++)
         if ((col[i] = csv_find(*out, names[i])) < 0)
-            rc = ps_err(c->err, PS_ERR_PARSE, "%s:1: header lacks column '%s'",
-                        c->display[which], names[i]);
+            rc = ps_err(c->err, PS_ERR_PARSE, "%s:1: header lacks column '%s'", c->display[which],
+                        names[i]);
     if (rc) {
         csv_close(*out);
         *out = NULL;
@@ -404,8 +328,8 @@ static PsStatus next_row(Ctx *c, CsvReader *r, int ncols, int *got)
         return PS_OK;
     }
     if (csv_nfields(r) != ncols) {
-        report_bad(c, "%s:%lld: expected %d columns, got %d", csv_name(r),
-                   (long long)csv_line(r), ncols, csv_nfields(r));
+        report_bad(c, "%s:%lld: expected %d columns, got %d", csv_name(r), (long long)csv_line(r),
+                   ncols, csv_nfields(r));
         *got = 2;
         return PS_OK;
     }
@@ -418,7 +342,8 @@ enum { T_META, T_CHEX, T_SPLIT };
 static PsStatus read_chexpert(Ctx *c)
 {
     const char *names[2 + CATALOG_N_CHEXPERT] = {"subject_id", "study_id"};
-    for (int i = 0; i < CATALOG_N_CHEXPERT; i++) names[2 + i] = catalog_chexpert[i];
+    for (int i = 0; i < CATALOG_N_CHEXPERT; i++)
+        names[2 + i] = catalog_chexpert[i];
     int col[2 + CATALOG_N_CHEXPERT], ncols, got;
     CsvReader *r;
     PsStatus rc = open_table(c, T_CHEX, names, 2 + CATALOG_N_CHEXPERT, col, &r, &ncols);
@@ -428,26 +353,30 @@ static PsStatus read_chexpert(Ctx *c)
         size_t n;
         const char *s = csv_field(r, col[1], &n);
         int64_t study;
-        if (parse_i64(s, n, &study) != 0) {
+        if (import_util_parse_i64(s, n, &study) != 0) {
             char clean[200];
-            sanitize(clean, sizeof clean, s, n);
-            report_bad(c, "%s:%lld: unparsable study_id '%s'", csv_name(r),
-                       (long long)csv_line(r), clean);
+            import_util_sanitize(clean, sizeof clean, s, n);
+            report_bad(c, "%s:%lld: unparsable study_id '%s'", csv_name(r), (long long)csv_line(r),
+                       clean);
             continue;
         }
         int8_t lab[CATALOG_N_CHEXPERT];
         int ok = 1;
         for (int i = 0; i < CATALOG_N_CHEXPERT && ok; i++) {
             const char *v = csv_field(r, col[2 + i], &n);
-            if (n == 0) lab[i] = CHEX_MISSING;
-            else if ((n == 3 && memcmp(v, "1.0", 3) == 0) || (n == 1 && v[0] == '1')) lab[i] = CHEX_POSITIVE;
-            else if ((n == 3 && memcmp(v, "0.0", 3) == 0) || (n == 1 && v[0] == '0')) lab[i] = CHEX_NEGATIVE;
-            else if ((n == 4 && memcmp(v, "-1.0", 4) == 0) || (n == 2 && memcmp(v, "-1", 2) == 0)) lab[i] = CHEX_UNCERTAIN;
+            if (n == 0)
+                lab[i] = CHEX_MISSING;
+            else if ((n == 3 && memcmp(v, "1.0", 3) == 0) || (n == 1 && v[0] == '1'))
+                lab[i] = CHEX_POSITIVE;
+            else if ((n == 3 && memcmp(v, "0.0", 3) == 0) || (n == 1 && v[0] == '0'))
+                lab[i] = CHEX_NEGATIVE;
+            else if ((n == 4 && memcmp(v, "-1.0", 4) == 0) || (n == 2 && memcmp(v, "-1", 2) == 0))
+                lab[i] = CHEX_UNCERTAIN;
             else {
                 char clean[200];
-                sanitize(clean, sizeof clean, v, n);
-                report_bad(c, "%s:%lld: %s must be 1.0, 0.0, -1.0 or empty, not '%s'",
-                           csv_name(r), (long long)csv_line(r), catalog_chexpert[i], clean);
+                import_util_sanitize(clean, sizeof clean, v, n);
+                report_bad(c, "%s:%lld: %s must be 1.0, 0.0, -1.0 or empty, not '%s'", csv_name(r),
+                           (long long)csv_line(r), catalog_chexpert[i], clean);
                 ok = 0;
             }
         }
@@ -475,17 +404,20 @@ static PsStatus read_split(Ctx *c)
         size_t dn, sn;
         const char *d = csv_field(r, col[0], &dn), *s = csv_field(r, col[1], &sn);
         int8_t split;
-        if (sn == 5 && memcmp(s, "train", 5) == 0) split = SPLIT_TRAIN;
-        else if (sn == 8 && memcmp(s, "validate", 8) == 0) split = SPLIT_VAL;
-        else if (sn == 4 && memcmp(s, "test", 4) == 0) split = SPLIT_TEST;
+        if (sn == 5 && memcmp(s, "train", 5) == 0)
+            split = SPLIT_TRAIN;
+        else if (sn == 8 && memcmp(s, "validate", 8) == 0)
+            split = SPLIT_VAL;
+        else if (sn == 4 && memcmp(s, "test", 4) == 0)
+            split = SPLIT_TEST;
         else {
             char clean[200];
-            sanitize(clean, sizeof clean, s, sn);
-            report_bad(c, "%s:%lld: split must be train, validate or test, not '%s'",
-                       csv_name(r), (long long)csv_line(r), clean);
+            import_util_sanitize(clean, sizeof clean, s, sn);
+            report_bad(c, "%s:%lld: split must be train, validate or test, not '%s'", csv_name(r),
+                       (long long)csv_line(r), clean);
             continue;
         }
-        if (dn == 0 || dn >= sizeof ((StoreRadiograph *)0)->dicom_id) {
+        if (dn == 0 || dn >= sizeof((StoreRadiograph *)0)->dicom_id) {
             report_bad(c, "%s:%lld: dicom_id empty or longer than 95 bytes", csv_name(r),
                        (long long)csv_line(r));
             continue;
@@ -499,7 +431,8 @@ static PsStatus read_split(Ctx *c)
     return rc;
 }
 
-/* ---- decoding ------------------------------------------------------------------------------------ */
+/* ---- decoding
+ * ------------------------------------------------------------------------------------ */
 
 static int read_file(const char *path, unsigned char **out, size_t *size)
 {
@@ -619,10 +552,12 @@ static void decode_batch(Ctx *c)
         if (pthread_create(&th[n], NULL, worker, c) == 0) n++;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     worker(c);
-    for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
 }
 
-/* ---- the run -------------------------------------------------------------------------------------- */
+/* ---- the run
+ * -------------------------------------------------------------------------------------- */
 
 static void resolve(Ctx *c, int which, const char *name)
 {
@@ -642,12 +577,12 @@ static double now_s(void)
 
 static void free_jobs(Ctx *c)
 {
-    for (size_t i = 0; i < c->n_jobs; i++) free(c->jobs[i].jpeg);
+    for (size_t i = 0; i < c->n_jobs; i++)
+        free(c->jobs[i].jpeg);
     c->n_jobs = 0;
 }
 
-PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *stats,
-                        PsErr *err)
+PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *stats, PsErr *err)
 {
     PS_CHECK(err, st && opt && opt->dir && stats);
     memset(stats, 0, sizeof *stats);
@@ -684,8 +619,10 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
     resolve(c, T_SPLIT, "mimic-cxr-2.0.0-split");
     for (int i = 0; i < 3; i++)
         if (!file_exists(c->path[i])) {
-            rc = ps_err(err, PS_ERR_NOTFOUND, "%s: %s[.gz] is missing (is this a MIMIC-CXR-JPG "
-                        "2.0.0 directory?)", opt->dir, c->display[i]);
+            rc = ps_err(err, PS_ERR_NOTFOUND,
+                        "%s: %s[.gz] is missing (is this a MIMIC-CXR-JPG "
+                        "2.0.0 directory?)",
+                        opt->dir, c->display[i]);
             goto done;
         }
     char files[4200];
@@ -694,14 +631,11 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
     stats->images_dir = c->images;
     int64_t batch = opt->batch_rows > 0 ? opt->batch_rows : c->images ? 256 : 20000;
 
-    if ((rc = db_exec(c, "CREATE TABLE IF NOT EXISTS import_progress(source TEXT NOT NULL, "
-                         "item TEXT NOT NULL, records INTEGER NOT NULL, bad INTEGER NOT NULL, "
-                         "done INTEGER NOT NULL, detail TEXT NOT NULL DEFAULT '', "
-                         "PRIMARY KEY (source, item)) WITHOUT ROWID")))
-        goto done;
-    int64_t done_records, bad_before;
-    int done_flag;
-    if ((rc = progress_get(c, &done_records, &bad_before, &done_flag))) goto done;
+    if ((rc = import_util_progress_init(st, err))) goto done;
+    ImportProgress pg;
+    if ((rc = import_util_progress_get(st, SOURCE, "metadata", &pg, err))) goto done;
+    int64_t done_records = pg.records, bad_before = pg.bad;
+    int done_flag = pg.done;
     if (done_flag) {
         stats->already_done = 1;
         goto stats;
@@ -712,8 +646,8 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
     int64_t resource_bad = c->bad; /* counted once: by the run that starts the import */
     c->bad = 0;
 
-    static const char *const names[] = {"dicom_id", "subject_id", "study_id", "ViewPosition",
-                                        "StudyDate", "StudyTime"};
+    static const char *const names[] = {"dicom_id",     "subject_id", "study_id",
+                                        "ViewPosition", "StudyDate",  "StudyTime"};
     int col[6], ncols, got = 1;
     if ((rc = open_table(c, T_META, names, 6, col, &r, &ncols))) goto done;
     uint64_t total = stat(c->path[T_META], &sb) == 0 ? (uint64_t)sb.st_size : 0;
@@ -721,9 +655,12 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
     while (records < done_records) { /* what earlier runs committed */
         int g = 0;
         rc = csv_next(r, &g, c->err);
-        if (rc == PS_ERR_PARSE) rc = PS_OK;
-        else if (rc) goto done;
-        else if (!g) break;
+        if (rc == PS_ERR_PARSE)
+            rc = PS_OK;
+        else if (rc)
+            goto done;
+        else if (!g)
+            break;
         records++;
     }
     c->jobs = calloc((size_t)batch, sizeof *c->jobs);
@@ -752,8 +689,8 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
             memcpy(j->r.dicom_id, dicom, n);
             const char *sub = csv_field(r, col[1], &sn);
             const char *stu = csv_field(r, col[2], &n);
-            if (parse_i64(sub, sn, &j->r.subject_id) || parse_i64(stu, n, &j->r.study_id) ||
-                sn < 2) {
+            if (import_util_parse_i64(sub, sn, &j->r.subject_id) ||
+                import_util_parse_i64(stu, n, &j->r.study_id) || sn < 2) {
                 report_bad(c, "%s:%lld: unparsable subject_id or study_id", csv_name(r),
                            (long long)j->line);
                 continue;
@@ -761,8 +698,8 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
             const char *date = csv_field(r, col[4], &dn), *tim = csv_field(r, col[5], &tn);
             if (import_cxr_study_time(date, dn, tim, tn, &j->r.study_time) != 0) {
                 char a[80], b[80];
-                sanitize(a, sizeof a, date, dn);
-                sanitize(b, sizeof b, tim, tn);
+                import_util_sanitize(a, sizeof a, date, dn);
+                import_util_sanitize(b, sizeof b, tim, tn);
                 report_bad(c, "%s:%lld: unparsable StudyDate/StudyTime '%s' '%s'", csv_name(r),
                            (long long)j->line, a, b);
                 continue;
@@ -770,9 +707,11 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
             const char *view = csv_field(r, col[3], &n);
             snprintf(j->r.view, sizeof j->r.view, "%.*s", (int)(n < 15 ? n : 15), view);
             int8_t *lab = study_slot(&c->studies, j->r.study_id, 0);
-            if (lab) memcpy(j->r.chexpert, lab, sizeof j->r.chexpert);
+            if (lab)
+                memcpy(j->r.chexpert, lab, sizeof j->r.chexpert);
             else {
-                for (int i = 0; i < CATALOG_N_CHEXPERT; i++) j->r.chexpert[i] = CHEX_MISSING;
+                for (int i = 0; i < CATALOG_N_CHEXPERT; i++)
+                    j->r.chexpert[i] = CHEX_MISSING;
                 stats->without_labels++;
             }
             int split = dicom_get(&c->splits, j->r.dicom_id, strlen(j->r.dicom_id));
@@ -804,9 +743,12 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
             j->r.path = j->path;
             if ((rc = store_put_radiograph(st, &j->r)) != PS_OK)
                 rc = ps_err(err, rc, "%s", store_errmsg(st));
-            else if (j->jpeg) stats->images_this_run++;
+            else if (j->jpeg)
+                stats->images_this_run++;
         }
-        if (rc == PS_OK) rc = progress_put(c, records, bad_committed + c->bad, !got);
+        if (rc == PS_OK)
+            rc = import_util_progress_put(st, SOURCE, "metadata", records, bad_committed + c->bad,
+                                          !got, opt->dir, err);
         if (rc) break;
         in_tx = 0;
         if ((rc = store_commit(st)) != PS_OK) {
@@ -842,8 +784,7 @@ stats:
     stats->radiographs = query_i64(c, "SELECT count(*) FROM radiographs");
     stats->images = query_i64(c, "SELECT count(*) FROM radiograph_images");
     stats->pairs = query_i64(c, "SELECT count(*) FROM pairs");
-    stats->bad_rows = query_i64(c, "SELECT coalesce(sum(bad), 0) FROM import_progress WHERE "
-                                   "source = '" SOURCE "'");
+    stats->bad_rows = import_util_progress_bad(st, SOURCE);
 done:
     if (in_tx) store_rollback(st);
     if (c->jobs) free_jobs(c);

@@ -44,7 +44,7 @@ typedef struct {
 } ImportCxrOptions;
 
 typedef struct {
-    int images_dir;          /* 1 when DIR/files was found and used */
+    int images_dir; /* 1 when DIR/files was found and used */
     int resumed, already_done;
     int64_t radiographs;     /* in the store after the import */
     int64_t images;          /* radiographs with a stored image */
@@ -56,13 +56,11 @@ typedef struct {
     int recomputed;          /* 1 when pairs and splits were recomputed (stays present) */
 } ImportCxrStats;
 
-PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *stats,
-                        PsErr *err);
+PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *stats, PsErr *err);
 
 /* Parses StudyDate (YYYYMMDD) and StudyTime (HHMMSS[.fff], leading zeros possibly lost) into
  * seconds since the epoch, UTC. Returns 0, or -1 when either is malformed. For tests. */
-int import_cxr_study_time(const char *date, size_t dn, const char *time, size_t tn,
-                          int64_t *out);
+int import_cxr_study_time(const char *date, size_t dn, const char *time, size_t tn, int64_t *out);
 
 /* Resizes gray src (sw x sh) to dst (dw x dh) bilinearly; for tests and the importer. */
 void import_cxr_resize(unsigned char *dst, int dw, int dh, const unsigned char *src, int sw,

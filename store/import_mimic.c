@@ -48,6 +48,7 @@
 #include <yaml.h>
 
 #include "store/csv.h"
+#include "store/import_util.h"
 #include "store/store_internal.h"
 
 #define SOURCE "mimic-iv"
@@ -89,11 +90,13 @@ static int idmap_grow(IdMap *m)
         free(v);
         return -1;
     }
-    for (size_t i = 0; i < ncap; i++) k[i] = INT64_MIN;
+    for (size_t i = 0; i < ncap; i++)
+        k[i] = INT64_MIN;
     for (size_t i = 0; i < m->cap; i++) {
         if (m->keys[i] == INT64_MIN) continue;
         size_t j = mix64((uint64_t)m->keys[i]) & (ncap - 1);
-        while (k[j] != INT64_MIN) j = (j + 1) & (ncap - 1);
+        while (k[j] != INT64_MIN)
+            j = (j + 1) & (ncap - 1);
         k[j] = m->keys[i];
         v[j] = m->vals[i];
     }
@@ -110,7 +113,8 @@ static int idmap_put(IdMap *m, int64_t key, int32_t val)
 {
     if ((m->n + 1) * 2 > m->cap && idmap_grow(m) != 0) return -1;
     size_t j = mix64((uint64_t)key) & (m->cap - 1);
-    while (m->keys[j] != INT64_MIN && m->keys[j] != key) j = (j + 1) & (m->cap - 1);
+    while (m->keys[j] != INT64_MIN && m->keys[j] != key)
+        j = (j + 1) & (m->cap - 1);
     if (m->keys[j] == INT64_MIN) m->n++;
     m->keys[j] = key;
     m->vals[j] = val;
@@ -143,7 +147,8 @@ typedef struct {
 static uint64_t hash_str(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
     return h;
 }
 
@@ -158,7 +163,8 @@ static CodeEntry *codemap_get(CodeMap *m, const char *code, size_t n, int add)
         for (size_t i = 0; i < m->cap; i++) {
             if (!m->e[i].code[0]) continue;
             size_t j = hash_str(m->e[i].code, strlen(m->e[i].code)) & (ncap - 1);
-            while (ne[j].code[0]) j = (j + 1) & (ncap - 1);
+            while (ne[j].code[0])
+                j = (j + 1) & (ncap - 1);
             ne[j] = m->e[i];
         }
         free(m->e);
@@ -183,7 +189,7 @@ static CodeEntry *codemap_get(CodeMap *m, const char *code, size_t n, int add)
 /* ---- the run's state ------------------------------------------------------------------------ */
 
 typedef struct {
-    int8_t channel; /* -1: not one of the 17 variables */
+    int8_t channel;                                /* -1: not one of the 17 variables */
     uint8_t label_f, label_lb, label_oz, label_in; /* unit hints from MIMIC LABEL / UNITNAME */
 } ItemInfo;
 
@@ -218,8 +224,8 @@ typedef struct {
     PsErr *err;
     int64_t batch;
     int layout;
-    char path[8][4096];    /* resolved table paths, by TABLE_* */
-    char display[8][128];  /* names in messages, relative to DIR */
+    char path[8][4096];   /* resolved table paths, by TABLE_* */
+    char display[8][128]; /* names in messages, relative to DIR */
     int present[8];
     ItemInfo *items;
     int64_t n_items; /* items[] covers itemids 0 .. n_items-1 */
@@ -250,25 +256,8 @@ enum {
     N_TABLES
 };
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
-
-/* Copies data text into dst for a message: printable ASCII kept, other bytes as \xNN, long
- * text cut with "...". */
-static void sanitize(char *dst, size_t n, const char *s, size_t len)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < len && w + 8 < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (i >= 40) {
-            memcpy(dst + w, "...", 3);
-            w += 3;
-            break;
-        }
-        if (ch >= 0x20 && ch < 0x7f && ch != '\\') dst[w++] = (char)ch;
-        else w += (size_t)snprintf(dst + w, n - w, "\\x%02x", ch);
-    }
-    dst[w] = 0;
-}
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
 
 static void report_bad(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void report_bad(Ctx *c, const char *fmt, ...)
@@ -289,32 +278,13 @@ static int file_exists(const char *p)
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* Strict integer: optional '-', digits, nothing else. */
-static int parse_i64(const char *s, size_t n, int64_t *out)
-{
-    if (n == 0 || n > 19) return -1;
-    size_t i = 0;
-    int neg = 0;
-    if (s[0] == '-') {
-        neg = 1;
-        i = 1;
-        if (n == 1) return -1;
-    }
-    int64_t v = 0;
-    for (; i < n; i++) {
-        unsigned d = (unsigned)(s[i] - '0');
-        if (d > 9) return -1;
-        v = v * 10 + (int64_t)d;
-    }
-    *out = neg ? -v : v;
-    return 0;
-}
-
 /* A number as Python's float() reads it (blanks around allowed); no nan/inf. */
 static int parse_num(const char *s, size_t n, double *out)
 {
-    while (n && isspace((unsigned char)*s)) s++, n--;
-    while (n && isspace((unsigned char)s[n - 1])) n--;
+    while (n && isspace((unsigned char)*s))
+        s++, n--;
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
     if (n == 0 || n > 64) return -1;
     char buf[72];
     memcpy(buf, s, n);
@@ -333,11 +303,13 @@ static int parse_num(const char *s, size_t n, double *out)
 static int parse_lab(const char *s, size_t n, double *out)
 {
     size_t i = 0, digits = 0;
-    while (i < n && isdigit((unsigned char)s[i])) i++, digits++;
+    while (i < n && isdigit((unsigned char)s[i]))
+        i++, digits++;
     if (i < n && s[i] == '.') {
         i++;
         size_t frac = 0;
-        while (i < n && isdigit((unsigned char)s[i])) i++, frac++;
+        while (i < n && isdigit((unsigned char)s[i]))
+            i++, frac++;
         if (!digits && !frac) return -1;
     } else if (!digits) {
         return -1;
@@ -383,8 +355,7 @@ int import_mimic_parse_time(const char *s, size_t n, int64_t *out)
         }
     }
     static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
-        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60) return -1;
     int64_t y = (int64_t)(y1 * 100 + y2);
     if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return -1;
     *out = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec;
@@ -396,20 +367,22 @@ static int contains_ci(const char *hay, size_t n, const char *needle)
     size_t k = strlen(needle);
     for (size_t i = 0; i + k <= n; i++) {
         size_t j = 0;
-        while (j < k && tolower((unsigned char)hay[i + j]) == needle[j]) j++;
+        while (j < k && tolower((unsigned char)hay[i + j]) == needle[j])
+            j++;
         if (j == k) return 1;
     }
     return 0;
 }
 
-/* ---- reading tables --------------------------------------------------------------------------- */
+/* ---- reading tables ---------------------------------------------------------------------------
+ */
 
 typedef struct {
     CsvReader *r;
-    int ncols;                /* header width */
-    int col[16];              /* indexes of the requested columns (-1 optional absent) */
+    int ncols;   /* header width */
+    int col[16]; /* indexes of the requested columns (-1 optional absent) */
     const char *display;
-    int64_t records;          /* records after the header consumed (good or bad) */
+    int64_t records; /* records after the header consumed (good or bad) */
 } Table;
 
 /* Opens a table and checks its header: names[i] are required unless prefixed by '?'. */
@@ -421,7 +394,8 @@ static PsStatus table_open(Ctx *c, Table *t, int which, const char *const *names
     if (rc) return rc;
     int got = 0;
     rc = csv_next(t->r, &got, c->err);
-    if (rc == PS_OK && !got) rc = ps_err(c->err, PS_ERR_PARSE, "%s: empty file (no header)", t->display);
+    if (rc == PS_OK && !got)
+        rc = ps_err(c->err, PS_ERR_PARSE, "%s: empty file (no header)", t->display);
     if (rc) goto fail;
     t->ncols = csv_nfields(t->r);
     for (int i = 0; i < n; i++) {
@@ -459,8 +433,8 @@ static PsStatus table_next(Ctx *c, Table *t, int *got)
     }
     t->records++;
     if (csv_nfields(t->r) != t->ncols) {
-        report_bad(c, "%s:%lld: expected %d columns, got %d", t->display,
-                   (long long)csv_line(t->r), t->ncols, csv_nfields(t->r));
+        report_bad(c, "%s:%lld: expected %d columns, got %d", t->display, (long long)csv_line(t->r),
+                   t->ncols, csv_nfields(t->r));
         *got = 2;
         return PS_OK;
     }
@@ -484,9 +458,9 @@ static int get_i64(Ctx *c, Table *t, int i, const char *what, int allow_empty, i
         *v = def;
         return 0;
     }
-    if (parse_i64(s, n, v) == 0) return 0;
+    if (import_util_parse_i64(s, n, v) == 0) return 0;
     char clean[200];
-    sanitize(clean, sizeof clean, s, n);
+    import_util_sanitize(clean, sizeof clean, s, n);
     report_bad(c, "%s:%lld: unparsable %s '%s'", t->display, (long long)csv_line(t->r), what,
                clean);
     return -1;
@@ -502,13 +476,14 @@ static int get_time(Ctx *c, Table *t, int i, const char *what, int allow_empty, 
     }
     if (import_mimic_parse_time(s, n, v) == 0) return 0;
     char clean[200];
-    sanitize(clean, sizeof clean, s, n);
+    import_util_sanitize(clean, sizeof clean, s, n);
     report_bad(c, "%s:%lld: unparsable %s '%s'", t->display, (long long)csv_line(t->r), what,
                clean);
     return -1;
 }
 
-/* ---- resources ---------------------------------------------------------------------------------- */
+/* ---- resources ----------------------------------------------------------------------------------
+ */
 
 static int channel_by_name_ci(const char *s, size_t n)
 {
@@ -525,14 +500,16 @@ static PsStatus load_itemids(Ctx *c, const char *path)
     PsStatus rc = csv_open(&r, path, NULL, NULL, c->err);
     if (rc) return rc;
     int got = 0, col[6];
-    static const char *const names[6] = {"LEVEL2", "ITEMID", "MIMIC LABEL", "STATUS", "COUNT",
-                                         "UNITNAME"};
+    static const char *const names[6] = {"LEVEL2", "ITEMID", "MIMIC LABEL",
+                                         "STATUS", "COUNT",  "UNITNAME"};
     rc = csv_next(r, &got, c->err);
     if (rc == PS_OK && !got) rc = ps_err(c->err, PS_ERR_PARSE, "%s: empty file", path);
     for (int i = 0; rc == PS_OK && i < 6; i++)
         if ((col[i] = csv_find(r, names[i])) < 0)
-            rc = ps_err(c->err, PS_ERR_PARSE, "%s:1: header lacks column '%s' (is this the "
-                        "benchmark's itemid_to_variable_map.csv?)", path, names[i]);
+            rc = ps_err(c->err, PS_ERR_PARSE,
+                        "%s:1: header lacks column '%s' (is this the "
+                        "benchmark's itemid_to_variable_map.csv?)",
+                        path, names[i]);
     int ncols = rc == PS_OK ? csv_nfields(r) : 0;
     int mapped = 0;
     while (rc == PS_OK) {
@@ -555,12 +532,12 @@ static PsStatus load_itemids(Ctx *c, const char *path)
         int64_t cnt = 0, itemid;
         /* the benchmark's read_itemid_to_variable_map: LEVEL2 set, COUNT > 0, STATUS ready */
         if (ln == 0 || sn != 5 || memcmp(status, "ready", 5) != 0) continue;
-        if (parse_i64(count, cn, &cnt) != 0 || cnt <= 0) continue;
+        if (import_util_parse_i64(count, cn, &cnt) != 0 || cnt <= 0) continue;
         int ch = channel_by_name_ci(level2, ln);
         if (ch < 0) continue; /* a ready variable that is not one of the 17 */
         size_t in;
         const char *id = csv_field(r, col[1], &in);
-        if (parse_i64(id, in, &itemid) != 0 || itemid < 0 || itemid >= MAX_ITEMID) {
+        if (import_util_parse_i64(id, in, &itemid) != 0 || itemid < 0 || itemid >= MAX_ITEMID) {
             report_bad(c, "%s:%lld: unparsable ITEMID", path, (long long)csv_line(r));
             continue;
         }
@@ -571,7 +548,8 @@ static PsStatus load_itemids(Ctx *c, const char *path)
                 rc = ps_err(c->err, PS_ERR_NOMEM, "%s: out of memory", path);
                 break;
             }
-            for (int64_t k = c->n_items; k < nn; k++) ni[k] = (ItemInfo){.channel = -1};
+            for (int64_t k = c->n_items; k < nn; k++)
+                ni[k] = (ItemInfo){.channel = -1};
             c->items = ni;
             c->n_items = nn;
         }
@@ -605,8 +583,10 @@ static PsStatus load_ranges(Ctx *c, const char *path)
     if (rc == PS_OK && !got) rc = ps_err(c->err, PS_ERR_PARSE, "%s: empty file", path);
     for (int i = 0; rc == PS_OK && i < 5; i++)
         if ((col[i] = csv_find(r, names[i])) < 0)
-            rc = ps_err(c->err, PS_ERR_PARSE, "%s:1: header lacks column '%s' (is this the "
-                        "benchmark's variable_ranges.csv?)", path, names[i]);
+            rc = ps_err(c->err, PS_ERR_PARSE,
+                        "%s:1: header lacks column '%s' (is this the "
+                        "benchmark's variable_ranges.csv?)",
+                        path, names[i]);
     while (rc == PS_OK) {
         rc = csv_next(r, &got, c->err);
         if (rc == PS_ERR_PARSE) {
@@ -668,8 +648,10 @@ static PsStatus load_definitions(Ctx *c, const char *path)
         const char *name = yaml_scalar(&doc, yaml_document_get_node(&doc, p->key));
         yaml_node_t *def = yaml_document_get_node(&doc, p->value);
         if (!name || !def || def->type != YAML_MAPPING_NODE) {
-            rc = ps_err(c->err, PS_ERR_PARSE, "%s:%zu: each phenotype must map to codes and "
-                        "use_in_benchmark", path, def ? def->start_mark.line + 1 : 0);
+            rc = ps_err(c->err, PS_ERR_PARSE,
+                        "%s:%zu: each phenotype must map to codes and "
+                        "use_in_benchmark",
+                        path, def ? def->start_mark.line + 1 : 0);
             goto done;
         }
         yaml_node_t *codes = NULL;
@@ -695,9 +677,11 @@ static PsStatus load_definitions(Ctx *c, const char *path)
         int ph = catalog_phenotype_index(name);
         if (ph < 0) {
             char clean[200];
-            sanitize(clean, sizeof clean, name, strlen(name));
-            rc = ps_err(c->err, PS_ERR_PARSE, "%s:%zu: benchmark phenotype '%s' is not one of "
-                        "the 25", path, def->start_mark.line + 1, clean);
+            import_util_sanitize(clean, sizeof clean, name, strlen(name));
+            rc = ps_err(c->err, PS_ERR_PARSE,
+                        "%s:%zu: benchmark phenotype '%s' is not one of "
+                        "the 25",
+                        path, def->start_mark.line + 1, clean);
             goto done;
         }
         seen[ph] = 1;
@@ -718,8 +702,10 @@ static PsStatus load_definitions(Ctx *c, const char *path)
     }
     for (int ph = 0; ph < CATALOG_N_PHENOTYPES; ph++)
         if (!seen[ph]) {
-            rc = ps_err(c->err, PS_ERR_PARSE, "%s: phenotype '%s' missing or not marked "
-                        "use_in_benchmark", path, catalog_phenotypes[ph].name);
+            rc = ps_err(c->err, PS_ERR_PARSE,
+                        "%s: phenotype '%s' missing or not marked "
+                        "use_in_benchmark",
+                        path, catalog_phenotypes[ph].name);
             goto done;
         }
 done:
@@ -744,12 +730,16 @@ PsStatus import_mimic_find_resources(const char *dir, char *definitions, char *i
         definitions[0] = 0;
     }
     if (!definitions[0])
-        return ps_err(err, PS_ERR_NOTFOUND, "%s: the benchmark's phenotype definitions are "
-                      "missing (phenotype_definitions_icd9_icd10.yaml)", dir);
+        return ps_err(err, PS_ERR_NOTFOUND,
+                      "%s: the benchmark's phenotype definitions are "
+                      "missing (phenotype_definitions_icd9_icd10.yaml)",
+                      dir);
     snprintf(itemids, n, "%s/itemid_to_variable_map.csv", dir);
     if (!file_exists(itemids))
-        return ps_err(err, PS_ERR_NOTFOUND, "%s: the benchmark's itemid_to_variable_map.csv is "
-                      "missing", dir);
+        return ps_err(err, PS_ERR_NOTFOUND,
+                      "%s: the benchmark's itemid_to_variable_map.csv is "
+                      "missing",
+                      dir);
     snprintf(ranges, n, "%s/variable_ranges.csv", dir);
     if (!file_exists(ranges))
         return ps_err(err, PS_ERR_NOTFOUND, "%s: the benchmark's variable_ranges.csv is missing",
@@ -757,7 +747,8 @@ PsStatus import_mimic_find_resources(const char *dir, char *definitions, char *i
     return PS_OK;
 }
 
-/* ---- layout ------------------------------------------------------------------------------------ */
+/* ---- layout ------------------------------------------------------------------------------------
+ */
 
 static int resolve(Ctx *c, int which, const char *sub, const char *name)
 {
@@ -787,8 +778,10 @@ static PsStatus find_tables(Ctx *c)
         c->layout = 2;
         core = "hosp";
     } else {
-        return ps_err(c->err, PS_ERR_NOTFOUND, "%s: not a MIMIC-IV directory (neither "
-                      "hosp/patients.csv[.gz] nor core/patients.csv[.gz])", c->opt->dir);
+        return ps_err(c->err, PS_ERR_NOTFOUND,
+                      "%s: not a MIMIC-IV directory (neither "
+                      "hosp/patients.csv[.gz] nor core/patients.csv[.gz])",
+                      c->opt->dir);
     }
     resolve(c, TABLE_ADMISSIONS, core, "admissions");
     resolve(c, TABLE_ICUSTAYS, "icu", "icustays");
@@ -798,19 +791,21 @@ static PsStatus find_tables(Ctx *c)
     resolve(c, TABLE_LABEVENTS, "hosp", "labevents");
     for (int t = 0; t < N_TABLES; t++)
         if (t != TABLE_CHARTEVENTS && !c->present[t])
-            return ps_err(c->err, PS_ERR_NOTFOUND, "%s: %s is missing", c->opt->dir,
-                          c->display[t]);
+            return ps_err(c->err, PS_ERR_NOTFOUND, "%s: %s is missing", c->opt->dir, c->display[t]);
     return PS_OK;
 }
 
-/* ---- the cohort -------------------------------------------------------------------------------- */
+/* ---- the cohort --------------------------------------------------------------------------------
+ */
 
-static PsStatus nomem(Ctx *c) { return ps_err(c->err, PS_ERR_NOMEM, "out of memory"); }
+static PsStatus nomem(Ctx *c)
+{
+    return ps_err(c->err, PS_ERR_NOMEM, "out of memory");
+}
 
 static PsStatus read_patients(Ctx *c)
 {
-    static const char *const names[] = {"subject_id", "gender", "anchor_age", "anchor_year",
-                                        "dod"};
+    static const char *const names[] = {"subject_id", "gender", "anchor_age", "anchor_year", "dod"};
     Table t;
     PsStatus rc = table_open(c, &t, TABLE_PATIENTS, names, 5);
     if (rc) return rc;
@@ -820,7 +815,8 @@ static PsStatus read_patients(Ctx *c)
         if (got == 2) continue;
         Patient p = {0};
         int64_t age, year;
-        if (get_i64(c, &t, 0, "subject_id", 0, 0, &p.subject) || get_i64(c, &t, 2, "anchor_age", 0, 0, &age) ||
+        if (get_i64(c, &t, 0, "subject_id", 0, 0, &p.subject) ||
+            get_i64(c, &t, 2, "anchor_age", 0, 0, &age) ||
             get_i64(c, &t, 3, "anchor_year", 1, 0, &year) || get_time(c, &t, 4, "dod", 1, &p.dod))
             continue;
         size_t gn;
@@ -857,15 +853,18 @@ static PsStatus read_admissions(Ctx *c)
     if (rc) return rc;
     if (csv_find(t.r, "race") < 0 && csv_find(t.r, "ethnicity") < 0) {
         csv_close(t.r);
-        return ps_err(c->err, PS_ERR_PARSE, "%s:1: header lacks column 'race' (v2.x) or "
-                      "'ethnicity' (v1.0)", t.display);
+        return ps_err(c->err, PS_ERR_PARSE,
+                      "%s:1: header lacks column 'race' (v2.x) or "
+                      "'ethnicity' (v1.0)",
+                      t.display);
     }
     size_t cap = 0;
     int got;
     while ((rc = table_next(c, &t, &got)) == PS_OK && got) {
         if (got == 2) continue;
         Admission a = {0};
-        if (get_i64(c, &t, 0, "subject_id", 0, 0, &a.subject) || get_i64(c, &t, 1, "hadm_id", 0, 0, &a.hadm) ||
+        if (get_i64(c, &t, 0, "subject_id", 0, 0, &a.subject) ||
+            get_i64(c, &t, 1, "hadm_id", 0, 0, &a.hadm) ||
             get_time(c, &t, 2, "admittime", 0, &a.admittime) ||
             get_time(c, &t, 3, "dischtime", 1, &a.dischtime) ||
             get_time(c, &t, 4, "deathtime", 1, &a.deathtime))
@@ -900,8 +899,8 @@ static int cmp_stay(const void *a, const void *b)
 
 static PsStatus read_stays(Ctx *c)
 {
-    static const char *const names[] = {"subject_id", "hadm_id",  "stay_id", "first_careunit",
-                                        "last_careunit", "intime", "outtime", "los"};
+    static const char *const names[] = {"subject_id",    "hadm_id", "stay_id", "first_careunit",
+                                        "last_careunit", "intime",  "outtime", "los"};
     Table t;
     PsStatus rc = table_open(c, &t, TABLE_ICUSTAYS, names, 8);
     if (rc) return rc;
@@ -911,8 +910,10 @@ static PsStatus read_stays(Ctx *c)
     while ((rc = table_next(c, &t, &got)) == PS_OK && got) {
         if (got == 2) continue;
         Stay s = {0};
-        if (get_i64(c, &t, 0, "subject_id", 0, 0, &s.subject) || get_i64(c, &t, 1, "hadm_id", 0, 0, &s.hadm) ||
-            get_i64(c, &t, 2, "stay_id", 0, 0, &s.stay) || get_time(c, &t, 5, "intime", 0, &s.intime) ||
+        if (get_i64(c, &t, 0, "subject_id", 0, 0, &s.subject) ||
+            get_i64(c, &t, 1, "hadm_id", 0, 0, &s.hadm) ||
+            get_i64(c, &t, 2, "stay_id", 0, 0, &s.stay) ||
+            get_time(c, &t, 5, "intime", 0, &s.intime) ||
             get_time(c, &t, 6, "outtime", 0, &s.outtime))
             continue;
         size_t n1, n2, ln;
@@ -1021,7 +1022,8 @@ static PsStatus read_diagnoses(Ctx *c, int write)
             continue;
         int32_t si = idmap_get(&c->stay_by_hadm, d.hadm_id);
         if (si < 0 || c->stays[si].subject != d.subject_id) continue; /* not the cohort's */
-        if (get_i64(c, &t, 2, "seq_num", 0, 0, &seq) || get_i64(c, &t, 4, "icd_version", 0, 0, &ver))
+        if (get_i64(c, &t, 2, "seq_num", 0, 0, &seq) ||
+            get_i64(c, &t, 4, "icd_version", 0, 0, &ver))
             continue;
         size_t cn;
         const char *code = fld(&t, 3, &cn);
@@ -1081,24 +1083,25 @@ static PsStatus write_cohort(Ctx *c)
         rc = store_put_stay(c->st, &ss);
         if (rc == PS_OK) rc = store_put_labels(c->st, s->stay, s->labels);
     }
-    static const char *const rules[5] = {
-        "ICU stays", "same first and last care unit", "with admission and patient records",
-        "only ICU stay of its admission", "age >= 18"};
+    static const char *const rules[5] = {"ICU stays", "same first and last care unit",
+                                         "with admission and patient records",
+                                         "only ICU stay of its admission", "age >= 18"};
     for (int k = 0; k < 5 && rc == PS_OK; k++)
         rc = store_put_funnel(c->st, SOURCE, k, rules[k], c->stats->funnel[k]);
     if (rc) return ps_err(c->err, rc, "%s", store_errmsg(c->st));
     return PS_OK;
 }
 
-/* ---- progress ---------------------------------------------------------------------------------- */
+/* ---- progress ----------------------------------------------------------------------------------
+ */
 
 static PsStatus db_exec(Ctx *c, const char *sql)
 {
     char *msg = NULL;
     int src = sqlite3_exec(store_db(c->st), sql, NULL, NULL, &msg);
     if (src != SQLITE_OK) {
-        PsStatus rc = ps_err(c->err, store_status_from_sqlite(src), "%s: %s",
-                             store_path(c->st), msg ? msg : sqlite3_errstr(src));
+        PsStatus rc = ps_err(c->err, store_status_from_sqlite(src), "%s: %s", store_path(c->st),
+                             msg ? msg : sqlite3_errstr(src));
         sqlite3_free(msg);
         return rc;
     }
@@ -1113,57 +1116,23 @@ static PsStatus db_error(Ctx *c, int src)
 
 /* Reads the progress of item: records done, bad rows seen, done flag, detail (may be NULL).
  * Absent items read as zeros; *found says whether the row exists. */
-static PsStatus progress_get(Ctx *c, const char *item, int64_t *records, int64_t *bad,
-                             int *done, char *detail, size_t dn, int *found)
+static PsStatus progress_get(Ctx *c, const char *item, int64_t *records, int64_t *bad, int *done,
+                             char *detail, size_t dn, int *found)
 {
-    sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(store_db(c->st),
-                                 "SELECT records, bad, done, detail FROM import_progress "
-                                 "WHERE source = ?1 AND item = ?2",
-                                 -1, &s, NULL);
-    if (src != SQLITE_OK) return db_error(c, src);
-    sqlite3_bind_text(s, 1, SOURCE, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, item, -1, SQLITE_STATIC);
-    *records = *bad = 0;
-    *done = 0;
-    if (found) *found = 0;
-    if (detail && dn) detail[0] = 0;
-    src = sqlite3_step(s);
-    if (src == SQLITE_ROW) {
-        *records = sqlite3_column_int64(s, 0);
-        *bad = sqlite3_column_int64(s, 1);
-        *done = sqlite3_column_int(s, 2);
-        if (detail && dn) {
-            const unsigned char *d = sqlite3_column_text(s, 3);
-            snprintf(detail, dn, "%s", d ? (const char *)d : "");
-        }
-        if (found) *found = 1;
-        src = SQLITE_DONE;
-    }
-    PsStatus rc = src == SQLITE_DONE ? PS_OK : db_error(c, src);
-    sqlite3_finalize(s);
+    ImportProgress p;
+    PsStatus rc = import_util_progress_get(c->st, SOURCE, item, &p, c->err);
+    *records = p.records;
+    *bad = p.bad;
+    *done = p.done;
+    if (found) *found = p.found;
+    if (detail && dn) snprintf(detail, dn, "%s", p.detail);
     return rc;
 }
 
 static PsStatus progress_put(Ctx *c, const char *item, int64_t records, int64_t bad, int done,
                              const char *detail)
 {
-    sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(store_db(c->st),
-                                 "INSERT OR REPLACE INTO import_progress(source, item, records, "
-                                 "bad, done, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                                 -1, &s, NULL);
-    if (src != SQLITE_OK) return db_error(c, src);
-    sqlite3_bind_text(s, 1, SOURCE, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, item, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, records);
-    sqlite3_bind_int64(s, 4, bad);
-    sqlite3_bind_int(s, 5, done);
-    sqlite3_bind_text(s, 6, detail ? detail : "", -1, SQLITE_TRANSIENT);
-    src = sqlite3_step(s);
-    PsStatus rc = src == SQLITE_DONE ? PS_OK : db_error(c, src);
-    sqlite3_finalize(s);
-    return rc;
+    return import_util_progress_put(c->st, SOURCE, item, records, bad, done, detail, c->err);
 }
 
 static PsStatus begin(Ctx *c)
@@ -1193,11 +1162,22 @@ static int64_t query_i64(Ctx *c, const char *sql)
     return v;
 }
 
-/* ---- events ------------------------------------------------------------------------------------ */
+/* ---- events ------------------------------------------------------------------------------------
+ */
 
 enum {
-    CH_CRR = 0, CH_DBP = 1, CH_FIO2 = 2, CH_GCS_EYE = 3, CH_GCS_TOTAL = 5, CH_GCS_VERBAL = 6,
-    CH_GLUCOSE = 7, CH_HEIGHT = 9, CH_SPO2 = 11, CH_SBP = 13, CH_TEMP = 14, CH_WEIGHT = 15,
+    CH_CRR = 0,
+    CH_DBP = 1,
+    CH_FIO2 = 2,
+    CH_GCS_EYE = 3,
+    CH_GCS_TOTAL = 5,
+    CH_GCS_VERBAL = 6,
+    CH_GLUCOSE = 7,
+    CH_HEIGHT = 9,
+    CH_SPO2 = 11,
+    CH_SBP = 13,
+    CH_TEMP = 14,
+    CH_WEIGHT = 15,
     CH_PH = 16
 };
 
@@ -1210,12 +1190,14 @@ static int clean_value(const ItemInfo *it, const char *s, size_t n, const char *
     *text = NULL;
     if (catalog_channels[ch].categorical) {
         if (ch == CH_CRR) {
-            if ((n == 14 && memcmp(s, "Normal <3 secs", 14) == 0) || (n == 5 && memcmp(s, "Brisk", 5) == 0)) {
+            if ((n == 14 && memcmp(s, "Normal <3 secs", 14) == 0) ||
+                (n == 5 && memcmp(s, "Brisk", 5) == 0)) {
                 *v = 0;
                 *text = "0.0";
                 return 1;
             }
-            if ((n == 16 && memcmp(s, "Abnormal >3 secs", 16) == 0) || (n == 7 && memcmp(s, "Delayed", 7) == 0)) {
+            if ((n == 16 && memcmp(s, "Abnormal >3 secs", 16) == 0) ||
+                (n == 7 && memcmp(s, "Delayed", 7) == 0)) {
                 *v = 1;
                 *text = "1.0";
                 return 1;
@@ -1224,8 +1206,10 @@ static int clean_value(const ItemInfo *it, const char *s, size_t n, const char *
             return -1;
         }
         char buf[64];
-        while (n && isspace((unsigned char)*s)) s++, n--;
-        while (n && isspace((unsigned char)s[n - 1])) n--;
+        while (n && isspace((unsigned char)*s))
+            s++, n--;
+        while (n && isspace((unsigned char)s[n - 1]))
+            n--;
         if (n >= sizeof buf) {
             *reason = "unknown category";
             return -1;
@@ -1346,9 +1330,9 @@ static PsStatus map_row(Ctx *c, Table *t, Chunk *k)
     size_t n;
     const char *s = fld(t, 2, &n);
     int64_t itemid;
-    if (parse_i64(s, n, &itemid) != 0) {
+    if (import_util_parse_i64(s, n, &itemid) != 0) {
         char clean[200];
-        sanitize(clean, sizeof clean, s, n);
+        import_util_sanitize(clean, sizeof clean, s, n);
         report_bad(c, "%s:%lld: unparsable itemid '%s'", t->display, (long long)csv_line(t->r),
                    clean);
         return PS_OK;
@@ -1380,7 +1364,7 @@ static PsStatus map_row(Ctx *c, Table *t, Chunk *k)
     }
     if (ok < 0) {
         char clean[200];
-        sanitize(clean, sizeof clean, val, n);
+        import_util_sanitize(clean, sizeof clean, val, n);
         report_bad(c, "%s:%lld: %s '%s' for %s", t->display, (long long)csv_line(t->r), reason,
                    clean, catalog_channels[it->channel].name);
         return PS_OK;
@@ -1449,7 +1433,8 @@ static void *reader_main(void *arg)
     Pipe *p = arg;
     for (int i = 0;; i ^= 1) {
         pthread_mutex_lock(&p->mu);
-        while (p->state[i] != 0 && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+        while (p->state[i] != 0 && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
         int stop = p->stop;
         pthread_mutex_unlock(&p->mu);
         if (stop) break;
@@ -1480,8 +1465,7 @@ static PsStatus write_events(Ctx *c, const StoreEvent *ev, size_t n)
         for (int r = 0; r < EVENTS_PER_STMT; r++)
             w += (size_t)snprintf(sql + w, sizeof sql - w, "%s(?,?,?,?,?)", r ? "," : "");
         sqlite3_stmt *s = NULL;
-        int src = sqlite3_prepare_v3(store_db(c->st), sql, -1, SQLITE_PREPARE_PERSISTENT, &s,
-                                     NULL);
+        int src = sqlite3_prepare_v3(store_db(c->st), sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
         if (src != SQLITE_OK) return db_error(c, src);
         for (; j + EVENTS_PER_STMT <= n; j += EVENTS_PER_STMT) {
             for (int r = 0; r < EVENTS_PER_STMT; r++) {
@@ -1490,10 +1474,14 @@ static PsStatus write_events(Ctx *c, const StoreEvent *ev, size_t n)
                 sqlite3_bind_int64(s, b + 1, e->stay_id);
                 sqlite3_bind_double(s, b + 2, e->hours);
                 sqlite3_bind_int(s, b + 3, e->channel);
-                if (isfinite(e->value)) sqlite3_bind_double(s, b + 4, e->value);
-                else sqlite3_bind_null(s, b + 4);
-                if (e->text) sqlite3_bind_text(s, b + 5, e->text, -1, SQLITE_STATIC);
-                else sqlite3_bind_null(s, b + 5);
+                if (isfinite(e->value))
+                    sqlite3_bind_double(s, b + 4, e->value);
+                else
+                    sqlite3_bind_null(s, b + 4);
+                if (e->text)
+                    sqlite3_bind_text(s, b + 5, e->text, -1, SQLITE_STATIC);
+                else
+                    sqlite3_bind_null(s, b + 5);
             }
             src = sqlite3_step(s);
             sqlite3_reset(s);
@@ -1519,8 +1507,8 @@ static PsStatus import_events(Ctx *c, int which, const char *item)
     PsStatus rc = progress_get(c, item, &done_records, &bad_before, &done, NULL, 0, NULL);
     if (rc || done) return rc;
     if (done_records > 0) c->stats->resumed = 1;
-    static const char *const names[] = {"subject_id", "charttime", "itemid", "value", "valueuom",
-                                        "?stay_id", "?valuenum"};
+    static const char *const names[] = {"subject_id", "charttime", "itemid",   "value",
+                                        "valueuom",   "?stay_id",  "?valuenum"};
     Table t;
     rc = table_open(c, &t, which, names, 7);
     if (rc) return rc;
@@ -1568,15 +1556,16 @@ static PsStatus import_events(Ctx *c, int which, const char *item)
     }
     for (int i = 0; started; i ^= 1) {
         pthread_mutex_lock(&p.mu);
-        while (p.state[i] != 1) pthread_cond_wait(&p.cv, &p.mu);
+        while (p.state[i] != 1)
+            pthread_cond_wait(&p.cv, &p.mu);
         pthread_mutex_unlock(&p.mu);
         Chunk *k = &p.chunk[i];
         if ((rc = begin(c)) != PS_OK) break;
         rc = write_events(c, k->ev, k->n);
         /* progress goes with the events: a fatal error after them still keeps them */
         if (rc == PS_OK)
-            rc = progress_put(c, item, k->records_end, bad_before + k->bad_end,
-                              k->eof && !k->rc, NULL);
+            rc = progress_put(c, item, k->records_end, bad_before + k->bad_end, k->eof && !k->rc,
+                              NULL);
         if (rc) {
             store_rollback(c->st);
             c->in_tx = 0;
@@ -1629,7 +1618,8 @@ out:
     return rc;
 }
 
-/* ---- finish ------------------------------------------------------------------------------------ */
+/* ---- finish ------------------------------------------------------------------------------------
+ */
 
 static PsStatus finish(Ctx *c)
 {
@@ -1650,8 +1640,8 @@ static PsStatus finish(Ctx *c)
     rc = db_exec(c, cut);
     int64_t kept = rc == PS_OK ? query_i64(c, "SELECT count(*) FROM stays") : 0;
     c->stats->funnel[5] = kept;
-    if (rc == PS_OK && (rc = store_put_funnel(c->st, SOURCE, 5, "with an event during the stay",
-                                              kept)) != PS_OK)
+    if (rc == PS_OK &&
+        (rc = store_put_funnel(c->st, SOURCE, 5, "with an event during the stay", kept)) != PS_OK)
         rc = ps_err(c->err, rc, "%s", store_errmsg(c->st));
     if (rc == PS_OK) {
         char detail[4200];
@@ -1675,8 +1665,7 @@ static PsStatus finish(Ctx *c)
 static void fill_stats(Ctx *c)
 {
     ImportMimicStats *s = c->stats;
-    s->bad_rows = query_i64(c, "SELECT coalesce(sum(bad), 0) FROM import_progress WHERE source = "
-                               "'" SOURCE "'");
+    s->bad_rows = import_util_progress_bad(c->st, SOURCE);
     s->events = query_i64(c, "SELECT count(*) FROM events");
     s->stays_with_labels = query_i64(
         c, "SELECT count(*) FROM labels WHERE p00+p01+p02+p03+p04+p05+p06+p07+p08+p09+p10+p11+"
@@ -1693,7 +1682,8 @@ static void fill_stats(Ctx *c)
     sqlite3_finalize(q);
 }
 
-/* ---- the run ----------------------------------------------------------------------------------- */
+/* ---- the run -----------------------------------------------------------------------------------
+ */
 
 PsStatus import_mimic_run(Store *st, const ImportMimicOptions *opt, ImportMimicStats *stats,
                           PsErr *err)
@@ -1713,7 +1703,8 @@ PsStatus import_mimic_run(Store *st, const ImportMimicOptions *opt, ImportMimicS
     char detail[4200];
 
     if (!opt->definitions || !opt->itemids || !opt->ranges) {
-        rc = ps_err(err, PS_ERR_INVALID, "the benchmark's resource files are needed: "
+        rc = ps_err(err, PS_ERR_INVALID,
+                    "the benchmark's resource files are needed: "
                     "--definitions YAML --itemids CSV --ranges CSV, or --resources DIR");
         goto done;
     }
@@ -1724,16 +1715,15 @@ PsStatus import_mimic_run(Store *st, const ImportMimicOptions *opt, ImportMimicS
     stats->has_chartevents = c->present[TABLE_CHARTEVENTS];
     int64_t resource_bad = c->bad;
 
-    rc = db_exec(c, "CREATE TABLE IF NOT EXISTS import_progress(source TEXT NOT NULL, "
-                    "item TEXT NOT NULL, records INTEGER NOT NULL, bad INTEGER NOT NULL, "
-                    "done INTEGER NOT NULL, detail TEXT NOT NULL DEFAULT '', "
-                    "PRIMARY KEY (source, item)) WITHOUT ROWID");
+    rc = import_util_progress_init(st, err);
     if (rc) goto done;
     if ((rc = progress_get(c, "cohort", &recs, &bad, &done, detail, sizeof detail, &found)))
         goto done;
-    if (found && strcmp(detail, opt->dir) != 0) {
-        rc = ps_err(err, PS_ERR_INVALID, "%s: holds an import of another directory (%.200s); "
-                    "use a new store (--store PATH)", store_path(st), detail);
+    if (found && strncmp(detail, opt->dir, sizeof((ImportProgress *)0)->detail - 1) != 0) {
+        rc = ps_err(err, PS_ERR_INVALID,
+                    "%s: holds an import of another directory (%.200s); "
+                    "use a new store (--store PATH)",
+                    store_path(st), detail);
         goto done;
     }
     if ((rc = progress_get(c, "finish", &recs, &bad, &done, NULL, 0, NULL))) goto done;
@@ -1745,9 +1735,10 @@ PsStatus import_mimic_run(Store *st, const ImportMimicOptions *opt, ImportMimicS
     if (!found) {
         int64_t n = query_i64(c, "SELECT count(*) FROM stays");
         if (n != 0) {
-            rc = ps_err(err, PS_ERR_INVALID, "%s: already holds %lld stays from another source; "
-                        "import MIMIC-IV into a new store (--store PATH)", store_path(st),
-                        (long long)n);
+            rc = ps_err(err, PS_ERR_INVALID,
+                        "%s: already holds %lld stays from another source; "
+                        "import MIMIC-IV into a new store (--store PATH)",
+                        store_path(st), (long long)n);
             goto done;
         }
     } else {
@@ -1770,8 +1761,7 @@ PsStatus import_mimic_run(Store *st, const ImportMimicOptions *opt, ImportMimicS
      * (a third of SQLite's work per insert) is switched off for the event batches alone; it is
      * back on before finish() deletes stays, whose cascade needs it. */
     if ((rc = db_exec(c, "PRAGMA foreign_keys = OFF"))) goto done;
-    if (c->present[TABLE_CHARTEVENTS])
-        rc = import_events(c, TABLE_CHARTEVENTS, "chartevents");
+    if (c->present[TABLE_CHARTEVENTS]) rc = import_events(c, TABLE_CHARTEVENTS, "chartevents");
     if (rc == PS_OK) rc = import_events(c, TABLE_LABEVENTS, "labevents");
     {
         PsErr e2 = {{0}};

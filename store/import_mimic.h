@@ -67,16 +67,16 @@ typedef struct {
 } ImportMimicOptions;
 
 typedef struct {
-    int layout;          /* 1: v1.0 (core/), 2: v2.x */
-    int has_chartevents; /* 0 when icu/chartevents is absent (as in the open demo) */
-    int resumed;         /* 1 when this run continued an interrupted import */
-    int already_done;    /* 1 when the store already held this complete import */
-    int64_t funnel[6];   /* stays after each rule (see above) */
-    int64_t bad_rows;    /* over every file, including runs before a resume */
-    int64_t events;      /* events in the store for the cohort */
-    int64_t event_rows_read;  /* this run: records of the event tables read */
-    int64_t dropped_outlier;  /* this run: values outside the outlier range */
-    int64_t from_valuenum;    /* this run: redacted values ("___") taken from valuenum */
+    int layout;                /* 1: v1.0 (core/), 2: v2.x */
+    int has_chartevents;       /* 0 when icu/chartevents is absent (as in the open demo) */
+    int resumed;               /* 1 when this run continued an interrupted import */
+    int already_done;          /* 1 when the store already held this complete import */
+    int64_t funnel[6];         /* stays after each rule (see above) */
+    int64_t bad_rows;          /* over every file, including runs before a resume */
+    int64_t events;            /* events in the store for the cohort */
+    int64_t event_rows_read;   /* this run: records of the event tables read */
+    int64_t dropped_outlier;   /* this run: values outside the outlier range */
+    int64_t from_valuenum;     /* this run: redacted values ("___") taken from valuenum */
     int64_t stays_with_labels; /* stays positive for at least one phenotype */
 } ImportMimicStats;
 

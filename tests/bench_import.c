@@ -81,19 +81,24 @@ static void small_tables(const char *root)
     fputs("subject_id,gender,anchor_age,anchor_year,anchor_year_group,dod\n", pa);
     fputs("subject_id,hadm_id,admittime,dischtime,deathtime,admission_type,admit_provider_id,"
           "admission_location,discharge_location,insurance,language,marital_status,race,"
-          "edregtime,edouttime,hospital_expire_flag\n", ad);
+          "edregtime,edouttime,hospital_expire_flag\n",
+          ad);
     fputs("subject_id,hadm_id,stay_id,first_careunit,last_careunit,intime,outtime,los\n", st);
     fputs("icd_code,icd_version,long_title\n4019,9,Unspecified essential hypertension\n", dd);
     fputs("subject_id,hadm_id,seq_num,icd_code,icd_version\n", dg);
     fputs("labevent_id,subject_id,hadm_id,specimen_id,itemid,order_provider_id,charttime,"
           "storetime,value,valuenum,valueuom,ref_range_lower,ref_range_upper,flag,priority,"
-          "comments\n", lb);
+          "comments\n",
+          lb);
     for (int i = 0; i < N_SUBJECTS; i++) {
         fprintf(pa, "%d,%c,%d,2150,2014 - 2016,\n", 10000000 + i, i % 2 ? 'M' : 'F', 30 + i % 60);
-        fprintf(ad, "%d,%d,2150-01-01 00:00:00,2150-01-12 00:00:00,,EW EMER.,,EMERGENCY ROOM,"
-                    "HOME,Other,ENGLISH,,WHITE,,,0\n", 10000000 + i, 20000000 + i);
-        fprintf(st, "%d,%d,%d,Medical Intensive Care Unit (MICU),Medical Intensive Care Unit "
-                    "(MICU),2150-01-01 00:00:00,2150-01-11 00:00:00,10\n",
+        fprintf(ad,
+                "%d,%d,2150-01-01 00:00:00,2150-01-12 00:00:00,,EW EMER.,,EMERGENCY ROOM,"
+                "HOME,Other,ENGLISH,,WHITE,,,0\n",
+                10000000 + i, 20000000 + i);
+        fprintf(st,
+                "%d,%d,%d,Medical Intensive Care Unit (MICU),Medical Intensive Care Unit "
+                "(MICU),2150-01-01 00:00:00,2150-01-11 00:00:00,10\n",
                 10000000 + i, 20000000 + i, 30000000 + i);
         if (i % 3 == 0) fprintf(dg, "%d,%d,1,4019,9\n", 10000000 + i, 20000000 + i);
     }
@@ -111,9 +116,10 @@ static void generate(const char *plain, const char *gz, long rows)
         int itemid;
         const char *uom;
         int lo, hi; /* value range; 0,0: a GCS text */
-    } mapped[] = {{220045, "bpm", 50, 130},    {220179, "mmHg", 90, 160}, {220180, "mmHg", 40, 90},
-                  {220052, "mmHg", 55, 100},   {220210, "insp/min", 10, 30},
-                  {220277, "%", 88, 100},      {223761, "?F", 96, 103},   {220739, "", 0, 0}};
+    } mapped[] = {{220045, "bpm", 50, 130},     {220179, "mmHg", 90, 160},
+                  {220180, "mmHg", 40, 90},     {220052, "mmHg", 55, 100},
+                  {220210, "insp/min", 10, 30}, {220277, "%", 88, 100},
+                  {223761, "?F", 96, 103},      {220739, "", 0, 0}};
     static const char *const gcs[] = {"Spontaneously", "To Speech", "To Pain", "None"};
     small_tables(plain);
     small_tables(gz);
@@ -147,7 +153,8 @@ static void generate(const char *plain, const char *gz, long rows)
                              10000000 + subj, 20000000 + subj, 30000000 + subj, 90000 + subj % 97,
                              day, hh, mm, day, hh, mm, mapped[m].itemid, t);
             } else {
-                int v = mapped[m].lo + (int)rng_below(&rng, (uint64_t)(mapped[m].hi - mapped[m].lo));
+                int v =
+                    mapped[m].lo + (int)rng_below(&rng, (uint64_t)(mapped[m].hi - mapped[m].lo));
                 n = snprintf(line, sizeof line,
                              "%d,%d,%d,%d,2150-01-%02d %02d:%02d:00,2150-01-%02d %02d:%02d:00,"
                              "%d,%d,%d,%s,0\n",
@@ -204,15 +211,19 @@ static void generate_cxr(const char *root, int n)
     if (!(split = fopen(p, "w"))) die(p);
     fputs("dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,"
           "Columns,StudyDate,StudyTime,ProcedureCodeSequence_CodeMeaning,"
-          "ViewCodeSequence_CodeMeaning,PatientOrientationCodeSequence_CodeMeaning\n", meta);
+          "ViewCodeSequence_CodeMeaning,PatientOrientationCodeSequence_CodeMeaning\n",
+          meta);
     fputs("subject_id,study_id,Atelectasis,Cardiomegaly,Consolidation,Edema,Enlarged "
           "Cardiomediastinum,Fracture,Lung Lesion,Lung Opacity,No Finding,Pleural Effusion,"
-          "Pleural Other,Pneumonia,Pneumothorax,Support Devices\n", chex);
+          "Pleural Other,Pneumonia,Pneumothorax,Support Devices\n",
+          chex);
     fputs("dicom_id,study_id,subject_id,split\n", split);
     for (int i = 0; i < n; i++) {
         int subj = 10000000 + i, study = 50000000 + i;
-        fprintf(meta, "d%07d,%d,%d,CHEST (PORTABLE AP),AP,%d,%d,21500101,120000,CHEST (PORTABLE "
-                      "AP),antero-posterior,Erect\n", i, subj, study, h, w);
+        fprintf(meta,
+                "d%07d,%d,%d,CHEST (PORTABLE AP),AP,%d,%d,21500101,120000,CHEST (PORTABLE "
+                "AP),antero-posterior,Erect\n",
+                i, subj, study, h, w);
         fprintf(chex, "%d,%d,1.0,,,,,,,,,,,,,\n", subj, study);
         fprintf(split, "d%07d,%d,%d,train\n", i, study, subj);
         snprintf(p, sizeof p, "%s/cxr/files/p%.2d/p%d/s%d", root, subj / 1000000, subj, study);
@@ -255,7 +266,8 @@ static int workload(const char *name, const char *root, long rows)
         double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
                      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
         printf("PSBENCH import_cxr_images ms=%.0f peak_rss_mb=%ld images_per_s=%.1f images=%lld "
-               "cpu_s=%.2f\n", ms, ru.ru_maxrss / 1024, (double)s.images_this_run / (ms / 1e3),
+               "cpu_s=%.2f\n",
+               ms, ru.ru_maxrss / 1024, (double)s.images_this_run / (ms / 1e3),
                (long long)s.images_this_run, cpu);
         return s.images_this_run == rows ? 0 : 1;
     }
@@ -273,7 +285,8 @@ static int workload(const char *name, const char *root, long rows)
             return 1;
         }
         int got;
-        while (csv_next(r, &got, &err) == PS_OK && got) kept += csv_nfields(r) > 0;
+        while (csv_next(r, &got, &err) == PS_OK && got)
+            kept += csv_nfields(r) > 0;
         csv_close(r);
         kept = 0;
     } else {

@@ -37,7 +37,10 @@ static void str_add(Str *s, const char *t, size_t n)
     s->p[s->n] = 0;
 }
 
-static void str_puts(Str *s, const char *t) { str_add(s, t, strlen(t)); }
+static void str_puts(Str *s, const char *t)
+{
+    str_add(s, t, strlen(t));
+}
 
 /* Renders every record of path in the corpus format (see tests/fixtures/csv/README.md). */
 static char *render(const char *path, const char *name, const CsvLimits *lim)
@@ -74,11 +77,20 @@ static char *render(const char *path, const char *name, const CsvLimits *lim)
             str_puts(&out, i ? ",\"" : "\"");
             for (size_t k = 0; k < len; k++) {
                 switch (f[k]) {
-                case '\n': str_puts(&out, "\\n"); break;
-                case '\r': str_puts(&out, "\\r"); break;
-                case '"': str_puts(&out, "\\\""); break;
-                case '\\': str_puts(&out, "\\\\"); break;
-                default: str_add(&out, f + k, 1);
+                case '\n':
+                    str_puts(&out, "\\n");
+                    break;
+                case '\r':
+                    str_puts(&out, "\\r");
+                    break;
+                case '"':
+                    str_puts(&out, "\\\"");
+                    break;
+                case '\\':
+                    str_puts(&out, "\\\\");
+                    break;
+                default:
+                    str_add(&out, f + k, 1);
                 }
             }
             str_puts(&out, "\"");
@@ -97,7 +109,8 @@ static char *slurp(const char *path)
     str_puts(&s, "");
     char buf[4096];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) str_add(&s, buf, n);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        str_add(&s, buf, n);
     fclose(f);
     return s.p;
 }
@@ -170,7 +183,8 @@ static void corrupt_gzip_is_fatal(void **state)
     assert_int_equal(csv_open(&r, CORPUS "/corrupt.csv.gz", "corrupt.csv.gz", NULL, &err), PS_OK);
     int got = 0;
     PsStatus rc;
-    while ((rc = csv_next(r, &got, &err)) == PS_OK && got) {}
+    while ((rc = csv_next(r, &got, &err)) == PS_OK && got) {
+    }
     assert_int_equal(rc, PS_ERR_IO);
     assert_non_null(strstr(err.msg, "corrupt.csv.gz: corrupt gzip"));
     csv_close(r);
@@ -200,11 +214,11 @@ static void limits_skip_bad_records_and_go_on(void **state)
 {
     (void)state;
     const char *text = "a,b\n"
-                       "12345678,x\n"        /* field of exactly 8 bytes: fine */
-                       "123456789,x\n"       /* 9 bytes: too long */
-                       "\"12\"\"4567\",y\n"  /* unquoted to 7 bytes: fine */
-                       "1,2,3,4\n"           /* 4 columns: too many */
-                       "1,2,3\n"             /* 3: fine */
+                       "12345678,x\n"       /* field of exactly 8 bytes: fine */
+                       "123456789,x\n"      /* 9 bytes: too long */
+                       "\"12\"\"4567\",y\n" /* unquoted to 7 bytes: fine */
+                       "1,2,3,4\n"          /* 4 columns: too many */
+                       "1,2,3\n"            /* 3: fine */
                        "\"a\n\nb\n\nc\n\nd\n\ne\n\nf\n\ng\n\nh\n\ni\n\n\",long\n"
                        "last,1\n";
     char *path = write_temp(text, strlen(text));
@@ -232,7 +246,8 @@ static void long_record_skip_follows_quotes(void **state)
     (void)state;
     Str file = {0};
     str_puts(&file, "h1,h2\n\"");
-    for (int i = 0; i < 30000; i++) str_puts(&file, "text, \"\"quoted\"\"\nand more text ....\n");
+    for (int i = 0; i < 30000; i++)
+        str_puts(&file, "text, \"\"quoted\"\"\nand more text ....\n");
     str_puts(&file, "\",tail\r\nnext,\"ok\"\r\n");
     char *path = write_temp(file.p, file.n);
     CsvLimits lim = {.max_record = 1 << 20};
@@ -273,7 +288,8 @@ static void random_records_round_trip(void **state)
             if (c) str_puts(&file, ",");
             if (quote) {
                 str_puts(&file, "\"");
-                for (const char *p = f; *p; p++) str_add(&file, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);
+                for (const char *p = f; *p; p++)
+                    str_add(&file, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);
                 str_puts(&file, "\"");
             } else {
                 str_puts(&file, f);
@@ -292,7 +308,8 @@ static void random_records_round_trip(void **state)
         assert_int_equal(rc, PS_OK);
         assert_int_equal(got, 1);
         assert_int_equal(csv_nfields(r), NCOL);
-        for (int c = 0; c < NCOL; c++) assert_string_equal(csv_field(r, c, NULL), fields[i][c]);
+        for (int c = 0; c < NCOL; c++)
+            assert_string_equal(csv_field(r, c, NULL), fields[i][c]);
     }
     int got = 1;
     assert_int_equal(csv_next(r, &got, &err), PS_OK);

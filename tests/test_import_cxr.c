@@ -134,8 +134,13 @@ static PsStatus run(const char *db, const char *dir, int side, int64_t batch, Si
     Store *st = NULL;
     PsStatus rc = store_open(&st, db, STORE_OPEN_CREATE, err);
     if (rc) return rc;
-    ImportCxrOptions o = {.dir = dir, .max_side = side, .threads = 2, .batch_rows = batch,
-                          .on_bad_row = sink_bad, .on_progress = sink_progress, .ctx = sink};
+    ImportCxrOptions o = {.dir = dir,
+                          .max_side = side,
+                          .threads = 2,
+                          .batch_rows = batch,
+                          .on_bad_row = sink_bad,
+                          .on_progress = sink_progress,
+                          .ctx = sink};
     rc = import_cxr_run(st, &o, s, err);
     store_close(st);
     return rc;
@@ -207,7 +212,8 @@ static void study_time_and_resize(void **state)
     unsigned char *p = picture(300, 400), q[96 * 128];
     memset(p, 77, 300 * 400);
     import_cxr_resize(q, 96, 128, p, 300, 400);
-    for (int i = 0; i < 96 * 128; i++) assert_int_equal(q[i], 77);
+    for (int i = 0; i < 96 * 128; i++)
+        assert_int_equal(q[i], 77);
     free(p);
 }
 
@@ -232,7 +238,8 @@ static void metadata_only(void **state)
         "mimic-cxr-2.0.0-metadata.csv:12: expected 12 columns, got 6",
     };
     assert_int_equal(sink.n, 4);
-    for (int i = 0; i < 4; i++) assert_string_equal(sink.msgs[i], want[i]);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(sink.msgs[i], want[i]);
     assert_int_equal(s.bad_rows, 4);
     Store *st = NULL;
     assert_int_equal(store_open(&st, t.db, STORE_OPEN_READONLY, &err), PS_OK);
@@ -259,12 +266,14 @@ static void metadata_only(void **state)
     assert_int_equal(store_get_radiograph(st, D("f000001") "10", &r, &jpg), PS_OK);
     assert_string_equal(r.view, "");
     assert_int_equal(r.split, SPLIT_VAL);
-    for (int i = 0; i < CATALOG_N_CHEXPERT; i++) assert_int_equal(r.chexpert[i], CHEX_MISSING);
+    for (int i = 0; i < CATALOG_N_CHEXPERT; i++)
+        assert_int_equal(r.chexpert[i], CHEX_MISSING);
     assert_int_equal(store_get_radiograph(st, D("d000001") "08", &r, &jpg), PS_OK);
     assert_int_equal(r.split, SPLIT_TEST); /* official split: no stays in this store */
     store_close(st);
     assert_int_equal(q_i64(t.db, "SELECT count(*) FROM radiographs WHERE path = 'files/p10/"
-                                 "p10000001/s50000001/" D("a000001") "01.jpg'"), 1);
+                                 "p10000001/s50000001/" D("a000001") "01.jpg'"),
+                     1);
     tmp_clean(&t);
 }
 
@@ -285,7 +294,7 @@ static void images_decoded_resized_and_kept(void **state)
     int missing = 0, corrupt = 0;
     for (int i = 0; i < sink.n; i++) {
         if (strcmp(sink.msgs[i], "files/p10/p10000007/s50000006/" D("c000001") "07.jpg: image "
-                                 "missing") == 0)
+                                                                               "missing") == 0)
             missing++;
         static const char bad_jpeg[] = "files/p10/p10000006/s50000005/" D("b000001") "06.jpg: JPEG";
         if (strncmp(sink.msgs[i], bad_jpeg, sizeof bad_jpeg - 1) == 0) corrupt++;
@@ -304,14 +313,14 @@ static void images_decoded_resized_and_kept(void **state)
     assert_int_equal(r.height, 128);
     unsigned char *pix = NULL;
     int w, h;
-    assert_int_equal(jpeg_decode_gray(&pix, &w, &h, jpg, r.jpeg_size, 0, 0, "stored", &err),
-                     PS_OK);
+    assert_int_equal(jpeg_decode_gray(&pix, &w, &h, jpg, r.jpeg_size, 0, 0, "stored", &err), PS_OK);
     assert_int_equal(w, 96);
     assert_int_equal(h, 128);
     unsigned char *orig = picture(300, 400), want[96 * 128];
     import_cxr_resize(want, 96, 128, orig, 300, 400);
     double mad = 0;
-    for (int i = 0; i < 96 * 128; i++) mad += fabs((double)pix[i] - want[i]);
+    for (int i = 0; i < 96 * 128; i++)
+        mad += fabs((double)pix[i] - want[i]);
     mad /= 96 * 128;
     if (mad > 4) fprintf(stderr, "mean abs difference %.2f\n", mad);
     assert_true(mad <= 4); /* two JPEG generations and DCT-scaled decoding */
@@ -367,7 +376,8 @@ static void pairing_rule_after_both_imports(void **state)
     const struct {
         int64_t stay;
         const char *dicom;
-    } subj[3] = {{30000001, D("a000001") "01"}, {30000009, D("b000001") "06"},
+    } subj[3] = {{30000001, D("a000001") "01"},
+                 {30000009, D("b000001") "06"},
                  {30000010, D("c000001") "07"}};
     for (int i = 0; i < 3; i++) {
         assert_int_equal(store_get_stay(st, subj[i].stay, &ss), PS_OK);
@@ -393,12 +403,15 @@ static void clear_failures(void **state)
     sh("cp -r '" CXR "' '%s' && rm '%s/mimic-cxr-2.0.0-split.csv'", t.cxr, t.cxr);
     assert_int_equal(run(t.db, t.cxr, 0, 0, &sink, &s, &err), PS_ERR_NOTFOUND);
     char want[600];
-    snprintf(want, sizeof want, "%s: mimic-cxr-2.0.0-split.csv[.gz] is missing (is this a "
-             "MIMIC-CXR-JPG 2.0.0 directory?)", t.cxr);
+    snprintf(want, sizeof want,
+             "%s: mimic-cxr-2.0.0-split.csv[.gz] is missing (is this a "
+             "MIMIC-CXR-JPG 2.0.0 directory?)",
+             t.cxr);
     assert_string_equal(err.msg, want);
     sh("cp '" CXR "/mimic-cxr-2.0.0-split.csv' '%s/' && gzip '%s/mimic-cxr-2.0.0-metadata.csv' "
        "&& head -c 200 '%s/mimic-cxr-2.0.0-metadata.csv.gz' > '%s/x' && "
-       "mv '%s/x' '%s/mimic-cxr-2.0.0-metadata.csv.gz'", t.cxr, t.cxr, t.cxr, t.cxr, t.cxr, t.cxr);
+       "mv '%s/x' '%s/mimic-cxr-2.0.0-metadata.csv.gz'",
+       t.cxr, t.cxr, t.cxr, t.cxr, t.cxr, t.cxr);
     assert_int_equal(run(t.db, t.cxr, 0, 0, &sink, &s, &err), PS_ERR_IO);
     assert_string_equal(err.msg, "mimic-cxr-2.0.0-metadata.csv.gz: truncated gzip");
     assert_int_equal(q_i64(t.db, "SELECT count(*) FROM radiographs"), 0);

@@ -24,7 +24,8 @@
 #define FIX "tests/fixtures"
 #define RES FIX "/mimic_resources"
 
-/* ---- helpers ----------------------------------------------------------------------------------- */
+/* ---- helpers -----------------------------------------------------------------------------------
+ */
 
 typedef struct {
     char msgs[64][PS_ERRMSG_MAX];
@@ -72,15 +73,20 @@ static void tmp_clean(Tmp *t)
 }
 
 static PsStatus run_import(const char *db, const char *dir, const char *res_defs,
-                           const char *res_items, const char *res_ranges, int64_t batch,
-                           Sink *sink, ImportMimicStats *stats, PsErr *err)
+                           const char *res_items, const char *res_ranges, int64_t batch, Sink *sink,
+                           ImportMimicStats *stats, PsErr *err)
 {
     Store *st = NULL;
     PsStatus rc = store_open(&st, db, STORE_OPEN_CREATE, err);
     if (rc) return rc;
-    ImportMimicOptions o = {.dir = dir, .definitions = res_defs, .itemids = res_items,
-                            .ranges = res_ranges, .batch_rows = batch,
-                            .on_bad_row = sink_bad, .on_progress = sink_progress, .ctx = sink};
+    ImportMimicOptions o = {.dir = dir,
+                            .definitions = res_defs,
+                            .itemids = res_items,
+                            .ranges = res_ranges,
+                            .batch_rows = batch,
+                            .on_bad_row = sink_bad,
+                            .on_progress = sink_progress,
+                            .ctx = sink};
     rc = import_mimic_run(st, &o, stats, err);
     store_close(st);
     return rc;
@@ -89,8 +95,9 @@ static PsStatus run_import(const char *db, const char *dir, const char *res_defs
 static PsStatus run_fixture(const char *db, const char *dir, int64_t batch, Sink *sink,
                             ImportMimicStats *stats, PsErr *err)
 {
-    return run_import(db, dir, RES "/phenotype_definitions_icd9_icd10.yaml", RES "/itemid_to_variable_map.csv",
-                      RES "/variable_ranges.csv", batch, sink, stats, err);
+    return run_import(db, dir, RES "/phenotype_definitions_icd9_icd10.yaml",
+                      RES "/itemid_to_variable_map.csv", RES "/variable_ranges.csv", batch, sink,
+                      stats, err);
 }
 
 /* The whole content of a store that an import writes, as text, for exact comparisons. */
@@ -181,22 +188,22 @@ static double event_at(const char *db, int64_t stay, int ch, double h)
     return v;
 }
 
-#define ASSERT_NEAR(a, b) \
-    do { \
-        double a_ = (a), b_ = (b); \
-        if (!(fabs(a_ - b_) <= 1e-4 + 1e-5 * fabs(b_))) { \
-            fprintf(stderr, "%s = %.6f, expected %.6f\n", #a, a_, b_); \
-            fail(); \
-        } \
+#define ASSERT_NEAR(a, b)                                                                          \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= 1e-4 + 1e-5 * fabs(b_))) {                                          \
+            fprintf(stderr, "%s = %.6f, expected %.6f\n", #a, a_, b_);                             \
+            fail();                                                                                \
+        }                                                                                          \
     } while (0)
 
 /* Copies a fixture tree into dst, gzip-compressing every table (named .csv.gz) when gz. */
 static void copy_tree(const char *src, const char *dst, int gz)
 {
     static const char *const files[] = {
-        "core/patients.csv", "core/admissions.csv", "hosp/patients.csv", "hosp/admissions.csv",
-        "hosp/d_icd_diagnoses.csv", "hosp/diagnoses_icd.csv", "hosp/labevents.csv",
-        "icu/icustays.csv", "icu/chartevents.csv"};
+        "core/patients.csv",   "core/admissions.csv",      "hosp/patients.csv",
+        "hosp/admissions.csv", "hosp/d_icd_diagnoses.csv", "hosp/diagnoses_icd.csv",
+        "hosp/labevents.csv",  "icu/icustays.csv",         "icu/chartevents.csv"};
     static const char *const subs[] = {"core", "hosp", "icu"};
     char p[600], q[600];
     assert_int_equal(mkdir(dst, 0700), 0);
@@ -223,14 +230,16 @@ static void copy_tree(const char *src, const char *dst, int gz)
         } else {
             FILE *out = fopen(q, "wb");
             assert_non_null(out);
-            while ((n = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
+            while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+                assert_int_equal(fwrite(buf, 1, n, out), n);
             assert_int_equal(fclose(out), 0);
         }
         fclose(in);
     }
 }
 
-/* ---- v2.x fixture ------------------------------------------------------------------------------ */
+/* ---- v2.x fixture ------------------------------------------------------------------------------
+ */
 
 static void v2_cohort_funnel_and_bad_rows(void **state)
 {
@@ -246,7 +255,8 @@ static void v2_cohort_funnel_and_bad_rows(void **state)
     /* 11 parsable stays; 2 transfers; 1 without patient, 1 without admission; the two stays
      * of admission 20000003; the 17-year-old; the stay whose only event lies before it. */
     const int64_t want_funnel[6] = {11, 9, 7, 5, 4, 3};
-    for (int k = 0; k < 6; k++) assert_int_equal(s.funnel[k], want_funnel[k]);
+    for (int k = 0; k < 6; k++)
+        assert_int_equal(s.funnel[k], want_funnel[k]);
     static const char *const want_bad[] = {
         "hosp/admissions.csv:10: expected 16 columns, got 4",
         "icu/icustays.csv:13: unparsable stay_id '3000001x'",
@@ -258,7 +268,8 @@ static void v2_cohort_funnel_and_bad_rows(void **state)
         "hosp/labevents.csv:8: unparsable number 'multi\\x0aline note, not a number' for Glucose",
     };
     int nb = (int)(sizeof want_bad / sizeof *want_bad);
-    for (int i = 0; i < sink.n && i < nb; i++) assert_string_equal(sink.msgs[i], want_bad[i]);
+    for (int i = 0; i < sink.n && i < nb; i++)
+        assert_string_equal(sink.msgs[i], want_bad[i]);
     assert_int_equal(sink.n, nb);
     assert_int_equal(s.bad_rows, nb);
     assert_int_equal(s.dropped_outlier, 1);
@@ -289,7 +300,8 @@ static void v2_stays_labels_and_splits(void **state)
         uint8_t lab[CATALOG_N_PHENOTYPES];
         assert_int_equal(store_get_labels(st, kept[i], lab), PS_OK);
         int pos = 0;
-        for (int p = 0; p < CATALOG_N_PHENOTYPES; p++) pos += lab[p];
+        for (int p = 0; p < CATALOG_N_PHENOTYPES; p++)
+            pos += lab[p];
         int npos = 0;
         for (int k = 0; k < 3; k++)
             if (want[i][k] >= 0) {
@@ -308,15 +320,17 @@ static void v2_stays_labels_and_splits(void **state)
     ASSERT_NEAR(ss.los_days, 2.0);
     assert_int_equal(ss.outtime - ss.intime, 2 * 86400);
     /* every rule's victims are gone, with their events and labels */
-    const int64_t gone[] = {30000002, 30000003, 30000004, 30000005, 30000006, 30000007, 30000008,
-                            30000011};
+    const int64_t gone[] = {30000002, 30000003, 30000004, 30000005,
+                            30000006, 30000007, 30000008, 30000011};
     for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
         assert_int_equal(store_get_stay(st, gone[i], &ss), PS_ERR_NOTFOUND);
     store_close(st);
     assert_int_equal(q_i64(t.db, "SELECT count(*) FROM events WHERE stay_id NOT IN "
-                                 "(30000001, 30000009, 30000010)"), 0);
+                                 "(30000001, 30000009, 30000010)"),
+                     0);
     assert_int_equal(q_i64(t.db, "SELECT count(*) FROM icd_titles"), 9);
-    assert_int_equal(q_i64(t.db, "SELECT count(*) FROM diagnoses"), 9); /* 4 + 3 + 2 (one bad row) */
+    assert_int_equal(q_i64(t.db, "SELECT count(*) FROM diagnoses"),
+                     9); /* 4 + 3 + 2 (one bad row) */
     tmp_clean(&t);
 }
 
@@ -330,43 +344,48 @@ static void v2_every_conversion(void **state)
     PsErr err = {{0}};
     assert_int_equal(run_fixture(t.db, FIX "/mimic_iv_v2", 0, &sink, &s, &err), PS_OK);
     const char *db = t.db;
-    int64_t a = 30000001; /* intime 2180-01-01 10:00 */
-    ASSERT_NEAR(event_at(db, a, 8, 1.0), 80);                        /* HR */
-    ASSERT_NEAR(event_at(db, a, 8, -0.5), 90);                       /* own stay_id, before intime */
-    ASSERT_NEAR(event_at(db, a, 8, 11.5), 350);                      /* 360 clipped to VALID HIGH */
+    int64_t a = 30000001;                       /* intime 2180-01-01 10:00 */
+    ASSERT_NEAR(event_at(db, a, 8, 1.0), 80);   /* HR */
+    ASSERT_NEAR(event_at(db, a, 8, -0.5), 90);  /* own stay_id, before intime */
+    ASSERT_NEAR(event_at(db, a, 8, 11.5), 350); /* 360 clipped to VALID HIGH */
     assert_int_equal(q_i64(db, "SELECT count(*) FROM events WHERE stay_id = 30000001 AND "
-                               "channel = 8"), 3); /* 400 > OUTLIER HIGH dropped; 91 outside */
-    ASSERT_NEAR(event_at(db, a, 14, 1.0), 37.0);                     /* 98.6 F */
-    ASSERT_NEAR(event_at(db, a, 14, 2.0), 37.5);                     /* Celsius kept */
-    ASSERT_NEAR(event_at(db, a, 15, 2.5), 80.5);                     /* kg */
+                               "channel = 8"),
+                     3);                         /* 400 > OUTLIER HIGH dropped; 91 outside */
+    ASSERT_NEAR(event_at(db, a, 14, 1.0), 37.0); /* 98.6 F */
+    ASSERT_NEAR(event_at(db, a, 14, 2.0), 37.5); /* Celsius kept */
+    ASSERT_NEAR(event_at(db, a, 15, 2.5), 80.5); /* kg */
     assert_int_equal(q_i64(db, "SELECT count(*) FROM events WHERE stay_id = 30000001 AND "
                                "channel = 15 AND abs(hours - 2) < 1e-3 AND "
-                               "abs(value - 79.832192) < 1e-3"), 2); /* 176 lb and 2816 oz */
+                               "abs(value - 79.832192) < 1e-3"),
+                     2); /* 176 lb and 2816 oz */
     assert_int_equal(q_i64(db, "SELECT count(*) FROM events WHERE stay_id = 30000001 AND "
                                "channel = 9 AND abs(hours - 3) < 1e-3 AND "
-                               "(value = 178 OR value = 180)"), 2); /* 70 in -> 178 cm; 180 cm */
-    ASSERT_NEAR(event_at(db, a, 2, 4.0), 0.5);                       /* FiO2 50 % */
-    ASSERT_NEAR(event_at(db, a, 2, 5.0), 0.4);                       /* FiO2 fraction */
-    ASSERT_NEAR(event_at(db, a, 11, 5.0), 97);                       /* SpO2 0.97 */
+                               "(value = 178 OR value = 180)"),
+                     2);                       /* 70 in -> 178 cm; 180 cm */
+    ASSERT_NEAR(event_at(db, a, 2, 4.0), 0.5); /* FiO2 50 % */
+    ASSERT_NEAR(event_at(db, a, 2, 5.0), 0.4); /* FiO2 fraction */
+    ASSERT_NEAR(event_at(db, a, 11, 5.0), 97); /* SpO2 0.97 */
     ASSERT_NEAR(event_at(db, a, 11, 6.0), 98);
-    ASSERT_NEAR(event_at(db, a, 13, 6.0), 121);                      /* SBP */
-    ASSERT_NEAR(event_at(db, a, 13, 7.0), 120);                      /* SBP of "120/80" */
-    ASSERT_NEAR(event_at(db, a, 1, 7.0), 80);                        /* DBP of "120/80" */
+    ASSERT_NEAR(event_at(db, a, 13, 6.0), 121); /* SBP */
+    ASSERT_NEAR(event_at(db, a, 13, 7.0), 120); /* SBP of "120/80" */
+    ASSERT_NEAR(event_at(db, a, 1, 7.0), 80);   /* DBP of "120/80" */
     /* capillary refill: "Brisk" -> 0, "Abnormal >3 secs" (quoted in the file) -> 1 */
     assert_int_equal(q_i64(db, "SELECT count(*) FROM events WHERE stay_id = 30000001 AND "
                                "channel = 0 AND ((value = 0 AND text = '0.0') OR "
-                               "(value = 1 AND text = '1.0'))"), 2);
-    ASSERT_NEAR(event_at(db, a, 3, 9.0), 4);                         /* GCS eye */
-    ASSERT_NEAR(event_at(db, a, 6, 9.0), 1);                         /* GCS verbal No Response-ETT */
-    ASSERT_NEAR(event_at(db, a, 4, 9.0), 6);                         /* GCS motor */
-    ASSERT_NEAR(event_at(db, a, 5, 9.0), 15);                        /* GCS total */
+                               "(value = 1 AND text = '1.0'))"),
+                     2);
+    ASSERT_NEAR(event_at(db, a, 3, 9.0), 4);  /* GCS eye */
+    ASSERT_NEAR(event_at(db, a, 6, 9.0), 1);  /* GCS verbal No Response-ETT */
+    ASSERT_NEAR(event_at(db, a, 4, 9.0), 6);  /* GCS motor */
+    ASSERT_NEAR(event_at(db, a, 5, 9.0), 15); /* GCS total */
     assert_int_equal(q_i64(db, "SELECT count(*) FROM events WHERE stay_id = 30000001 AND "
-                               "channel = 6 AND text = 'No Response-ETT'"), 1);
-    ASSERT_NEAR(event_at(db, a, 16, 10.0), 7.41);                    /* pH */
-    ASSERT_NEAR(event_at(db, a, 10, 10.0), 75);                      /* MBP */
-    ASSERT_NEAR(event_at(db, a, 12, 10.0), 18);                      /* RR */
-    ASSERT_NEAR(event_at(db, a, 7, 0.5), 140);                       /* lab "___", valuenum 140 */
-    int64_t b = 30000009; /* intime 2190-04-01 12:00; labs only */
+                               "channel = 6 AND text = 'No Response-ETT'"),
+                     1);
+    ASSERT_NEAR(event_at(db, a, 16, 10.0), 7.41); /* pH */
+    ASSERT_NEAR(event_at(db, a, 10, 10.0), 75);   /* MBP */
+    ASSERT_NEAR(event_at(db, a, 12, 10.0), 18);   /* RR */
+    ASSERT_NEAR(event_at(db, a, 7, 0.5), 140);    /* lab "___", valuenum 140 */
+    int64_t b = 30000009;                         /* intime 2190-04-01 12:00; labs only */
     ASSERT_NEAR(event_at(db, b, 7, 1.0), 95);
     ASSERT_NEAR(event_at(db, b, 16, 1.0), 7.35);
     ASSERT_NEAR(event_at(db, b, 11, 1.0), 95);
@@ -400,7 +419,8 @@ static void gzip_and_plain_give_the_same_store(void **state)
     tmp_clean(&t);
 }
 
-/* ---- v1.0 fixture (core/, ethnicity, older event headers, BOM + CRLF) ------------------------- */
+/* ---- v1.0 fixture (core/, ethnicity, older event headers, BOM + CRLF) -------------------------
+ */
 
 static void v1_layout(void **state)
 {
@@ -414,7 +434,8 @@ static void v1_layout(void **state)
     if (rc) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(rc, PS_OK);
     assert_int_equal(s.layout, 1);
-    for (int k = 0; k < 6; k++) assert_int_equal(s.funnel[k], 2);
+    for (int k = 0; k < 6; k++)
+        assert_int_equal(s.funnel[k], 2);
     assert_int_equal(sink.n, 0);
     ASSERT_NEAR(event_at(t.db, 31000001, 8, 1.0), 88);
     ASSERT_NEAR(event_at(t.db, 31000001, 14, 2.0), 38.0); /* 100.4 F */
@@ -433,13 +454,15 @@ static void v1_layout(void **state)
      * inner join with the dictionary drops it, so septicemia stays 0 */
     assert_int_equal(lab[24], 1);
     int pos = 0;
-    for (int p = 0; p < CATALOG_N_PHENOTYPES; p++) pos += lab[p];
+    for (int p = 0; p < CATALOG_N_PHENOTYPES; p++)
+        pos += lab[p];
     assert_int_equal(pos, 1);
     store_close(st);
     tmp_clean(&t);
 }
 
-/* ---- failures ---------------------------------------------------------------------------------- */
+/* ---- failures ----------------------------------------------------------------------------------
+ */
 
 static void clear_failures(void **state)
 {
@@ -453,7 +476,7 @@ static void clear_failures(void **state)
     assert_string_equal(err.msg, "/nonexistent/mimic: No such file or directory");
     assert_int_equal(run_fixture(t.db, FIX "/csv", 0, &sink, &s, &err), PS_ERR_NOTFOUND);
     assert_string_equal(err.msg, FIX "/csv: not a MIMIC-IV directory (neither "
-                                 "hosp/patients.csv[.gz] nor core/patients.csv[.gz])");
+                                     "hosp/patients.csv[.gz] nor core/patients.csv[.gz])");
     /* missing labevents */
     char d[400], p[500];
     snprintf(d, sizeof d, "%s/nolab", t.dir);
@@ -508,7 +531,8 @@ static void truncated_gzip_stops_with_one_message(void **state)
     tmp_clean(&t);
 }
 
-/* ---- resuming after SIGKILL --------------------------------------------------------------------- */
+/* ---- resuming after SIGKILL ---------------------------------------------------------------------
+ */
 
 /* Runs the import in a child that SIGKILLs itself at the given point, checks it died that way
  * (or finished, when the point lies beyond the run). */
@@ -614,7 +638,8 @@ static void time_parsing(void **state)
     assert_int_equal(import_mimic_parse_time("", 0, &v), -1);
 }
 
-/* ---- the open MIMIC-IV demo -------------------------------------------------------------------- */
+/* ---- the open MIMIC-IV demo --------------------------------------------------------------------
+ */
 
 static const char *shared_dir(void)
 {
@@ -659,14 +684,15 @@ static void open_demo_imports_cleanly(void **state)
      * Oxygen saturation 102; per-phenotype positive counts as below; every stay's 25 labels
      * equal to the script's. */
     const int64_t want_funnel[6] = {140, 129, 129, 112, 112, 112};
-    for (int k = 0; k < 6; k++) assert_int_equal(s.funnel[k], want_funnel[k]);
+    for (int k = 0; k < 6; k++)
+        assert_int_equal(s.funnel[k], want_funnel[k]);
     assert_int_equal(s.stays_with_labels, 104);
     assert_int_equal(q_i64(t.db, "SELECT count(*) FROM events WHERE channel = 7"), 862);
     assert_int_equal(q_i64(t.db, "SELECT count(*) FROM events WHERE channel = 16"), 652);
     assert_int_equal(q_i64(t.db, "SELECT count(*) FROM events WHERE channel = 11"), 102);
     assert_int_equal(q_i64(t.db, "SELECT count(*) FROM events"), 1616);
-    static const int want_pos[25] = {30, 4, 10, 32, 26, 16, 27, 10, 25, 32, 11, 26, 50,
-                                     46, 40, 13, 27, 14, 11, 7, 11, 14, 18, 17, 15};
+    static const int want_pos[25] = {30, 4,  10, 32, 26, 16, 27, 10, 25, 32, 11, 26, 50,
+                                     46, 40, 13, 27, 14, 11, 7,  11, 14, 18, 17, 15};
     for (int p = 0; p < 25; p++) {
         char sql[64];
         snprintf(sql, sizeof sql, "SELECT sum(p%02d) FROM labels", p);

@@ -35,14 +35,15 @@ static void on_bad_row(void *ctx, const char *msg)
     }
 }
 
-static int on_progress(void *ctx, const char *file, int64_t records, uint64_t bytes,
-                       uint64_t total)
+static int on_progress(void *ctx, const char *file, int64_t records, uint64_t bytes, uint64_t total)
 {
     Report *r = ctx;
     if (r->tty && !r->quiet) {
-        if (total) fprintf(stderr, "\r\033[K%s: %lld rows, %.0f%%", file, (long long)records,
-                           100.0 * (double)bytes / (double)total);
-        else fprintf(stderr, "\r\033[K%s: %lld rows", file, (long long)records);
+        if (total)
+            fprintf(stderr, "\r\033[K%s: %lld rows, %.0f%%", file, (long long)records,
+                    100.0 * (double)bytes / (double)total);
+        else
+            fprintf(stderr, "\r\033[K%s: %lld rows", file, (long long)records);
         fflush(stderr);
     }
     return 0;
@@ -91,10 +92,14 @@ static void usage(FILE *f)
 static int import_mimic(const CmdGlobal *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"definitions", required_argument, NULL, 'd'}, {"itemids", required_argument, NULL, 'i'},
-        {"ranges", required_argument, NULL, 'r'},      {"resources", required_argument, NULL, 'R'},
-        {"batch", required_argument, NULL, 'b'},       {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+        {"definitions", required_argument, NULL, 'd'},
+        {"itemids", required_argument, NULL, 'i'},
+        {"ranges", required_argument, NULL, 'r'},
+        {"resources", required_argument, NULL, 'R'},
+        {"batch", required_argument, NULL, 'b'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     ImportMimicOptions o = {0};
     const char *resources = NULL;
@@ -102,10 +107,18 @@ static int import_mimic(const CmdGlobal *g, int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': o.definitions = optarg; break;
-        case 'i': o.itemids = optarg; break;
-        case 'r': o.ranges = optarg; break;
-        case 'R': resources = optarg; break;
+        case 'd':
+            o.definitions = optarg;
+            break;
+        case 'i':
+            o.itemids = optarg;
+            break;
+        case 'r':
+            o.ranges = optarg;
+            break;
+        case 'R':
+            resources = optarg;
+            break;
         case 'b': {
             char *end;
             long long v = strtoll(optarg, &end, 10);
@@ -116,9 +129,15 @@ static int import_mimic(const CmdGlobal *g, int argc, char **argv)
             o.batch_rows = v;
             break;
         }
-        case 'q': rep.quiet = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'q':
+            rep.quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind + 1 != argc) {
@@ -138,8 +157,9 @@ static int import_mimic(const CmdGlobal *g, int argc, char **argv)
         if (!o.ranges) o.ranges = ranges;
     }
     if (!o.definitions || !o.itemids || !o.ranges) {
-        fprintf(stderr, "phenoscope: import mimic-iv needs the benchmark's resource files: "
-                        "%s%s%s(or --resources DIR holding all three)\n",
+        fprintf(stderr,
+                "phenoscope: import mimic-iv needs the benchmark's resource files: "
+                "%s%s%s(or --resources DIR holding all three)\n",
                 o.definitions ? "" : "--definitions YAML ", o.itemids ? "" : "--itemids CSV ",
                 o.ranges ? "" : "--ranges CSV ");
         return 2;
@@ -166,15 +186,21 @@ static int import_mimic(const CmdGlobal *g, int argc, char **argv)
         fprintf(stderr, "phenoscope: %lld more bad rows not shown\n",
                 (long long)(rep.seen - rep.shown));
     if (!rep.quiet) {
-        static const char *const rules[6] = {
-            "ICU stays", "same first and last care unit", "with admission and patient records",
-            "only ICU stay of its admission", "age >= 18", "with an event during the stay"};
-        if (s.already_done) printf("already imported; nothing to do\n");
-        else printf("MIMIC-IV %s layout%s%s\n", s.layout == 1 ? "v1.0" : "v2.x",
-                    s.has_chartevents ? "" : " (no icu/chartevents: lab variables only)",
-                    s.resumed ? ", resumed" : "");
+        static const char *const rules[6] = {"ICU stays",
+                                             "same first and last care unit",
+                                             "with admission and patient records",
+                                             "only ICU stay of its admission",
+                                             "age >= 18",
+                                             "with an event during the stay"};
+        if (s.already_done)
+            printf("already imported; nothing to do\n");
+        else
+            printf("MIMIC-IV %s layout%s%s\n", s.layout == 1 ? "v1.0" : "v2.x",
+                   s.has_chartevents ? "" : " (no icu/chartevents: lab variables only)",
+                   s.resumed ? ", resumed" : "");
         printf("cohort funnel:\n");
-        for (int k = 0; k < 6; k++) printf("  %d  %-36s %lld\n", k, rules[k], (long long)s.funnel[k]);
+        for (int k = 0; k < 6; k++)
+            printf("  %d  %-36s %lld\n", k, rules[k], (long long)s.funnel[k]);
         printf("events: %lld\n", (long long)s.events);
         printf("stays with at least one phenotype: %lld\n", (long long)s.stays_with_labels);
         if (s.dropped_outlier)
@@ -200,9 +226,12 @@ static int positive(const char *opt, const char *arg, long long *v)
 static int import_cxr(const CmdGlobal *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"side", required_argument, NULL, 's'},   {"threads", required_argument, NULL, 't'},
-        {"batch", required_argument, NULL, 'b'},  {"metadata-only", no_argument, NULL, 'm'},
-        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"side", required_argument, NULL, 's'},
+        {"threads", required_argument, NULL, 't'},
+        {"batch", required_argument, NULL, 'b'},
+        {"metadata-only", no_argument, NULL, 'm'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     ImportCxrOptions o = {0};
@@ -226,10 +255,18 @@ static int import_cxr(const CmdGlobal *g, int argc, char **argv)
             if (positive("--batch", optarg, &v)) return 2;
             o.batch_rows = v;
             break;
-        case 'm': o.metadata_only = 1; break;
-        case 'q': rep.quiet = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'm':
+            o.metadata_only = 1;
+            break;
+        case 'q':
+            rep.quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind + 1 != argc) {
@@ -256,7 +293,8 @@ static int import_cxr(const CmdGlobal *g, int argc, char **argv)
         fprintf(stderr, "phenoscope: %lld more bad rows not shown\n",
                 (long long)(rep.seen - rep.shown));
     if (!rep.quiet) {
-        if (s.already_done) printf("already imported; nothing to do\n");
+        if (s.already_done)
+            printf("already imported; nothing to do\n");
         else if (!s.images_dir)
             printf("MIMIC-CXR: no files/ directory%s: metadata and labels only\n",
                    o.metadata_only ? " used" : " found");
