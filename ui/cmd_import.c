@@ -1,7 +1,8 @@
 /* cmd_import.c — `phenoscope import SOURCE DIR [options]`: bring real data into the store.
  *
  * Sources: mimic-iv (raw MIMIC-IV tables, with the benchmark's three resource files) and
- * mimic-cxr (MIMIC-CXR-JPG metadata, labels, split and images).
+ * mimic-cxr (MIMIC-CXR-JPG metadata, labels, split and images), benchmark (the output of the
+ * MIMIC-IV phenotyping benchmark pipeline).
  * Prints the first bad rows on stderr (sanitised by the importer), then a summary on stdout:
  * layout, the cohort funnel, events, labels, the bad-row count. A killed import is resumed by
  * running the same command again. Deliberately not here: any import logic (store/import_*.c).
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/import_bench.h"
 #include "store/import_cxr.h"
 #include "store/import_mimic.h"
 #include "store/store.h"
@@ -85,6 +87,12 @@ static void usage(FILE *f)
             "DIR holds mimic-cxr-2.0.0-{metadata,chexpert,split}.csv[.gz] and, optionally, files/\n"
             "with the JPEGs: each is decoded, resized to N pixels on its longest side (default\n"
             "512) and stored; without files/ only the metadata and labels are imported.\n"
+            "\n"
+            "usage: phenoscope import benchmark DIR [--batch N] [-q]\n"
+            "\n"
+            "DIR is the benchmark pipeline's output: root/all_stays.csv and phenotyping/ with\n"
+            "{train,test}/listfile.csv (or MedFuse's {train,val,test}_listfile.csv) and the\n"
+            "timeseries files.\n"
             "\n"
             "An interrupted import continues when the same command is run again.\n");
 }
@@ -314,6 +322,71 @@ static int import_cxr(const CmdGlobal *g, int argc, char **argv)
     return 0;
 }
 
+static int import_bench(const CmdGlobal *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"batch", required_argument, NULL, 'b'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ImportBenchOptions o = {0};
+    Report rep = {0};
+    long long v;
+    int c;
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            if (positive("--batch", optarg, &v)) return 2;
+            o.batch_stays = v;
+            break;
+        case 'q':
+            rep.quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        usage(stderr);
+        return 2;
+    }
+    o.dir = argv[optind];
+    rep.tty = isatty(2);
+    o.on_bad_row = on_bad_row;
+    o.on_progress = on_progress;
+    o.ctx = &rep;
+    Store *st = NULL;
+    if (open_store(g, &st)) return 1;
+    ImportBenchStats s;
+    PsErr err = {{0}};
+    PsStatus rc = import_bench_run(st, &o, &s, &err);
+    if (rep.tty && !rep.quiet) fputs("\r\033[K", stderr);
+    store_close(st);
+    if (rc != PS_OK) {
+        fprintf(stderr, "phenoscope: %s\n", err.msg);
+        return 1;
+    }
+    if (rep.seen > rep.shown)
+        fprintf(stderr, "phenoscope: %lld more bad rows not shown\n",
+                (long long)(rep.seen - rep.shown));
+    if (!rep.quiet) {
+        if (s.already_done) printf("already imported; nothing to do\n");
+        printf("benchmark output (%s listfiles)\n", s.medfuse_listfiles ? "MedFuse" : "benchmark");
+        printf("cohort funnel:\n  0  stays in root/all_stays.csv          %lld\n"
+               "  1  stays in the phenotyping listfiles   %lld\n",
+               (long long)s.funnel[0], (long long)s.funnel[1]);
+        printf("stays per split: train %lld, validation %lld, test %lld\n",
+               (long long)s.per_split[0], (long long)s.per_split[1], (long long)s.per_split[2]);
+        printf("events: %lld\nbad rows: %lld\n", (long long)s.events, (long long)s.bad_rows);
+    }
+    return 0;
+}
+
 int cmd_import_run(const CmdGlobal *g, int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -322,7 +395,9 @@ int cmd_import_run(const CmdGlobal *g, int argc, char **argv)
     }
     if (strcmp(argv[1], "mimic-iv") == 0) return import_mimic(g, argc - 1, argv + 1);
     if (strcmp(argv[1], "mimic-cxr") == 0) return import_cxr(g, argc - 1, argv + 1);
-    fprintf(stderr, "phenoscope: import: unknown source '%.40s' (mimic-iv or mimic-cxr)\n",
+    if (strcmp(argv[1], "benchmark") == 0) return import_bench(g, argc - 1, argv + 1);
+    fprintf(stderr,
+            "phenoscope: import: unknown source '%.40s' (mimic-iv, mimic-cxr or benchmark)\n",
             argv[1]);
     return 2;
 }

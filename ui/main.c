@@ -10,7 +10,7 @@ int cmd_demo_run(const CmdGlobal *g, int argc, char **argv);
 
 const CmdVerb cmd_verbs[] = {
     {"demo", cmd_demo_run, "write the synthetic demo cohort to the store"},
-    {"import", cmd_import_run, "import real data (mimic-iv DIR ... | mimic-cxr DIR)"},
+    {"import", cmd_import_run, "import real data: mimic-iv DIR ..., mimic-cxr DIR, benchmark DIR"},
     {NULL, NULL, NULL},
 };
 
