@@ -114,7 +114,7 @@ struct Store {
 static const char schema_v1[] =
     "CREATE TABLE patients("
     " subject_id INTEGER PRIMARY KEY,"
-    " gender TEXT NOT NULL CHECK (gender IN ('M', 'F', '?')),"
+    " gender TEXT NOT NULL CHECK (gender = 'M' OR gender = 'F' OR gender = '?'),"
     " anchor_age INTEGER,"
     " anchor_year INTEGER);"
     "CREATE TABLE stays("
@@ -131,7 +131,7 @@ static const char schema_v1[] =
     " los_days REAL,"
     " age INTEGER,"
     " split INTEGER NOT NULL DEFAULT -1 CHECK (split BETWEEN -1 AND 2),"
-    " mortality_inhospital INTEGER NOT NULL DEFAULT 0 CHECK (mortality_inhospital IN (0, 1)));"
+    " mortality_inhospital INTEGER NOT NULL DEFAULT 0 CHECK (mortality_inhospital = 0 OR mortality_inhospital = 1));"
     "CREATE INDEX stays_subject ON stays(subject_id);"
     "CREATE INDEX stays_split ON stays(split);"
     "CREATE TABLE events("
@@ -147,30 +147,30 @@ static const char schema_v1[] =
     " hadm_id INTEGER NOT NULL,"
     " seq_num INTEGER NOT NULL,"
     " icd_code TEXT NOT NULL,"
-    " icd_version INTEGER NOT NULL CHECK (icd_version IN (9, 10)),"
+    " icd_version INTEGER NOT NULL CHECK (icd_version = 9 OR icd_version = 10),"
     " PRIMARY KEY (hadm_id, seq_num, icd_code, icd_version)) WITHOUT ROWID;"
     "CREATE INDEX diagnoses_subject ON diagnoses(subject_id);"
     "CREATE TABLE icd_titles("
     " icd_code TEXT NOT NULL,"
-    " icd_version INTEGER NOT NULL CHECK (icd_version IN (9, 10)),"
+    " icd_version INTEGER NOT NULL CHECK (icd_version = 9 OR icd_version = 10),"
     " title TEXT NOT NULL,"
     " PRIMARY KEY (icd_code, icd_version)) WITHOUT ROWID;"
     "CREATE TABLE labels("
     " stay_id INTEGER PRIMARY KEY REFERENCES stays(stay_id) ON DELETE CASCADE"
     "  DEFERRABLE INITIALLY DEFERRED,"
-    " p00 INTEGER NOT NULL CHECK (p00 IN (0, 1)), p01 INTEGER NOT NULL CHECK (p01 IN (0, 1)),"
-    " p02 INTEGER NOT NULL CHECK (p02 IN (0, 1)), p03 INTEGER NOT NULL CHECK (p03 IN (0, 1)),"
-    " p04 INTEGER NOT NULL CHECK (p04 IN (0, 1)), p05 INTEGER NOT NULL CHECK (p05 IN (0, 1)),"
-    " p06 INTEGER NOT NULL CHECK (p06 IN (0, 1)), p07 INTEGER NOT NULL CHECK (p07 IN (0, 1)),"
-    " p08 INTEGER NOT NULL CHECK (p08 IN (0, 1)), p09 INTEGER NOT NULL CHECK (p09 IN (0, 1)),"
-    " p10 INTEGER NOT NULL CHECK (p10 IN (0, 1)), p11 INTEGER NOT NULL CHECK (p11 IN (0, 1)),"
-    " p12 INTEGER NOT NULL CHECK (p12 IN (0, 1)), p13 INTEGER NOT NULL CHECK (p13 IN (0, 1)),"
-    " p14 INTEGER NOT NULL CHECK (p14 IN (0, 1)), p15 INTEGER NOT NULL CHECK (p15 IN (0, 1)),"
-    " p16 INTEGER NOT NULL CHECK (p16 IN (0, 1)), p17 INTEGER NOT NULL CHECK (p17 IN (0, 1)),"
-    " p18 INTEGER NOT NULL CHECK (p18 IN (0, 1)), p19 INTEGER NOT NULL CHECK (p19 IN (0, 1)),"
-    " p20 INTEGER NOT NULL CHECK (p20 IN (0, 1)), p21 INTEGER NOT NULL CHECK (p21 IN (0, 1)),"
-    " p22 INTEGER NOT NULL CHECK (p22 IN (0, 1)), p23 INTEGER NOT NULL CHECK (p23 IN (0, 1)),"
-    " p24 INTEGER NOT NULL CHECK (p24 IN (0, 1)));"
+    " p00 INTEGER NOT NULL CHECK (p00 = 0 OR p00 = 1), p01 INTEGER NOT NULL CHECK (p01 = 0 OR p01 = 1),"
+    " p02 INTEGER NOT NULL CHECK (p02 = 0 OR p02 = 1), p03 INTEGER NOT NULL CHECK (p03 = 0 OR p03 = 1),"
+    " p04 INTEGER NOT NULL CHECK (p04 = 0 OR p04 = 1), p05 INTEGER NOT NULL CHECK (p05 = 0 OR p05 = 1),"
+    " p06 INTEGER NOT NULL CHECK (p06 = 0 OR p06 = 1), p07 INTEGER NOT NULL CHECK (p07 = 0 OR p07 = 1),"
+    " p08 INTEGER NOT NULL CHECK (p08 = 0 OR p08 = 1), p09 INTEGER NOT NULL CHECK (p09 = 0 OR p09 = 1),"
+    " p10 INTEGER NOT NULL CHECK (p10 = 0 OR p10 = 1), p11 INTEGER NOT NULL CHECK (p11 = 0 OR p11 = 1),"
+    " p12 INTEGER NOT NULL CHECK (p12 = 0 OR p12 = 1), p13 INTEGER NOT NULL CHECK (p13 = 0 OR p13 = 1),"
+    " p14 INTEGER NOT NULL CHECK (p14 = 0 OR p14 = 1), p15 INTEGER NOT NULL CHECK (p15 = 0 OR p15 = 1),"
+    " p16 INTEGER NOT NULL CHECK (p16 = 0 OR p16 = 1), p17 INTEGER NOT NULL CHECK (p17 = 0 OR p17 = 1),"
+    " p18 INTEGER NOT NULL CHECK (p18 = 0 OR p18 = 1), p19 INTEGER NOT NULL CHECK (p19 = 0 OR p19 = 1),"
+    " p20 INTEGER NOT NULL CHECK (p20 = 0 OR p20 = 1), p21 INTEGER NOT NULL CHECK (p21 = 0 OR p21 = 1),"
+    " p22 INTEGER NOT NULL CHECK (p22 = 0 OR p22 = 1), p23 INTEGER NOT NULL CHECK (p23 = 0 OR p23 = 1),"
+    " p24 INTEGER NOT NULL CHECK (p24 = 0 OR p24 = 1));"
     /* c00..c13: the CheXpert labels in catalog order; NULL = not mentioned. */
     "CREATE TABLE radiographs("
     " dicom_id TEXT PRIMARY KEY NOT NULL CHECK (length(dicom_id) BETWEEN 1 AND 95),"
@@ -178,18 +178,18 @@ static const char schema_v1[] =
     " study_id INTEGER NOT NULL,"
     " study_time INTEGER NOT NULL,"
     " view TEXT NOT NULL DEFAULT '',"
-    " c00 INTEGER CHECK (c00 IN (-1, 0, 1)), c01 INTEGER CHECK (c01 IN (-1, 0, 1)),"
-    " c02 INTEGER CHECK (c02 IN (-1, 0, 1)), c03 INTEGER CHECK (c03 IN (-1, 0, 1)),"
-    " c04 INTEGER CHECK (c04 IN (-1, 0, 1)), c05 INTEGER CHECK (c05 IN (-1, 0, 1)),"
-    " c06 INTEGER CHECK (c06 IN (-1, 0, 1)), c07 INTEGER CHECK (c07 IN (-1, 0, 1)),"
-    " c08 INTEGER CHECK (c08 IN (-1, 0, 1)), c09 INTEGER CHECK (c09 IN (-1, 0, 1)),"
-    " c10 INTEGER CHECK (c10 IN (-1, 0, 1)), c11 INTEGER CHECK (c11 IN (-1, 0, 1)),"
-    " c12 INTEGER CHECK (c12 IN (-1, 0, 1)), c13 INTEGER CHECK (c13 IN (-1, 0, 1)),"
+    " c00 INTEGER CHECK (c00 = -1 OR c00 = 0 OR c00 = 1), c01 INTEGER CHECK (c01 = -1 OR c01 = 0 OR c01 = 1),"
+    " c02 INTEGER CHECK (c02 = -1 OR c02 = 0 OR c02 = 1), c03 INTEGER CHECK (c03 = -1 OR c03 = 0 OR c03 = 1),"
+    " c04 INTEGER CHECK (c04 = -1 OR c04 = 0 OR c04 = 1), c05 INTEGER CHECK (c05 = -1 OR c05 = 0 OR c05 = 1),"
+    " c06 INTEGER CHECK (c06 = -1 OR c06 = 0 OR c06 = 1), c07 INTEGER CHECK (c07 = -1 OR c07 = 0 OR c07 = 1),"
+    " c08 INTEGER CHECK (c08 = -1 OR c08 = 0 OR c08 = 1), c09 INTEGER CHECK (c09 = -1 OR c09 = 0 OR c09 = 1),"
+    " c10 INTEGER CHECK (c10 = -1 OR c10 = 0 OR c10 = 1), c11 INTEGER CHECK (c11 = -1 OR c11 = 0 OR c11 = 1),"
+    " c12 INTEGER CHECK (c12 = -1 OR c12 = 0 OR c12 = 1), c13 INTEGER CHECK (c13 = -1 OR c13 = 0 OR c13 = 1),"
     " split INTEGER NOT NULL DEFAULT -1 CHECK (split BETWEEN -1 AND 2),"
     " width INTEGER NOT NULL DEFAULT 0,"
     " height INTEGER NOT NULL DEFAULT 0,"
     " path TEXT);"
-    "CREATE INDEX radiographs_pairing ON radiographs(subject_id, view, study_time);"
+    "CREATE INDEX radiographs_pairing ON radiographs(subject_id, view, study_time, dicom_id);"
     "CREATE INDEX radiographs_split ON radiographs(split);"
     "CREATE TABLE radiograph_images("
     " dicom_id TEXT PRIMARY KEY NOT NULL REFERENCES radiographs(dicom_id) ON DELETE CASCADE"
@@ -320,8 +320,9 @@ PsStatus store_db_error(Store *st, int sqlite_rc, const char *what)
         msg = sqlite3_errstr(sqlite_rc);
     if ((sqlite_rc & 0xff) == SQLITE_BUSY || (sqlite_rc & 0xff) == SQLITE_LOCKED)
         return store_set_error(st, PS_ERR_BUSY,
-                               "%s: store busy (another phenoscope is writing to %s)", what,
-                               st->path ? st->path : "the store");
+                               "store busy: another process is writing to %s (%s; gave up "
+                               "after waiting)",
+                               st->path ? st->path : "the store", what);
     return store_set_error(st, rc, "%s: %s", what, msg);
 }
 
@@ -666,9 +667,7 @@ static int busy_timeout_ms(void)
 /* Turns a failure during open into one line naming the path. */
 static PsStatus open_fail(Store *st, PsStatus rc, PsErr *err)
 {
-    if (rc == PS_ERR_BUSY)
-        return ps_err(err, rc, "store busy: another phenoscope is writing to %s (%s)", st->path,
-                      st->err);
+    if (rc == PS_ERR_BUSY) return ps_err(err, rc, "%s", st->err); /* already names the path */
     return ps_err(err, rc, "%s: %s", st->path, st->err);
 }
 
@@ -721,12 +720,30 @@ static PsStatus open_db(Store *st, StoreMode mode, int created, PsErr *err)
     st->schema = (int)version;
 
     if (mode != STORE_OPEN_READONLY) {
-        /* Switching to WAL needs a moment's exclusive lock; once WAL, it is a no-op. */
-        int64_t dummy;
-        ps = query_int(st, "PRAGMA journal_mode = WAL", &dummy, "switching to WAL");
+        /* Switching to WAL needs a moment's exclusive lock; once WAL, it is a no-op. SQLite
+         * answers with the mode it ended up in, which is not WAL where shared memory is
+         * unavailable (some network filesystems): refuse rather than run unprotected. */
+        sqlite3_stmt *q;
+        rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
+        if (rc != SQLITE_OK) return open_fail(st, store_db_error(st, rc, "switching to WAL"), err);
+        rc = sqlite3_step(q);
+        char mode_now[16] = "";
+        if (rc == SQLITE_ROW) column_copy(q, 0, mode_now, sizeof mode_now);
+        ps = rc == SQLITE_ROW ? PS_OK : store_db_error(st, rc, "switching to WAL");
+        int frc = sqlite3_finalize(q);
+        if (!ps && frc != SQLITE_OK) ps = store_db_error(st, frc, "switching to WAL");
         if (ps) return open_fail(st, ps, err);
+        if (strcmp(mode_now, "wal") != 0)
+            return ps_err(err, PS_ERR_IO,
+                          "store %s cannot use WAL mode (SQLite stayed in '%s'); is it on a "
+                          "network filesystem? Use a local disk",
+                          st->path, mode_now);
     }
     if ((ps = exec(st, "PRAGMA synchronous = FULL", "setting synchronous=FULL")))
+        return open_fail(st, ps, err);
+    /* Statement journals and sorts in memory: as temp files they cost a system call per
+     * page. */
+    if ((ps = exec(st, "PRAGMA temp_store = MEMORY", "setting temp_store")))
         return open_fail(st, ps, err);
 
     if (version < STORE_SCHEMA_VERSION) {
@@ -827,7 +844,11 @@ PsStatus store_commit(Store *st)
 
 void store_rollback(Store *st)
 {
-    if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    if (sqlite3_get_autocommit(st->db)) return;
+    int rc = sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    /* The caller has no status to receive; the message stays on st. SQLite rolls back a
+     * transaction whose ROLLBACK failed when the connection closes. */
+    if (rc != SQLITE_OK) store_db_error(st, rc, "rollback failed");
 }
 
 /* ---- writers ------------------------------------------------------------------------------ */
@@ -977,8 +998,10 @@ PsStatus store_put_labels(Store *st, int64_t stay_id, const uint8_t labels[CATAL
     return run_cached(st, s, what);
 }
 
-/* Metadata and image go together: a savepoint makes the pair atomic even outside a
- * transaction (and nests inside one). */
+/* Metadata and image go together. Outside a transaction the pair gets one of its own; inside
+ * the caller's, a failure leaves that transaction to be rolled back by the caller, as for any
+ * other put. (A savepoint per radiograph would be atomic on its own but costs an in-memory
+ * statement journal per call: 10x slower for an import of 400k radiographs.) */
 PsStatus store_put_radiograph(Store *st, const StoreRadiograph *r)
 {
     char what[160];
@@ -997,8 +1020,9 @@ PsStatus store_put_radiograph(Store *st, const StoreRadiograph *r)
     if (r->jpeg && (r->jpeg_size == 0 || r->jpeg_size > 0x7fffffff))
         return store_set_error(st, PS_ERR_INVALID, "%s: JPEG size %zu", what, r->jpeg_size);
 
-    PsStatus rc = exec(st, "SAVEPOINT put_radiograph", what);
-    if (rc) return rc;
+    int own_tx = sqlite3_get_autocommit(st->db);
+    PsStatus rc;
+    if (own_tx && (rc = store_begin(st))) return rc;
     sqlite3_stmt *s;
     if ((rc = cached(st, SQL_PUT_RADIOGRAPH, &s, what))) goto undo;
 #undef BIND
@@ -1034,9 +1058,9 @@ PsStatus store_put_radiograph(Store *st, const StoreRadiograph *r)
         BIND(sqlite3_bind_text(s, 1, r->dicom_id, (int)idlen, SQLITE_TRANSIENT));
     }
     if ((rc = run_cached(st, s, what))) goto undo;
-    return exec(st, "RELEASE put_radiograph", what);
+    return own_tx ? store_commit(st) : PS_OK;
 undo:
-    sqlite3_exec(st->db, "ROLLBACK TO put_radiograph; RELEASE put_radiograph", NULL, NULL, NULL);
+    if (own_tx) store_rollback(st);
     return rc;
 #undef BIND
 }
@@ -1107,18 +1131,22 @@ PsStatus store_put_source(Store *st, const char *name, const char *detail)
  * does not depend on insertion order); then the subject-level split of the radiographs. */
 static const char recompute_pairs_sql[] =
     "DELETE FROM pairs;"
+    /* MATERIALIZED: otherwise SQLite evaluates the correlated subquery twice per stay (once
+     * for the value, once for the IS NOT NULL filter). */
+    "WITH latest(stay_id, dicom_id) AS MATERIALIZED ("
+    " SELECT s.stay_id,"
+    "  (SELECT r.dicom_id FROM radiographs r"
+    "    WHERE r.subject_id = s.subject_id AND r.view = 'AP'"
+    "      AND r.study_time BETWEEN s.intime AND s.outtime"
+    "    ORDER BY r.study_time DESC, r.dicom_id DESC LIMIT 1)"
+    " FROM stays s)"
     "INSERT INTO pairs(stay_id, dicom_id)"
-    " SELECT stay_id, dicom_id FROM ("
-    "  SELECT s.stay_id AS stay_id,"
-    "   (SELECT r.dicom_id FROM radiographs r"
-    "     WHERE r.subject_id = s.subject_id AND r.view = 'AP'"
-    "       AND r.study_time BETWEEN s.intime AND s.outtime"
-    "     ORDER BY r.study_time DESC, r.dicom_id DESC LIMIT 1) AS dicom_id"
-    "  FROM stays s)"
-    " WHERE dicom_id IS NOT NULL;"
+    " SELECT stay_id, dicom_id FROM latest WHERE dicom_id IS NOT NULL;"
+    /* The unary + keeps SQLite off the split index, which would make this a scan of every
+     * val/test stay per radiograph; by subject it is one index probe each. */
     "UPDATE radiographs SET split = coalesce("
     " (SELECT max(s.split) FROM stays s"
-    "   WHERE s.subject_id = radiographs.subject_id AND s.split IN (1, 2)), 0);";
+    "   WHERE s.subject_id = radiographs.subject_id AND +s.split IN (1, 2)), 0);";
 
 PsStatus store_recompute_pairs(Store *st)
 {
@@ -1422,4 +1450,109 @@ PsStatus store_get_pair(Store *st, int64_t stay_id, char *dicom_id, size_t n)
         rc = store_db_error(st, src, what);
     }
     return finish(st, s, rc, what);
+}
+
+/* Runs sql (no parameters) and hands each row to row(arg); a non-zero return stops with
+ * PS_ERR_CANCELLED. The row function reads the columns it needs and calls the user's callback
+ * (arg carries the callback and its context, so function pointers never pass as void *). */
+static PsStatus each_row(Store *st, const char *sql, const char *what,
+                         int (*row)(sqlite3_stmt *s, void *arg), void *arg)
+{
+    sqlite3_stmt *s;
+    PsStatus rc = prepare(st, sql, &s, what);
+    if (rc) return rc;
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (row(s, arg)) {
+            rc = store_set_error(st, PS_ERR_CANCELLED, "%s: stopped by the caller", what);
+            break;
+        }
+    }
+    if (!rc && src != SQLITE_DONE) rc = store_db_error(st, src, what);
+    return finish(st, s, rc, what);
+}
+
+typedef struct {
+    StoreLabelsFn fn;
+    void *ctx;
+} LabelsArg;
+
+static int labels_row(sqlite3_stmt *s, void *arg)
+{
+    LabelsArg *a = arg;
+    uint8_t lab[CATALOG_N_PHENOTYPES];
+    for (int k = 0; k < CATALOG_N_PHENOTYPES; k++) lab[k] = (uint8_t)sqlite3_column_int(s, 1 + k);
+    return a->fn(a->ctx, sqlite3_column_int64(s, 0), lab);
+}
+
+PsStatus store_each_labels(Store *st, StoreLabelsFn fn, void *ctx)
+{
+    LabelsArg a = {fn, ctx};
+    return each_row(st,
+                    "SELECT stay_id, p00, p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, "
+                    "p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, p23, p24 "
+                    "FROM labels ORDER BY stay_id",
+                    "store_each_labels", labels_row, &a);
+}
+
+typedef struct {
+    StorePairFn fn;
+    void *ctx;
+} PairArg;
+
+static int pair_row(sqlite3_stmt *s, void *arg)
+{
+    PairArg *a = arg;
+    const char *d = (const char *)sqlite3_column_text(s, 1);
+    return a->fn(a->ctx, sqlite3_column_int64(s, 0), d ? d : "");
+}
+
+PsStatus store_each_pair(Store *st, StorePairFn fn, void *ctx)
+{
+    PairArg a = {fn, ctx};
+    return each_row(st, "SELECT stay_id, dicom_id FROM pairs ORDER BY stay_id", "store_each_pair",
+                    pair_row, &a);
+}
+
+typedef struct {
+    StoreSourceFn fn;
+    void *ctx;
+} SourceArg;
+
+static int source_row(sqlite3_stmt *s, void *arg)
+{
+    SourceArg *a = arg;
+    const char *name = (const char *)sqlite3_column_text(s, 0);
+    const char *detail = (const char *)sqlite3_column_text(s, 1);
+    StoreSource x = {name ? name : "", detail ? detail : "", sqlite3_column_int64(s, 2)};
+    return a->fn(a->ctx, &x);
+}
+
+PsStatus store_each_source(Store *st, StoreSourceFn fn, void *ctx)
+{
+    SourceArg a = {fn, ctx};
+    return each_row(st, "SELECT name, detail, time FROM sources ORDER BY name",
+                    "store_each_source", source_row, &a);
+}
+
+typedef struct {
+    StoreFunnelFn fn;
+    void *ctx;
+} FunnelArg;
+
+static int funnel_row(sqlite3_stmt *s, void *arg)
+{
+    FunnelArg *a = arg;
+    const char *source = (const char *)sqlite3_column_text(s, 0);
+    const char *rule = (const char *)sqlite3_column_text(s, 2);
+    StoreFunnelStep x = {source ? source : "", rule ? rule : "", sqlite3_column_int(s, 1),
+                         sqlite3_column_int64(s, 3)};
+    return a->fn(a->ctx, &x);
+}
+
+PsStatus store_each_funnel(Store *st, StoreFunnelFn fn, void *ctx)
+{
+    FunnelArg a = {fn, ctx};
+    return each_row(st, "SELECT source, step, rule, count FROM funnel ORDER BY source, step",
+                    "store_each_funnel", funnel_row, &a);
 }

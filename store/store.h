@@ -157,4 +157,29 @@ PsStatus store_get_radiograph(Store *st, const char *dicom_id, StoreRadiograph *
 /* The paired radiograph of a stay into dicom_id (size n); PS_ERR_NOTFOUND when unpaired. */
 PsStatus store_get_pair(Store *st, int64_t stay_id, char *dicom_id, size_t n);
 
+/* Every stay's 25 labels in stay_id order, in one query (stays without labels are skipped). */
+typedef int (*StoreLabelsFn)(void *ctx, int64_t stay_id, const uint8_t labels[CATALOG_N_PHENOTYPES]);
+PsStatus store_each_labels(Store *st, StoreLabelsFn fn, void *ctx);
+
+/* Every pair in stay_id order. */
+typedef int (*StorePairFn)(void *ctx, int64_t stay_id, const char *dicom_id);
+PsStatus store_each_pair(Store *st, StorePairFn fn, void *ctx);
+
+/* The data sources (store_put_source) in name order; time is when it was recorded. */
+typedef struct {
+    const char *name, *detail;
+    int64_t time;
+} StoreSource;
+typedef int (*StoreSourceFn)(void *ctx, const StoreSource *s);
+PsStatus store_each_source(Store *st, StoreSourceFn fn, void *ctx);
+
+/* The cohort funnel (store_put_funnel) by source, then step. */
+typedef struct {
+    const char *source, *rule;
+    int step;
+    int64_t count;
+} StoreFunnelStep;
+typedef int (*StoreFunnelFn)(void *ctx, const StoreFunnelStep *f);
+PsStatus store_each_funnel(Store *st, StoreFunnelFn fn, void *ctx);
+
 #endif

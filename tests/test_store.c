@@ -62,7 +62,7 @@ static Store *create(const Tmp *t)
 
 static void ok(Store *st, PsStatus rc)
 {
-    if (rc) fprintf(stderr, "store error: %s\n", store_errmsg(st));
+    if (rc) fprintf(stderr, "store error: %s\n", st ? store_errmsg(st) : "(no store)");
     assert_int_equal(rc, PS_OK);
 }
 
@@ -135,6 +135,10 @@ static void create_then_reopen(void **state)
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(s, 0), 2); /* FULL */
     sqlite3_finalize(s);
+    int defensive = -1;
+    assert_int_equal(sqlite3_db_config(store_db(st), SQLITE_DBCONFIG_DEFENSIVE, -1, &defensive),
+                     SQLITE_OK);
+    assert_int_equal(defensive, 1);
     store_close(st);
 
     st = NULL;
@@ -928,7 +932,8 @@ static void busy_store(void **state)
     clock_gettime(CLOCK_MONOTONIC, &b);
     double waited = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
     assert_true(waited >= 0.25 && waited < 5.0);
-    assert_non_null(strstr(store_errmsg(st), "busy"));
+    assert_non_null(strstr(store_errmsg(st), "store busy"));
+    assert_non_null(strstr(store_errmsg(st), t->path));
     assert_int_equal(store_put_source(st, "me", ""), PS_ERR_BUSY);
     /* Once the other process lets go, writing works. */
     assert_int_equal(write(down[1], "g", 1), 1);
@@ -1166,6 +1171,191 @@ static void full_disk_during_commit_writes_nothing(void **state)
     assert_true(n < 200);
 }
 
+
+/* ---- more readers, paths ------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t ids[8];
+    uint8_t first[8];
+    char dicom[8][16];
+    int n;
+} Rows;
+
+static int collect_labels(void *ctx, int64_t stay_id, const uint8_t labels[CATALOG_N_PHENOTYPES])
+{
+    Rows *r = ctx;
+    if (r->n < 8) {
+        r->ids[r->n] = stay_id;
+        r->first[r->n] = labels[0];
+    }
+    r->n++;
+    return 0;
+}
+
+static int collect_pair(void *ctx, int64_t stay_id, const char *dicom_id)
+{
+    Rows *r = ctx;
+    if (r->n < 8) {
+        r->ids[r->n] = stay_id;
+        snprintf(r->dicom[r->n], sizeof r->dicom[0], "%s", dicom_id);
+    }
+    r->n++;
+    return 0;
+}
+
+static int stop_pairs(void *ctx, int64_t stay_id, const char *dicom_id)
+{
+    (void)stay_id;
+    (void)dicom_id;
+    (*(int *)ctx)++;
+    return 1;
+}
+
+static int collect_source(void *ctx, const StoreSource *x)
+{
+    Rows *r = ctx;
+    if (r->n < 8) snprintf(r->dicom[r->n], sizeof r->dicom[0], "%s=%s", x->name, x->detail);
+    r->n++;
+    return 0;
+}
+
+static int collect_funnel(void *ctx, const StoreFunnelStep *f)
+{
+    Rows *r = ctx;
+    if (r->n < 8) {
+        r->ids[r->n] = f->count;
+        snprintf(r->dicom[r->n], sizeof r->dicom[0], "%s/%d", f->source, f->step);
+    }
+    r->n++;
+    return 0;
+}
+
+static void bulk_readers(void **state)
+{
+    Tmp *t = *state;
+    Store *st = create(t);
+    ok(st, store_begin(st));
+    put_patient(st, 1);
+    uint8_t lab[CATALOG_N_PHENOTYPES] = {0};
+    for (int64_t id = 5; id >= 1; id--) { /* written in reverse: read back sorted */
+        StoreStay x = make_stay(id, 1, 1000 * id, 1000 * id + 500, SPLIT_TRAIN);
+        ok(st, store_put_stay(st, &x));
+        lab[0] = (uint8_t)(id % 2);
+        if (id != 3) ok(st, store_put_labels(st, id, lab));
+        char d[16];
+        snprintf(d, sizeof d, "x%lld", (long long)id);
+        StoreRadiograph r = make_cxr(d, 1, 1000 * id + 10, "AP");
+        ok(st, store_put_radiograph(st, &r));
+    }
+    ok(st, store_put_source(st, "b", "2"));
+    ok(st, store_put_source(st, "a", "1"));
+    ok(st, store_put_funnel(st, "z", 1, "second", 5));
+    ok(st, store_put_funnel(st, "z", 0, "first", 9));
+    ok(st, store_put_funnel(st, "m", 0, "other", 1));
+    /* Recomputing inside the caller's transaction joins it (a savepoint). */
+    ok(st, store_recompute_pairs(st));
+    store_rollback(st);
+    Rows r = {0};
+    ok(st, store_each_labels(st, collect_labels, &r));
+    assert_int_equal(r.n, 0); /* rolled back, pairs included */
+    ok(st, store_each_pair(st, collect_pair, &r));
+    assert_int_equal(r.n, 0);
+
+    ok(st, store_begin(st));
+    put_patient(st, 1);
+    for (int64_t id = 5; id >= 1; id--) {
+        StoreStay x = make_stay(id, 1, 1000 * id, 1000 * id + 500, SPLIT_TRAIN);
+        ok(st, store_put_stay(st, &x));
+        lab[0] = (uint8_t)(id % 2);
+        if (id != 3) ok(st, store_put_labels(st, id, lab));
+        char d[16];
+        snprintf(d, sizeof d, "x%lld", (long long)id);
+        StoreRadiograph x2 = make_cxr(d, 1, 1000 * id + 10, "AP");
+        ok(st, store_put_radiograph(st, &x2));
+    }
+    ok(st, store_put_source(st, "b", "2"));
+    ok(st, store_put_source(st, "a", "1"));
+    ok(st, store_put_funnel(st, "z", 1, "second", 5));
+    ok(st, store_put_funnel(st, "z", 0, "first", 9));
+    ok(st, store_put_funnel(st, "m", 0, "other", 1));
+    ok(st, store_recompute_pairs(st));
+    ok(st, store_commit(st));
+
+    memset(&r, 0, sizeof r);
+    ok(st, store_each_labels(st, collect_labels, &r));
+    assert_int_equal(r.n, 4);
+    assert_int_equal(r.ids[0], 1);
+    assert_int_equal(r.ids[1], 2);
+    assert_int_equal(r.ids[2], 4);
+    assert_int_equal(r.ids[3], 5);
+    assert_int_equal(r.first[0], 1);
+    assert_int_equal(r.first[1], 0);
+
+    memset(&r, 0, sizeof r);
+    ok(st, store_each_pair(st, collect_pair, &r));
+    assert_int_equal(r.n, 5);
+    for (int k = 0; k < 5; k++) {
+        char want[16];
+        snprintf(want, sizeof want, "x%d", k + 1);
+        assert_int_equal(r.ids[k], k + 1);
+        assert_string_equal(r.dicom[k], want);
+    }
+    int calls = 0;
+    assert_int_equal(store_each_pair(st, stop_pairs, &calls), PS_ERR_CANCELLED);
+    assert_int_equal(calls, 1);
+
+    memset(&r, 0, sizeof r);
+    ok(st, store_each_source(st, collect_source, &r));
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.dicom[0], "a=1");
+    assert_string_equal(r.dicom[1], "b=2");
+
+    memset(&r, 0, sizeof r);
+    ok(st, store_each_funnel(st, collect_funnel, &r));
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.dicom[0], "m/0");
+    assert_string_equal(r.dicom[1], "z/0");
+    assert_int_equal(r.ids[1], 9);
+    assert_string_equal(r.dicom[2], "z/1");
+    store_close(st);
+}
+
+static void default_path(void **state)
+{
+    (void)state;
+    char buf[256];
+    PsErr err = {{0}};
+    char *saved[3];
+    static const char *const vars[3] = {"PHENOSCOPE_STORE", "XDG_DATA_HOME", "HOME"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(vars[i]);
+        saved[i] = v ? strdup(v) : NULL;
+    }
+    setenv("PHENOSCOPE_STORE", "/data/my.db", 1);
+    setenv("XDG_DATA_HOME", "/xdg", 1);
+    setenv("HOME", "/home/u", 1);
+    ok(NULL, store_default_path(buf, sizeof buf, &err));
+    assert_string_equal(buf, "/data/my.db");
+    setenv("PHENOSCOPE_STORE", "", 1); /* empty counts as unset */
+    ok(NULL, store_default_path(buf, sizeof buf, &err));
+    assert_string_equal(buf, "/xdg/phenoscope/store.db");
+    setenv("XDG_DATA_HOME", "relative/dir", 1); /* invalid per the XDG spec: ignored */
+    ok(NULL, store_default_path(buf, sizeof buf, &err));
+    assert_string_equal(buf, "/home/u/.local/share/phenoscope/store.db");
+    unsetenv("XDG_DATA_HOME");
+    unsetenv("HOME");
+    assert_int_equal(store_default_path(buf, sizeof buf, &err), PS_ERR_NOTFOUND);
+    assert_non_null(strstr(err.msg, "--store"));
+    setenv("PHENOSCOPE_STORE", "/a/very/long/path/that/does/not/fit.db", 1);
+    char small[16];
+    assert_int_equal(store_default_path(small, sizeof small, &err), PS_ERR_INVALID);
+    for (int i = 0; i < 3; i++) {
+        if (saved[i]) setenv(vars[i], saved[i], 1);
+        else unsetenv(vars[i]);
+        free(saved[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1192,6 +1382,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(busy_store, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(busy_during_migration, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(refused_commit_writes_nothing, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(bulk_readers, tmp_setup, tmp_teardown),
+        cmocka_unit_test(default_path),
         cmocka_unit_test_setup_teardown(full_disk_during_commit_writes_nothing, tmp_setup,
                                         tmp_teardown),
     };

@@ -24,6 +24,11 @@ extern const CmdVerb cmd_verbs[];
  * failure. Defined in ui/cmd_common.c. */
 struct Store;
 int cmd_open_store(const CmdGlobal *g, struct Store **out, int mode);
+/* cmd_open_store returns 0 with *out set, or 1 (an exit status) with *out NULL after printing
+ * "phenoscope: <why>"; mode is a StoreMode. */
+
+/* Prints "phenoscope: <message>" on stderr, one line, sanitised for the terminal. */
+void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The verbs (ui/cmd_<verb>.c). */
 int cmd_import_run(const CmdGlobal *g, int argc, char **argv);

@@ -7,10 +7,14 @@
 #include <string.h>
 
 int cmd_demo_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_info_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_export_run(const CmdGlobal *g, int argc, char **argv);
 
 const CmdVerb cmd_verbs[] = {
     {"demo", cmd_demo_run, "write the synthetic demo cohort to the store"},
     {"import", cmd_import_run, "import real data: mimic-iv DIR ..., mimic-cxr DIR, benchmark DIR"},
+    {"info", cmd_info_run, "what the store holds: counts per split (Table 1), sources, funnel"},
+    {"export", cmd_export_run, "labels, a stay, radiographs, an image or pairs as CSV / JPEG"},
     {NULL, NULL, NULL},
 };
 
