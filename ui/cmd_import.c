@@ -16,6 +16,7 @@
 #include "store/import_bench.h"
 #include "store/import_cxr.h"
 #include "store/import_mimic.h"
+#include "store/sanitize.h"
 #include "store/store.h"
 #include "ui/cmd.h"
 
@@ -32,7 +33,9 @@ static void on_bad_row(void *ctx, const char *msg)
     r->seen++;
     if (r->shown < SHOW_BAD_ROWS) {
         if (r->tty) fputs("\r\033[K", stderr);
-        fprintf(stderr, "phenoscope: bad row: %s\n", msg);
+        char clean[PS_ERRMSG_MAX];
+        sanitize_for_terminal(clean, sizeof clean, msg);
+        fprintf(stderr, "phenoscope: bad row: %s\n", clean);
         r->shown++;
     }
 }
@@ -47,25 +50,6 @@ static int on_progress(void *ctx, const char *file, int64_t records, uint64_t by
         else
             fprintf(stderr, "\r\033[K%s: %lld rows", file, (long long)records);
         fflush(stderr);
-    }
-    return 0;
-}
-
-static int open_store(const CmdGlobal *g, Store **st)
-{
-    char path[4096];
-    PsErr err = {{0}};
-    const char *p = g->store_path;
-    if (!p) {
-        if (store_default_path(path, sizeof path, &err) != PS_OK) {
-            fprintf(stderr, "phenoscope: %s\n", err.msg);
-            return 1;
-        }
-        p = path;
-    }
-    if (store_open(st, p, STORE_OPEN_CREATE, &err) != PS_OK) {
-        fprintf(stderr, "phenoscope: %s\n", err.msg);
-        return 1;
     }
     return 0;
 }
@@ -157,7 +141,7 @@ static int import_mimic(const CmdGlobal *g, int argc, char **argv)
     if (resources) {
         PsErr err = {{0}};
         if (import_mimic_find_resources(resources, defs, items, ranges, sizeof defs, &err)) {
-            fprintf(stderr, "phenoscope: %s\n", err.msg);
+            cmd_error("%s", err.msg);
             return 1;
         }
         if (!o.definitions) o.definitions = defs;
@@ -177,13 +161,13 @@ static int import_mimic(const CmdGlobal *g, int argc, char **argv)
     o.on_progress = on_progress;
     o.ctx = &rep;
     Store *st = NULL;
-    if (open_store(g, &st)) return 1;
+    if (cmd_open_store(g, &st, STORE_OPEN_CREATE)) return 1;
     ImportMimicStats s;
     PsErr err = {{0}};
     PsStatus rc = import_mimic_run(st, &o, &s, &err);
     if (rep.tty && !rep.quiet) fputs("\r\033[K", stderr);
     if (rc != PS_OK) {
-        fprintf(stderr, "phenoscope: %s\n", err.msg);
+        cmd_error("%s", err.msg);
         if (rc != PS_ERR_CANCELLED && s.funnel[0])
             fprintf(stderr, "phenoscope: what was committed is kept; run the same command again "
                             "to continue\n");
@@ -287,14 +271,14 @@ static int import_cxr(const CmdGlobal *g, int argc, char **argv)
     o.on_progress = on_progress;
     o.ctx = &rep;
     Store *st = NULL;
-    if (open_store(g, &st)) return 1;
+    if (cmd_open_store(g, &st, STORE_OPEN_CREATE)) return 1;
     ImportCxrStats s;
     PsErr err = {{0}};
     PsStatus rc = import_cxr_run(st, &o, &s, &err);
     if (rep.tty && !rep.quiet) fputs("\r\033[K", stderr);
     store_close(st);
     if (rc != PS_OK) {
-        fprintf(stderr, "phenoscope: %s\n", err.msg);
+        cmd_error("%s", err.msg);
         return 1;
     }
     if (rep.seen > rep.shown)
@@ -361,14 +345,14 @@ static int import_bench(const CmdGlobal *g, int argc, char **argv)
     o.on_progress = on_progress;
     o.ctx = &rep;
     Store *st = NULL;
-    if (open_store(g, &st)) return 1;
+    if (cmd_open_store(g, &st, STORE_OPEN_CREATE)) return 1;
     ImportBenchStats s;
     PsErr err = {{0}};
     PsStatus rc = import_bench_run(st, &o, &s, &err);
     if (rep.tty && !rep.quiet) fputs("\r\033[K", stderr);
     store_close(st);
     if (rc != PS_OK) {
-        fprintf(stderr, "phenoscope: %s\n", err.msg);
+        cmd_error("%s", err.msg);
         return 1;
     }
     if (rep.seen > rep.shown)
