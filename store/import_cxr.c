@@ -100,8 +100,7 @@ void import_cxr_resize(unsigned char *dst, int dw, int dh, const unsigned char *
     }
 }
 
-/* ---- maps -------------------------------------------------------------------------------------
- */
+/* ---- maps ----------------------------------------------------------------------------------- */
 
 /* study_id -> CheXpert labels */
 typedef struct {
@@ -230,8 +229,7 @@ static int dicom_get(const DicomMap *m, const char *k, size_t n)
     return -2;
 }
 
-/* ---- state --------------------------------------------------------------------------------------
- */
+/* ---- state ---------------------------------------------------------------------------------- */
 
 typedef struct {
     StoreRadiograph r;

@@ -224,9 +224,11 @@ typedef struct {
     PsErr *err;
     int64_t batch;
     int layout;
-    char path[8][4096];   /* resolved table paths, by TABLE_* */
-    char display[8][128]; /* names in messages, relative to DIR */
-    int present[8];
+    char path[9][4096];   /* resolved table paths, by TABLE_* */
+    char display[9][128]; /* names in messages, relative to DIR */
+    int present[9];
+    /* itemids listed in icu/d_items and hosp/d_labitems (bit per itemid), NULL when absent */
+    uint8_t *known_chart, *known_lab;
     ItemInfo *items;
     int64_t n_items; /* items[] covers itemids 0 .. n_items-1 */
     Range ranges[CATALOG_N_CHANNELS];
@@ -253,11 +255,12 @@ enum {
     TABLE_DIAGNOSES,
     TABLE_CHARTEVENTS,
     TABLE_LABEVENTS,
+    TABLE_D_ITEMS,
+    TABLE_D_LABITEMS,
     N_TABLES
 };
 
-/* ---- helpers ----------------------------------------------------------------------------------
- */
+/* ---- helpers -------------------------------------------------------------------------------- */
 
 static void report_bad(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void report_bad(Ctx *c, const char *fmt, ...)
@@ -374,15 +377,15 @@ static int contains_ci(const char *hay, size_t n, const char *needle)
     return 0;
 }
 
-/* ---- reading tables ---------------------------------------------------------------------------
- */
+/* ---- reading tables ------------------------------------------------------------------------- */
 
 typedef struct {
     CsvReader *r;
     int ncols;   /* header width */
     int col[16]; /* indexes of the requested columns (-1 optional absent) */
     const char *display;
-    int64_t records; /* records after the header consumed (good or bad) */
+    int64_t records;      /* records after the header consumed (good or bad) */
+    const uint8_t *known; /* itemids of the table's dictionary, or NULL: no check */
 } Table;
 
 /* Opens a table and checks its header: names[i] are required unless prefixed by '?'. */
@@ -482,8 +485,7 @@ static int get_time(Ctx *c, Table *t, int i, const char *what, int allow_empty, 
     return -1;
 }
 
-/* ---- resources ----------------------------------------------------------------------------------
- */
+/* ---- resources ------------------------------------------------------------------------------ */
 
 static int channel_by_name_ci(const char *s, size_t n)
 {
@@ -747,8 +749,7 @@ PsStatus import_mimic_find_resources(const char *dir, char *definitions, char *i
     return PS_OK;
 }
 
-/* ---- layout ------------------------------------------------------------------------------------
- */
+/* ---- layout --------------------------------------------------------------------------------- */
 
 static int resolve(Ctx *c, int which, const char *sub, const char *name)
 {
@@ -789,14 +790,49 @@ static PsStatus find_tables(Ctx *c)
     resolve(c, TABLE_DIAGNOSES, "hosp", "diagnoses_icd");
     resolve(c, TABLE_CHARTEVENTS, "icu", "chartevents");
     resolve(c, TABLE_LABEVENTS, "hosp", "labevents");
+    resolve(c, TABLE_D_ITEMS, "icu", "d_items");
+    resolve(c, TABLE_D_LABITEMS, "hosp", "d_labitems");
     for (int t = 0; t < N_TABLES; t++)
-        if (t != TABLE_CHARTEVENTS && !c->present[t])
+        if (t != TABLE_CHARTEVENTS && t != TABLE_D_ITEMS && t != TABLE_D_LABITEMS && !c->present[t])
             return ps_err(c->err, PS_ERR_NOTFOUND, "%s: %s is missing", c->opt->dir, c->display[t]);
     return PS_OK;
 }
 
-/* ---- the cohort --------------------------------------------------------------------------------
- */
+/* Reads the itemids of a dictionary table (d_items, d_labitems) into a bitmap, so that event
+ * rows naming an item the release does not know are reported as bad rows. */
+static PsStatus read_dictionary(Ctx *c, int which, uint8_t **out)
+{
+    static const char *const names[] = {"itemid"};
+    Table t;
+    PsStatus rc = table_open(c, &t, which, names, 1);
+    if (rc) return rc;
+    uint8_t *bits = calloc(MAX_ITEMID / 8 + 1, 1);
+    if (!bits) {
+        csv_close(t.r);
+        return ps_err(c->err, PS_ERR_NOMEM, "out of memory");
+    }
+    int got;
+    while ((rc = table_next(c, &t, &got)) == PS_OK && got) {
+        if (got == 2) continue;
+        int64_t id;
+        if (get_i64(c, &t, 0, "itemid", 0, 0, &id)) continue;
+        if (id < 0 || id >= MAX_ITEMID) {
+            report_bad(c, "%s:%lld: itemid %lld out of range", t.display, (long long)csv_line(t.r),
+                       (long long)id);
+            continue;
+        }
+        bits[id >> 3] |= (uint8_t)(1u << (id & 7));
+    }
+    csv_close(t.r);
+    if (rc) {
+        free(bits);
+        return rc;
+    }
+    *out = bits;
+    return PS_OK;
+}
+
+/* ---- the cohort ----------------------------------------------------------------------------- */
 
 static PsStatus nomem(Ctx *c)
 {
@@ -1092,8 +1128,7 @@ static PsStatus write_cohort(Ctx *c)
     return PS_OK;
 }
 
-/* ---- progress ----------------------------------------------------------------------------------
- */
+/* ---- progress ------------------------------------------------------------------------------- */
 
 static PsStatus db_exec(Ctx *c, const char *sql)
 {
@@ -1162,8 +1197,7 @@ static int64_t query_i64(Ctx *c, const char *sql)
     return v;
 }
 
-/* ---- events ------------------------------------------------------------------------------------
- */
+/* ---- events --------------------------------------------------------------------------------- */
 
 enum {
     CH_CRR = 0,
@@ -1335,6 +1369,12 @@ static PsStatus map_row(Ctx *c, Table *t, Chunk *k)
         import_util_sanitize(clean, sizeof clean, s, n);
         report_bad(c, "%s:%lld: unparsable itemid '%s'", t->display, (long long)csv_line(t->r),
                    clean);
+        return PS_OK;
+    }
+    if (t->known &&
+        (itemid < 0 || itemid >= MAX_ITEMID || !(t->known[itemid >> 3] & (1u << (itemid & 7))))) {
+        report_bad(c, "%s:%lld: unknown itemid %lld (not in the release's dictionary)", t->display,
+                   (long long)csv_line(t->r), (long long)itemid);
         return PS_OK;
     }
     if (itemid < 0 || itemid >= c->n_items || c->items[itemid].channel < 0)
@@ -1512,6 +1552,7 @@ static PsStatus import_events(Ctx *c, int which, const char *item)
     Table t;
     rc = table_open(c, &t, which, names, 7);
     if (rc) return rc;
+    t.known = which == TABLE_CHARTEVENTS ? c->known_chart : c->known_lab;
     struct stat sb;
     uint64_t total = stat(c->path[which], &sb) == 0 ? (uint64_t)sb.st_size : 0;
     /* skip what earlier runs committed (bad rows among them were counted then) */
@@ -1618,8 +1659,7 @@ out:
     return rc;
 }
 
-/* ---- finish ------------------------------------------------------------------------------------
- */
+/* ---- finish --------------------------------------------------------------------------------- */
 
 static PsStatus finish(Ctx *c)
 {
@@ -1682,8 +1722,7 @@ static void fill_stats(Ctx *c)
     sqlite3_finalize(q);
 }
 
-/* ---- the run -----------------------------------------------------------------------------------
- */
+/* ---- the run -------------------------------------------------------------------------------- */
 
 PsStatus import_mimic_run(Store *st, const ImportMimicOptions *opt, ImportMimicStats *stats,
                           PsErr *err)
@@ -1713,7 +1752,12 @@ PsStatus import_mimic_run(Store *st, const ImportMimicOptions *opt, ImportMimicS
         goto done;
     stats->layout = c->layout;
     stats->has_chartevents = c->present[TABLE_CHARTEVENTS];
-    int64_t resource_bad = c->bad;
+    /* the item dictionaries, when present, make rows naming unknown items bad rows */
+    if (c->present[TABLE_D_ITEMS] && (rc = read_dictionary(c, TABLE_D_ITEMS, &c->known_chart)))
+        goto done;
+    if (c->present[TABLE_D_LABITEMS] && (rc = read_dictionary(c, TABLE_D_LABITEMS, &c->known_lab)))
+        goto done;
+    int64_t resource_bad = c->bad; /* counted with the cohort, once */
 
     rc = import_util_progress_init(st, err);
     if (rc) goto done;
@@ -1785,6 +1829,8 @@ done:
     idmap_free(&c->stay_by_hadm);
     free(c->codes.e);
     free(c->items);
+    free(c->known_chart);
+    free(c->known_lab);
     free(c->pats);
     free(c->adms);
     free(c->stays);

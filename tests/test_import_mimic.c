@@ -24,8 +24,7 @@
 #define FIX "tests/fixtures"
 #define RES FIX "/mimic_resources"
 
-/* ---- helpers -----------------------------------------------------------------------------------
- */
+/* ---- helpers -------------------------------------------------------------------------------- */
 
 typedef struct {
     char msgs[64][PS_ERRMSG_MAX];
@@ -200,10 +199,11 @@ static double event_at(const char *db, int64_t stay, int ch, double h)
 /* Copies a fixture tree into dst, gzip-compressing every table (named .csv.gz) when gz. */
 static void copy_tree(const char *src, const char *dst, int gz)
 {
-    static const char *const files[] = {
-        "core/patients.csv",   "core/admissions.csv",      "hosp/patients.csv",
-        "hosp/admissions.csv", "hosp/d_icd_diagnoses.csv", "hosp/diagnoses_icd.csv",
-        "hosp/labevents.csv",  "icu/icustays.csv",         "icu/chartevents.csv"};
+    static const char *const files[] = {"core/patients.csv",        "core/admissions.csv",
+                                        "hosp/patients.csv",        "hosp/admissions.csv",
+                                        "hosp/d_icd_diagnoses.csv", "hosp/diagnoses_icd.csv",
+                                        "hosp/labevents.csv",       "icu/icustays.csv",
+                                        "icu/chartevents.csv",      "icu/d_items.csv"};
     static const char *const subs[] = {"core", "hosp", "icu"};
     char p[600], q[600];
     assert_int_equal(mkdir(dst, 0700), 0);
@@ -238,8 +238,7 @@ static void copy_tree(const char *src, const char *dst, int gz)
     }
 }
 
-/* ---- v2.x fixture ------------------------------------------------------------------------------
- */
+/* ---- v2.x fixture --------------------------------------------------------------------------- */
 
 static void v2_cohort_funnel_and_bad_rows(void **state)
 {
@@ -265,6 +264,7 @@ static void v2_cohort_funnel_and_bad_rows(void **state)
         "icu/chartevents.csv:32: unknown category 'Sleepy' for Glascow coma scale eye opening",
         "icu/chartevents.csv:33: unparsable charttime '2180-13-01 22:00:00'",
         "icu/chartevents.csv:34: expected 11 columns, got 10",
+        "icu/chartevents.csv:39: unknown itemid 888888 (not in the release's dictionary)",
         "hosp/labevents.csv:8: unparsable number 'multi\\x0aline note, not a number' for Glucose",
     };
     int nb = (int)(sizeof want_bad / sizeof *want_bad);
@@ -419,8 +419,7 @@ static void gzip_and_plain_give_the_same_store(void **state)
     tmp_clean(&t);
 }
 
-/* ---- v1.0 fixture (core/, ethnicity, older event headers, BOM + CRLF) -------------------------
- */
+/* ---- v1.0 fixture (core/, ethnicity, older event headers, BOM + CRLF) ----------------------- */
 
 static void v1_layout(void **state)
 {
@@ -461,8 +460,7 @@ static void v1_layout(void **state)
     tmp_clean(&t);
 }
 
-/* ---- failures ----------------------------------------------------------------------------------
- */
+/* ---- failures ------------------------------------------------------------------------------- */
 
 static void clear_failures(void **state)
 {
@@ -531,8 +529,7 @@ static void truncated_gzip_stops_with_one_message(void **state)
     tmp_clean(&t);
 }
 
-/* ---- resuming after SIGKILL ---------------------------------------------------------------------
- */
+/* ---- resuming after SIGKILL ----------------------------------------------------------------- */
 
 /* Runs the import in a child that SIGKILLs itself at the given point, checks it died that way
  * (or finished, when the point lies beyond the run). */
@@ -638,8 +635,7 @@ static void time_parsing(void **state)
     assert_int_equal(import_mimic_parse_time("", 0, &v), -1);
 }
 
-/* ---- the open MIMIC-IV demo --------------------------------------------------------------------
- */
+/* ---- the open MIMIC-IV demo ----------------------------------------------------------------- */
 
 static const char *shared_dir(void)
 {
