@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+int cmd_demo_run(const CmdGlobal *g, int argc, char **argv);
+
 const CmdVerb cmd_verbs[] = {
+    {"demo", cmd_demo_run, "write the synthetic demo cohort to the store"},
     {NULL, NULL, NULL},
 };
 
