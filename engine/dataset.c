@@ -463,8 +463,8 @@ int dataset_find_image(const Dataset *d, const char *dicom_id)
     return -1;
 }
 
-PsStatus dataset_stay_input(const Dataset *d, Store *st, int64_t stay_id, float **x, int *T,
-                            PsErr *err)
+PsStatus dataset_stay_input(const DatasetConfig *cfg, const Normalizer *nz, Store *st,
+                            int64_t stay_id, float **x, int *T, PsErr *err)
 {
     *x = NULL;
     StoreStay s;
@@ -473,8 +473,8 @@ PsStatus dataset_stay_input(const Dataset *d, Store *st, int64_t stay_id, float 
         return ps_err(err, rc, "no stay %lld in %s", (long long)stay_id, store_path(st));
     if (rc) return ps_err(err, rc, "stay %lld: %s", (long long)stay_id, store_errmsg(st));
     DiscretizeConfig dc = discretize_defaults();
-    dc.bin_hours = d->cfg.bin_hours;
-    dc.max_bins = d->cfg.max_bins;
+    dc.bin_hours = cfg->bin_hours;
+    dc.max_bins = cfg->max_bins;
     float *out = malloc((size_t)dc.max_bins * CATALOG_N_INPUTS * sizeof(float));
     if (!out) return ps_err(err, PS_ERR_NOMEM, "out of memory");
     EventBuf eb = {0};
@@ -488,7 +488,7 @@ PsStatus dataset_stay_input(const Dataset *d, Store *st, int64_t stay_id, float 
         free(out);
         return rc;
     }
-    normalizer_apply(&d->nz, out, *T);
+    normalizer_apply(nz, out, *T);
     *x = out;
     return PS_OK;
 }

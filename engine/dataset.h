@@ -107,9 +107,9 @@ int dataset_find_image(const Dataset *d, const char *dicom_id);
 PsStatus dataset_prepare_image(uint8_t *out, int S, const unsigned char *jpeg, size_t size,
                                const char *name, PsErr *err);
 /* Discretizes and standardises one stay from the store into a malloc'd (T, 76) array *x (caller
- * frees), using d's bin width, cap and normalizer. */
-PsStatus dataset_stay_input(const Dataset *d, Store *st, int64_t stay_id, float **x, int *T,
-                            PsErr *err);
+ * frees), with cfg's bin width and cap and the normalizer nz. PS_ERR_NOTFOUND: no such stay. */
+PsStatus dataset_stay_input(const DatasetConfig *cfg, const Normalizer *nz, Store *st,
+                            int64_t stay_id, float **x, int *T, PsErr *err);
 
 /* ---- sampling ---------------------------------------------------------------------------- */
 

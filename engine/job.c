@@ -7,6 +7,7 @@
  */
 #include "engine/job.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -49,11 +50,6 @@ static void on_progress(void *ctx, const TrainProgress *p)
     Job *j = ctx;
     pthread_mutex_lock(&j->mu);
     j->snap.progress = *p;
-    if (j->snap.state == JOB_RUNNING || j->snap.state == JOB_PAUSED) {
-        if (strcmp(p->state, "running") != 0 && strcmp(p->state, "paused") != 0) {
-            /* final states are set by the worker when train_run returns */
-        }
-    }
     j->snap.version++;
     pthread_mutex_unlock(&j->mu);
 }
@@ -207,6 +203,10 @@ static void *worker(void *arg)
         j->snap.queued--;
         j->snap.state = JOB_LOADING;
         memset(&j->snap.progress, 0, sizeof j->snap.progress);
+        TrainProgress *p = &j->snap.progress;
+        p->loss_cxr = p->loss_ehr = p->loss_joint = p->samples_per_s = p->eta_s = NAN;
+        p->val_auroc = p->best_val_auroc = NAN;
+        for (int k = 0; k < 3; k++) p->val_group[k] = NAN;
         snprintf(j->snap.progress.state, sizeof j->snap.progress.state, "loading");
         snprintf(j->snap.progress.method, sizeof j->snap.progress.method, "%s",
                  train_method_name(e->req.cfg.method));

@@ -268,6 +268,8 @@ struct Trainer {
     DatasetSampler samp[3];
     Rng rng; /* dropout masks and flips */
     ParamSet state_ps; /* "trainer.state": STATE_WORDS words as 2·STATE_WORDS floats */
+    ParamSet norm_ps;  /* "data.normalizer": the input standardisation the model was trained on */
+    Normalizer nz;
     View views[12];
     int n_views;
     /* run state */
@@ -326,7 +328,7 @@ static int iters_per_epoch(const Trainer *t)
 PsStatus trainer_new(Trainer **out, const Dataset *d, const TrainConfig *cfg, PsErr *err)
 {
     *out = NULL;
-    PS_CHECK(err, d && cfg);
+    PS_CHECK(err, cfg);
     if (cfg->batch < 1 || cfg->batch > 4096)
         return ps_err(err, PS_ERR_INVALID, "batch size %d is out of range 1..4096", cfg->batch);
     if (cfg->lstm_hidden < 1 || cfg->lstm_layers < 1 || cfg->lstm_layers > 8)
@@ -335,10 +337,10 @@ PsStatus trainer_new(Trainer **out, const Dataset *d, const TrainConfig *cfg, Ps
     if (!(cfg->lr > 0)) return ps_err(err, PS_ERR_INVALID, "learning rate must be positive");
     if ((unsigned)cfg->method >= TRAIN_N_METHODS)
         return ps_err(err, PS_ERR_INVALID, "unknown method %d", (int)cfg->method);
-    if (d->n_stay[SPLIT_TRAIN] == 0)
+    if (d && d->n_stay[SPLIT_TRAIN] == 0)
         return ps_err(err, PS_ERR_INVALID, "the store has no training stays");
     int use_cnn = cfg->method != TRAIN_EHR;
-    if (use_cnn) {
+    if (use_cnn && d) {
         if (d->n_pair[SPLIT_TRAIN] == 0)
             return ps_err(err, PS_ERR_INVALID,
                           "method %s needs stays paired with a radiograph, and this store has "
@@ -360,7 +362,9 @@ PsStatus trainer_new(Trainer **out, const Dataset *d, const TrainConfig *cfg, Ps
     t->use_cnn = use_cnn;
     t->use_fus = use_cnn;
     t->B = cfg->batch;
-    t->max_T = d->max_T > 0 ? d->max_T : 1;
+    t->max_T = d ? (d->max_T > 0 ? d->max_T : 1) : cfg->max_bins;
+    if (d) t->nz = d->nz;
+    params_init(&t->norm_ps);
     t->S = cfg->img_size;
     t->H = cfg->lstm_hidden;
     t->lr = cfg->lr;
@@ -408,8 +412,12 @@ PsStatus trainer_new(Trainer **out, const Dataset *d, const TrainConfig *cfg, Ps
     if ((rc = params_add(&t->state_ps, "trainer.state", 1, shape, &off, err)) ||
         (rc = params_alloc(&t->state_ps, 0, err)))
         goto fail;
-    /* samplers, each its own stream of the seed */
-    for (int s = 0; s < 3; s++)
+    int64_t nshape[1] = {NORMALIZER_BLOB_FLOATS};
+    if ((rc = params_add(&t->norm_ps, "data.normalizer", 1, nshape, &off, err)) ||
+        (rc = params_alloc(&t->norm_ps, 0, err)))
+        goto fail;
+    /* samplers, each its own stream of the seed (none for an inference-only trainer) */
+    for (int s = 0; s < 3 && d; s++)
         if ((rc = dataset_sampler_init(&t->samp[s], d, (DatasetStream)s, SPLIT_TRAIN, cfg->seed,
                                        err)))
             goto fail;
@@ -473,6 +481,7 @@ void trainer_free(Trainer *t)
     params_free(&t->ehr_ps);
     params_free(&t->fus_ps);
     params_free(&t->state_ps);
+    params_free(&t->norm_ps);
     adam_done(&t->a_cnn);
     adam_done(&t->a_ehr);
     adam_done(&t->a_fus);
@@ -758,6 +767,14 @@ PsStatus trainer_predict_one(Trainer *t, const float *x, int T, const uint8_t *i
     return PS_OK;
 }
 
+PsStatus trainer_stay_input(const Trainer *t, Store *st, int64_t stay_id, float **x, int *T,
+                            PsErr *err)
+{
+    DatasetConfig dc;
+    train_dataset_config(&t->cfg, &dc);
+    return dataset_stay_input(&dc, &t->nz, st, stay_id, x, T, err);
+}
+
 /* ---- checkpoints ------------------------------------------------------------------------ */
 
 static void put_words(uint64_t *w, int *k, const void *p, size_t bytes)
@@ -826,6 +843,7 @@ static int view_sets(Trainer *t, ParamSet **sets)
     int n = 0;
     for (int i = 0; i < t->n_views; i++) sets[n++] = &t->views[i].ps;
     sets[n++] = &t->state_ps;
+    sets[n++] = &t->norm_ps;
     return n;
 }
 
@@ -834,6 +852,7 @@ PsStatus trainer_save(Trainer *t, uint8_t **blob, size_t *len, PsErr *err)
     uint64_t w[STATE_WORDS];
     pack_state(t, w);
     memcpy(t->state_ps.w, w, sizeof w);
+    normalizer_to_blob(&t->nz, t->norm_ps.w);
     ParamSet *sets[16];
     int n = view_sets(t, sets);
     return safetensors_save(blob, len, sets, n, err);
@@ -860,8 +879,19 @@ PsStatus trainer_load(Trainer *t, const uint8_t *blob, size_t len, const char *w
                       train_method_name((TrainMethod)w[1]), train_method_name(t->cfg.method));
     ParamSet *sets[16];
     int n = view_sets(t, sets);
+    /* the normalizer must parse before anything is overwritten */
+    ParamSet nonly = t->norm_ps;
+    nonly.w = malloc(t->norm_ps.n * sizeof(float));
+    if (!nonly.w) return ps_err(err, PS_ERR_NOMEM, "out of memory");
+    one[0] = &nonly;
+    rc = safetensors_load(blob, len, what, one, 1, &o, err);
+    Normalizer nz;
+    if (!rc) rc = normalizer_from_blob(&nz, nonly.w, NORMALIZER_BLOB_FLOATS, err);
+    free(nonly.w);
+    if (rc) return rc;
     rc = safetensors_load(blob, len, what, sets, n, NULL, err);
     if (rc) return rc;
+    t->nz = nz;
     return unpack_state(t, w, what, err);
 }
 
@@ -939,6 +969,76 @@ static PsStatus validate(Trainer *t, Buf *json, double *score, double group[3], 
     for (int k = 0; k < 3; k++) group[k] = sel->group_auroc[k];
     bputf(json, ",\"selection\":\"%s\"", sel == &all ? "val_all" : "val_paired");
 done:
+    free(pp);
+    free(yp);
+    train_predictions_free(&pr);
+    return rc;
+}
+
+PsStatus trainer_evaluate(Trainer *t, int split, int resamples, uint64_t seed,
+                          TrainEvalReport *out, PsErr *err)
+{
+    memset(out, 0, sizeof *out);
+    TrainPredictions pr;
+    PsStatus rc = trainer_predict_split(t, split, &pr, err);
+    if (rc) return rc;
+    MetricsWork mw;
+    memset(&mw, 0, sizeof mw);
+    float *pp = malloc(((size_t)pr.n * NP + 1) * sizeof(float));
+    float *yp = malloc(((size_t)pr.n * NP + 1) * sizeof(float));
+    if (!pp || !yp) {
+        rc = ps_err(err, PS_ERR_NOMEM, "out of memory evaluating");
+        goto done;
+    }
+    int m = gather_paired(&pr, pp, yp);
+    out->n_paired = m;
+    out->n_all = pr.n;
+    if ((rc = metrics_work_init(&mw, (size_t)(pr.n > 0 ? pr.n : 1), NP,
+                                resamples > 0 ? resamples : 1, err)))
+        goto done;
+    int group[NP];
+    metrics_phenotype_groups(group);
+    for (int set = 0; set < 2; set++) {
+        const float *p = set ? pr.p_rule : pp, *y = set ? pr.y : yp;
+        int n = set ? pr.n : m;
+        MetricsReport *rep = set ? &out->all : &out->paired;
+        for (int k = 0; k < TRAIN_EVAL_STATS; k++) out->lo[set][k] = out->hi[set][k] = NAN;
+        for (int k = 0; k < NP; k++) out->label_lo[set][k] = out->label_hi[set][k] = NAN;
+        if (n == 0) {
+            memset(rep, 0, sizeof *rep);
+            rep->macro_auroc = rep->macro_auprc = NAN;
+            for (int g = 0; g < 3; g++) rep->group_auroc[g] = rep->group_auprc[g] = NAN;
+            for (int k = 0; k < NP; k++) rep->auroc[k] = rep->auprc[k] = NAN;
+            continue;
+        }
+        if ((rc = metrics_report(&mw, rep, p, y, (size_t)n, NP, group, 3, err))) goto done;
+        if (resamples <= 0) continue;
+        for (int k = 0; k < TRAIN_EVAL_STATS + NP; k++) {
+            MetricsStat stat;
+            int which = 0;
+            if (k == 0) stat = METRICS_MACRO_AUROC;
+            else if (k == 1) stat = METRICS_MACRO_AUPRC;
+            else if (k < 5) stat = METRICS_GROUP_AUROC, which = k - 2;
+            else if (k < 8) stat = METRICS_GROUP_AUPRC, which = k - 5;
+            else stat = METRICS_LABEL_AUROC, which = k - 8;
+            Rng rng;
+            rng_seed_stream(&rng, seed, (uint64_t)(set * 100 + k));
+            double lo, hi;
+            int used;
+            if ((rc = metrics_bootstrap(&mw, &lo, &hi, &used, p, y, (size_t)n, NP, group, 3, stat,
+                                        which, resamples, &rng, err)))
+                goto done;
+            if (k < TRAIN_EVAL_STATS) {
+                out->lo[set][k] = lo;
+                out->hi[set][k] = hi;
+            } else {
+                out->label_lo[set][k - 8] = lo;
+                out->label_hi[set][k - 8] = hi;
+            }
+        }
+    }
+done:
+    metrics_work_done(&mw);
     free(pp);
     free(yp);
     train_predictions_free(&pr);
@@ -1246,4 +1346,60 @@ out:
     free(ej.s);
     trainer_free(t);
     return rc;
+}
+
+/* ---- opening a recorded run -------------------------------------------------------------- */
+
+PsStatus train_run_config(Store *st, int64_t run_id, TrainConfig *cfg, PsErr *err)
+{
+    RunInfo info;
+    char *json = NULL;
+    PsStatus rc = runs_get(st, run_id, &info, &json);
+    if (rc) return ps_err(err, rc, "%s", store_errmsg(st));
+    int m = train_method_parse(info.method);
+    if (m < 0) {
+        free(json);
+        return ps_err(err, PS_ERR_PARSE, "run %lld has an unknown method '%.31s'",
+                      (long long)run_id, info.method);
+    }
+    train_config_preset(cfg, TRAIN_PRESET_DEMO, (TrainMethod)m);
+    rc = train_config_parse(cfg, json, err);
+    free(json);
+    cfg->seed = (uint64_t)info.seed;
+    return rc;
+}
+
+PsStatus train_open_run(Store *st, int64_t run_id, const char *kind, const Dataset *d,
+                        const TrainConfig *cfg, Trainer **out, int *epoch, PsErr *err)
+{
+    *out = NULL;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    int ep = 0;
+    const char *k = kind ? kind : "best";
+    PsStatus rc = runs_get_checkpoint(st, run_id, k, &ep, &blob, &len);
+    if (rc == PS_ERR_NOTFOUND && !kind) {
+        k = "last";
+        rc = runs_get_checkpoint(st, run_id, k, &ep, &blob, &len);
+    }
+    if (rc == PS_ERR_NOTFOUND)
+        return ps_err(err, rc, "run %lld has no %s checkpoint yet (has it trained an epoch?)",
+                      (long long)run_id, kind ? kind : "saved");
+    if (rc) return ps_err(err, rc, "%s", store_errmsg(st));
+    Trainer *t = NULL;
+    if ((rc = trainer_new(&t, d, cfg, err))) {
+        free(blob);
+        return rc;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "the %s checkpoint of run %lld", k, (long long)run_id);
+    rc = trainer_load(t, blob, len, what, err);
+    free(blob);
+    if (rc) {
+        trainer_free(t);
+        return rc;
+    }
+    if (epoch) *epoch = ep;
+    *out = t;
+    return PS_OK;
 }

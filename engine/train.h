@@ -96,7 +96,8 @@ PsStatus train_config_parse(TrainConfig *cfg, const char *json, PsErr *err);
 typedef struct Trainer Trainer;
 
 /* Builds and initialises (from cfg->seed) the models of cfg->method for dataset d (which must
- * outlive the trainer). Refuses a method that needs pairs on a dataset without them. */
+ * outlive the trainer). Refuses a method that needs pairs on a dataset without them.
+ * d = NULL makes an inference-only trainer (load a checkpoint, then trainer_predict_one). */
 PsStatus trainer_new(Trainer **out, const Dataset *d, const TrainConfig *cfg, PsErr *err);
 void trainer_free(Trainer *t);
 
@@ -131,7 +132,27 @@ void train_predictions_free(TrainPredictions *p);
 PsStatus trainer_predict_one(Trainer *t, const float *x, int T, const uint8_t *img, float *p_ehr,
                              float *p_pair, PsErr *err);
 
-/* Checkpoint: model parameters, batch-norm statistics, Adam moments and the whole trainer state
+/* Discretizes and standardises one stay from the store with the model's bin width, cap and
+ * normalizer (from its checkpoint): *x malloc'd (T, 76), caller frees. */
+PsStatus trainer_stay_input(const Trainer *t, Store *st, int64_t stay_id, float **x, int *T,
+                            PsErr *err);
+
+/* Evaluation of a split: metrics on the paired stays (the method's paired prediction) and on
+ * all stays (the paper's inference rule), with percentile-bootstrap 95% intervals over
+ * `resamples` resamples of stays (0: none). Statistic index: 0 macro AUROC, 1 macro AUPRC,
+ * 2..4 acute/mixed/chronic AUROC, 5..7 their AUPRC. */
+#define TRAIN_EVAL_STATS 8
+typedef struct {
+    int n_paired, n_all;
+    MetricsReport paired, all;
+    double lo[2][TRAIN_EVAL_STATS], hi[2][TRAIN_EVAL_STATS]; /* [0] paired, [1] all */
+    double label_lo[2][CATALOG_N_PHENOTYPES], label_hi[2][CATALOG_N_PHENOTYPES]; /* AUROC */
+} TrainEvalReport;
+PsStatus trainer_evaluate(Trainer *t, int split, int resamples, uint64_t seed,
+                          TrainEvalReport *out, PsErr *err);
+
+/* Checkpoint: model parameters, batch-norm statistics, Adam moments, the input normalizer and
+ * the whole trainer state
  * (iteration, epoch, learning rate, best score, RNG and sampler states) as safetensors bytes
  * (*blob malloc'd, caller frees). Loading checks every tensor name and shape against the model:
  * a checkpoint of another configuration or a damaged blob is refused and t is unchanged. */
@@ -170,6 +191,15 @@ typedef struct {
  * PS_ERR_CANCELLED when stopped through the hooks (the run is then resumable). */
 PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfig *cfg, int resume,
                    const TrainHooks *hooks, PsErr *err);
+
+/* The configuration and record of run run_id (PS_ERR_NOTFOUND: "no run N in PATH"). */
+PsStatus train_run_config(Store *st, int64_t run_id, TrainConfig *cfg, PsErr *err);
+/* A trainer for run run_id with its checkpoint of kind "best" (falling back to "last" when the
+ * run never validated) loaded; d as for trainer_new (NULL: inference only). *epoch receives the
+ * checkpoint's epoch. A missing, damaged or mismatched checkpoint is refused with a message
+ * naming the run. */
+PsStatus train_open_run(Store *st, int64_t run_id, const char *kind, const Dataset *d,
+                        const TrainConfig *cfg, Trainer **out, int *epoch, PsErr *err);
 
 /* Metrics of predictions: all 25 labels, with group macros. */
 PsStatus train_metrics(MetricsReport *rep, const float *p, const float *y, int n, PsErr *err);

@@ -7,9 +7,17 @@
 #include <string.h>
 
 int cmd_demo_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_train_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_eval_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_table2_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_predict_run(const CmdGlobal *g, int argc, char **argv);
 
 const CmdVerb cmd_verbs[] = {
     {"demo", cmd_demo_run, "write the synthetic demo cohort to the store"},
+    {"train", cmd_train_run, "train a model (Algorithm 1 or a baseline); --resume RUN"},
+    {"eval", cmd_eval_run, "evaluate a run on the test set (AUROC/AUPRC with 95% CIs)"},
+    {"table2", cmd_table2_run, "train and evaluate the paper's Table 2 on this store"},
+    {"predict", cmd_predict_run, "the 25 phenotype probabilities of one stay"},
     {NULL, NULL, NULL},
 };
 
