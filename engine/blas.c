@@ -3,16 +3,27 @@
 #include "engine/blas.h"
 
 #include <cblas.h>
+#include <stdlib.h>
+#include <strings.h>
 
 /* OpenBLAS extensions (declared in its cblas.h, repeated here so that a netlib cblas.h on the
  * include path does not break the build). */
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
+char *openblas_get_corename(void);
 
 void blas_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
+    if (M == 1 && !ta) {
+        // one row (batch of one, or the last active sequence): a matrix-vector product, which
+        // OpenBLAS's sgemm would still pay a full packing of B for
+        // Cᵀ (N) = alpha op(B)ᵀ (N,K) · a (K) + beta Cᵀ
+        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? N : K, tb ? K : N, alpha,
+                    B, ldb, A, 1, beta, C, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
                 N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -45,4 +56,32 @@ int blas_set_threads(int n)
 int blas_get_threads(void)
 {
     return openblas_get_num_threads();
+}
+
+const char *blas_core_name(void)
+{
+    const char *s = openblas_get_corename();
+    return s ? s : "unknown";
+}
+
+static int is_one_of(const char *name, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcasecmp(name, *list) == 0) return 1;
+    return 0;
+}
+
+const char *blas_coretype_hint(void)
+{
+    const char *set = getenv("OPENBLAS_CORETYPE");
+    if (set && *set) return NULL;
+    const char *core = blas_core_name();
+    static const char *const avx512[] = {"skylakex", "cooperlake", "sapphirerapids", NULL};
+    static const char *const avx2[] = {"haswell", "zen", "skylakex", "cooperlake",
+                                       "sapphirerapids", NULL};
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && !is_one_of(core, avx512)) return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !is_one_of(core, avx2))
+        return "Haswell";
+    return NULL;
 }

@@ -22,4 +22,15 @@ void blas_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const floa
 int blas_set_threads(int n);
 int blas_get_threads(void);
 
+/* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...). */
+const char *blas_core_name(void);
+
+/* OpenBLAS 0.3.21 (Debian 12) does not know some recent CPUs (e.g. Sapphire/Emerald Rapids under
+ * KVM) and falls back to its generic Prescott kernels, 2-4x slower here. It reads
+ * OPENBLAS_CORETYPE only once, when the library loads, so the fix is for a program to re-execute
+ * itself with OPENBLAS_CORETYPE set to this hint. Returns the family the CPU supports
+ * ("SkylakeX" with AVX-512, "Haswell" with AVX2) when OpenBLAS chose a weaker one and the
+ * variable is not already set; NULL otherwise. */
+const char *blas_coretype_hint(void);
+
 #endif

@@ -139,12 +139,15 @@ void lstm_work_done(LstmWork *ws)
 /* ---- activations --------------------------------------------------------------------------- */
 
 /* exp(x) for float, Cephes' range reduction and polynomial (relative error ~1e-7), written
- * branch-free so the gate loops vectorise; glibc's expf would keep them scalar. */
+ * branch-free so the gate loops vectorise; glibc's expf would keep them scalar. The reduced
+ * argument lies in [-ln2/2, ln2/2] with round-to-nearest, where the polynomial is accurate. */
 static inline float fexp(float x)
 {
     x = x > 88.0f ? 88.0f : x;
     x = x < -87.0f ? -87.0f : x;
-    float fx = floorf(x * 1.44269504088896341f + 0.5f);
+    // n = round(x log2 e) by the 1.5·2^23 trick: floorf would be a libm call without
+    // -fno-trapping-math and keep the loop scalar
+    float fx = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     x = x - fx * 0.693359375f + fx * 2.12194440e-4f;
     float z = x * x;
     float y = 1.9875691500e-4f;
@@ -276,6 +279,9 @@ PsStatus lstm_forward(LstmWork *ws, float *feat, const float *x, const int *len,
                           "expected 1..%d", b, len[b], T);
     const int dropping = train && m->dropout > 0 && m->layers > 1;
     PS_CHECK(err, !dropping || rng);
+    if (dropping && !ws->mask[0])
+        return ps_err(err, PS_ERR_INVALID, "lstm_forward: workspace was sized for an LSTM "
+                      "without dropout");
     pack_layout(ws, len, B, T);
     ws->train = dropping;
 

@@ -43,15 +43,18 @@ static void sgemm_matches_twin(void **state)
     float A[M * K], Bm[K * Nn], C[M * Nn], Cr[M * Nn];
     fill(A, M * K, &rng);
     fill(Bm, K * Nn, &rng);
-    for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++) {
-            fill(C, M * Nn, &rng);
-            memcpy(Cr, C, sizeof C);
-            int lda = ta ? M : K, ldb = tb ? K : Nn;
-            blas_sgemm(ta, tb, M, Nn, K, 0.5f, A, lda, Bm, ldb, 2.0f, C, Nn);
-            blas_sgemm_ref(ta, tb, M, Nn, K, 0.5f, A, lda, Bm, ldb, 2.0f, Cr, Nn);
-            for (int i = 0; i < M * Nn; i++) assert_float_equal(C[i], Cr[i], 1e-5 + 1e-5 * fabsf(Cr[i]));
-        }
+    /* rows = 1 takes the matrix-vector path */
+    for (int rows = 1; rows <= M; rows += M - 1)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                fill(C, M * Nn, &rng);
+                memcpy(Cr, C, sizeof C);
+                int lda = ta ? rows : K, ldb = tb ? K : Nn;
+                blas_sgemm(ta, tb, rows, Nn, K, 0.5f, A, lda, Bm, ldb, 2.0f, C, Nn);
+                blas_sgemm_ref(ta, tb, rows, Nn, K, 0.5f, A, lda, Bm, ldb, 2.0f, Cr, Nn);
+                for (int i = 0; i < M * Nn; i++)
+                    assert_float_equal(C[i], Cr[i], 1e-5 + 1e-5 * fabsf(Cr[i]));
+            }
     /* beta = 0 ignores NaN in C */
     for (int i = 0; i < M * Nn; i++) C[i] = NAN;
     blas_sgemm_ref(0, 0, M, Nn, K, 1.0f, A, K, Bm, Nn, 0.0f, C, Nn);

@@ -211,6 +211,17 @@ static void rejects_bad_lengths(void **state)
                      PS_ERR_INVALID);
     assert_non_null(strstr(err.msg, "exceeds the workspace"));
     ctx_done(&c);
+    /* a workspace without dropout masks refuses a model with dropout, rather than crash */
+    Ctx d;
+    ctx_init(&d, 2, 3, 2, 0.0f, 2, 3, len);
+    Lstm with_dropout = d.m;
+    with_dropout.dropout = 0.5f;
+    Rng rng;
+    rng_seed(&rng, 1);
+    assert_int_equal(lstm_forward(&d.ws, d.feat, d.x, len, 2, 3, &with_dropout, d.ps.w, 1, &rng,
+                                  &err), PS_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "without dropout"));
+    ctx_done(&d);
 }
 
 static void names_follow_pytorch(void **state)
