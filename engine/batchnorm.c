@@ -1,12 +1,80 @@
 /* batchnorm.c — BatchNorm2d forward/backward over contiguous channels (see batchnorm.h).
  *
- * Statistics accumulate in double: a 16×112×112 channel has 200 704 values, and a one-pass
- * float sum of squares would lose the variance of nearly-constant channels. Not implemented:
- * affine=False, track_running_stats=False, cumulative (momentum=None) averaging.
+ * Statistics: a 16×112×112 channel has 200 704 values. Sums run in 16 float lanes over blocks
+ * of 512 values (vectorisable, and each lane adds only 32 numbers) and the block sums add up
+ * in double — as accurate as a double loop, which is latency-bound at one add per 4 cycles.
+ * The variance is a second pass around the mean, so nearly-constant channels keep it.
+ * Not implemented: affine=False, track_running_stats=False, cumulative (momentum=None)
+ * averaging.
  */
 #include "engine/batchnorm.h"
 
 #include <math.h>
+
+#define LANES 16
+#define BLOCK 512
+
+/* Σ x[i] */
+static double sum1(const float *x, size_t n)
+{
+    double s = 0;
+    size_t i = 0;
+    for (; i + BLOCK <= n; i += BLOCK) {
+        float acc[LANES] = {0};
+        for (size_t k = 0; k < BLOCK; k += LANES)
+            for (int l = 0; l < LANES; l++) acc[l] += x[i + k + l];
+        for (int l = 0; l < LANES; l++) s += acc[l];
+    }
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+/* Σ (x[i] - m)² */
+static double sumsq_centred(const float *x, size_t n, float m)
+{
+    double s = 0;
+    size_t i = 0;
+    for (; i + BLOCK <= n; i += BLOCK) {
+        float acc[LANES] = {0};
+        for (size_t k = 0; k < BLOCK; k += LANES)
+            for (int l = 0; l < LANES; l++) {
+                float d = x[i + k + l] - m;
+                acc[l] += d * d;
+            }
+        for (int l = 0; l < LANES; l++) s += acc[l];
+    }
+    for (; i < n; i++) s += (double)(x[i] - m) * (x[i] - m);
+    return s;
+}
+
+/* Σ g[i] and Σ g[i] * (x[i] - m), with g masked where y <= 0 when y is given */
+static void sums_grad(double *sg, double *sgx, const float *g, const float *x, const float *y,
+                      size_t n, float m)
+{
+    double a = 0, b = 0;
+    size_t i = 0;
+    for (; i + BLOCK <= n; i += BLOCK) {
+        float ag[LANES] = {0}, ax[LANES] = {0};
+        for (size_t k = 0; k < BLOCK; k += LANES)
+            for (int l = 0; l < LANES; l++) {
+                size_t j = i + k + l;
+                float gi = (!y || y[j] > 0.0f) ? g[j] : 0.0f;
+                ag[l] += gi;
+                ax[l] += gi * (x[j] - m);
+            }
+        for (int l = 0; l < LANES; l++) {
+            a += ag[l];
+            b += ax[l];
+        }
+    }
+    for (; i < n; i++) {
+        float gi = (!y || y[i] > 0.0f) ? g[i] : 0.0f;
+        a += gi;
+        b += (double)gi * (x[i] - m);
+    }
+    *sg = a;
+    *sgx = b;
+}
 
 void batchnorm_forward(float *y, float *mean, float *invstd, float *run_mean, float *run_var,
                        const float *x, const float *res, const float *gamma, const float *beta,
@@ -16,14 +84,9 @@ void batchnorm_forward(float *y, float *mean, float *invstd, float *run_mean, fl
         const float *xc = x + (size_t)c * L;
         float mu, is;
         if (train) {
-            double s = 0;
-            for (size_t i = 0; i < L; i++) s += xc[i];
-            double m = s / (double)L, v = 0;
+            double m = sum1(xc, L) / (double)L;
             /* second pass around the mean: exact enough even when |mean| >> std */
-            for (size_t i = 0; i < L; i++) {
-                double d = xc[i] - m;
-                v += d * d;
-            }
+            double v = sumsq_centred(xc, L, (float)m);
             double var = v / (double)L;
             double unbiased = L > 1 ? v / (double)(L - 1) : var;
             run_mean[c] = (float)((1.0 - BATCHNORM_MOMENTUM) * run_mean[c] + BATCHNORM_MOMENTUM * m);
@@ -67,18 +130,8 @@ void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
         const float *g = dy + off, *xc = x + off, *yr = y_relu ? y_relu + off : NULL;
         const float mu = mean[c], is = invstd[c];
         /* sums of the (masked) output gradient and of its product with xhat */
-        double sg = 0, sgx = 0;
-        if (yr)
-            for (size_t i = 0; i < L; i++) {
-                float gi = yr[i] > 0.0f ? g[i] : 0.0f;
-                sg += gi;
-                sgx += (double)gi * (xc[i] - mu);
-            }
-        else
-            for (size_t i = 0; i < L; i++) {
-                sg += g[i];
-                sgx += (double)g[i] * (xc[i] - mu);
-            }
+        double sg, sgx;
+        sums_grad(&sg, &sgx, g, xc, yr, L, mu);
         sgx *= is;
         dgamma[c] += (float)sgx;
         dbeta[c] += (float)sg;

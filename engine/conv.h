@@ -6,6 +6,11 @@
  * with large, cache-friendly shapes even for the 7×7 maps of layer4, and batch norm reads each
  * channel as one contiguous run. Weights keep PyTorch's (Co, C, K, K) layout, so safetensors
  * files interchange without transposition. The model converts NCHW input once at the stem.
+ *
+ * 3×3 stride-1 convolutions can run as Winograd F(2×2, 3×3): 16 GEMMs over transformed 4×4
+ * input tiles, 2.25× fewer multiplications, for the forward pass, the input gradient (the same
+ * algorithm on the flipped, transposed filter) and the weight gradient. Tested, selectable per
+ * layer (ConvShape.winograd), but off by default: see CONV_WINOGRAD_MIN_C.
  */
 #ifndef CONV_H
 #define CONV_H
@@ -17,7 +22,16 @@ typedef struct {
     int Co, K;       /* output channels, square kernel size */
     int stride, pad; /* same in both directions */
     int Ho, Wo;      /* output spatial size (derived) */
+    int winograd;    /* 1: 3×3 stride-1 pad-1 convolutions use Winograd F(2×2, 3×3) (set by
+                      * conv_shape_init where it pays; tests may flip it) */
 } ConvShape;
+
+/* Winograd would pay where the GEMMs dominate its (single-threaded, scalar) transforms. Measured
+ * on the 2-core Sapphire Rapids box with OpenBLAS SkylakeX kernels (bench_resnet
+ * PS_BENCH_LAYERS=1, b16 at 224, ms fwd/bwd, im2col vs Winograd): 64ch 56×56 55/107 vs 114/372,
+ * 128ch 28×28 97/235 vs 96/262, 256ch 14×14 55/101 vs 45/107, 512ch 7×7 43/115 vs 96/187.
+ * It does not pay yet, so it is off (0); set a channel count to enable it from there on. */
+#define CONV_WINOGRAD_MIN_C 0
 
 /* Fills s and derives Ho, Wo. Returns 0, or -1 when the output would be empty. */
 int conv_shape_init(ConvShape *s, int C, int H, int W, int Co, int K, int stride, int pad);

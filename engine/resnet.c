@@ -8,13 +8,13 @@
  */
 #include "engine/resnet.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/batchnorm.h"
+#include "engine/blas.h"
 #include "engine/pool.h"
 
 void resnet_config_default(ResnetConfig *cfg, int size, int n_out)
@@ -298,7 +298,7 @@ PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int tr
         /* logits (B, n_out) = features (B, F) · Wᵀ + b */
         const float *W = m->params.w + m->fc_w, *bias = m->params.w + m->fc_b;
         for (int n = 0; n < B; n++) memcpy(logits + (size_t)n * c->n_out, bias, c->n_out * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, c->n_out, m->feat_dim, 1.0f,
+        blas_sgemm(0, 1, B, c->n_out, m->feat_dim, 1.0f,
                     w->features, m->feat_dim, W, m->feat_dim, 1.0f, logits, c->n_out);
     }
     if (features) memcpy(features, w->features, (size_t)B * m->feat_dim * sizeof(float));
@@ -333,11 +333,11 @@ PsStatus resnet_backward(Resnet *m, ResnetWork *w, const float *dlogits, const f
     if (dlogits) {
         float *gW = m->params.g + m->fc_w, *gb = m->params.g + m->fc_b;
         /* dW += dlogitsᵀ · features ; db += Σ dlogits ; dfeatures += dlogits · W */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, F, B, 1.0f, dlogits, O,
+        blas_sgemm(1, 0, O, F, B, 1.0f, dlogits, O,
                     w->features, F, 1.0f, gW, F);
         for (int n = 0; n < B; n++)
             for (int o = 0; o < O; o++) gb[o] += dlogits[(size_t)n * O + o];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, F, O, 1.0f, dlogits, O,
+        blas_sgemm(0, 0, B, F, O, 1.0f, dlogits, O,
                     m->params.w + m->fc_w, F, 1.0f, df, F);
     }
     float *Gout = w->g[0], *Din = w->g[1], *T1 = w->g[2], *T2 = w->g[3];

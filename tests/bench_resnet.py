@@ -1,7 +1,7 @@
 """bench_resnet.py — PyTorch reference timings for the ResNet-34 workloads of tests/bench_resnet.c.
 
-Run with Debian's /usr/bin/python3 (python3-torch, torchvision). Two threads, like the C side,
-so the comparison is per-core honest. Prints one line per workload:
+Run with Debian's /usr/bin/python3 (python3-torch, torchvision). $PS_BENCH_THREADS (2) threads,
+like the C side, so the comparison is per-core honest. Prints one line per workload:
     TORCHBENCH <name> ms=<median> peak_rss_mb=<n>
 usage: bench_resnet.py [WORKLOAD ...]   (default: all; each runs in its own child process so
 peak RSS is per workload)
@@ -23,7 +23,7 @@ WORKLOADS = {
 def run_one(name):
     import torch
     import torchvision
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("PS_BENCH_THREADS", "2")))
     torch.manual_seed(0)
     batch, size, train, reps = WORKLOADS[name]
     model = torchvision.models.resnet34(num_classes=14)

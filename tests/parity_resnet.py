@@ -1,20 +1,25 @@
 """parity_resnet.py — PyTorch reference for engine/resnet.c (tests/test_parity_resnet.c).
 
-usage: /usr/bin/python3 tests/parity_resnet.py OUTDIR [--full]
+usage: /usr/bin/python3 tests/parity_resnet.py OUTDIR [--no-full]
 
 Writes OUTDIR/resnet.bin (tests/fixture.h format) and OUTDIR/resnet_weights.safetensors for a
 ResNet-34 with all 34 layers but base width 4 (torchvision's BasicBlock, names and topology;
 the script checks that at width 64 the same construction is exactly torchvision's resnet34).
-With --full it also writes resnet_full.bin / resnet_full_weights.safetensors: the real
+Unless --no-full (used to regenerate the committed fixtures: `tests/parity_resnet.py
+tests/fixtures/parity --no-full`), it also writes resnet_full.bin /
+resnet_full_weights.safetensors, as `make parity` wants: the real
 torchvision.models.resnet34 on 4×3×64×64 input (about 90 and 170 MB, never committed;
 with 2 images some layer4 channels of this instance have near-zero batch variance and even
 torch float32 disagrees with float64 by 4%: an ill-conditioned test, not a useful one).
 
-The fixture holds: the input; eval-mode logits and features; train-mode logits and features;
-running statistics after the train-mode pass; parameter gradients of
+The fixture holds: the input; eval-mode logits, features and parameter gradients; train-mode
+logits and features; running statistics after the train-mode pass; parameter gradients of
     loss = sum(logits * dlogits) + sum(features * dfeatures)
 after that pass (so both gradient entry points of resnet_backward are exercised); and the
 parameters after one Adam step (lr 1e-3, betas 0.9/0.999, eps 1e-8) on those gradients.
+
+PS_C_SAFETENSORS=FILE: also load FILE (a checkpoint the C side wrote, e.g. by running
+build/tests/test_safetensors with the same variable) into torchvision's resnet34, strictly.
 
 Safetensors is written by a 20-line pure-Python writer (Debian has no python3-safetensors):
 8-byte little-endian header length, JSON header, raw little-endian data.
@@ -145,9 +150,12 @@ def make(model, outdir, stem, batch, size, width, seed):
     tensors = [("config", np.array(LAYERS + [width, 3, size, n_out, batch], dtype=np.float64)),
                ("x", x)]
     model.eval()
-    with torch.no_grad():
-        lo, fe = forward(model, x)
+    lo, fe = forward(model, x)
+    (lo * dlogits).sum().add_((fe * dfeat).sum()).backward()
     tensors += [("eval.logits", lo), ("eval.features", fe)]
+    for name, p in model.named_parameters():
+        tensors.append(("evalgrad." + name, p.grad))
+    model.zero_grad(set_to_none=True)
     model.train()
     lo, fe = forward(model, x)
     (lo * dlogits).sum().add_((fe * dfeat).sum()).backward()
@@ -178,7 +186,7 @@ def main():
     assert list(ref.keys()) == list(ours.keys())
     assert all(ref[k].shape == ours[k].shape for k in ref)
     make(ResNetW(4, 14), outdir, "resnet", 2, 64, 4, 7)
-    if "--full" in sys.argv[2:]:
+    if "--no-full" not in sys.argv[2:]:
         torch.manual_seed(99)
         make(torchvision.models.resnet34(num_classes=14), outdir, "resnet_full", 4, 64, 64, 11)
     # a checkpoint written by the C side (tests/test_safetensors.c) must load in torchvision

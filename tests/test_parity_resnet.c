@@ -4,8 +4,10 @@
  * its weights come from PyTorch as a safetensors file with torchvision's names, so loading it
  * is part of the test. `make parity` regenerates the fixtures live and adds the real-width
  * torchvision resnet34 (resnet_full.*), which this test then checks too (skipped when absent).
- * Tolerances: forward 1e-4 relative, gradients 1e-3 relative (each with an absolute floor of
- * the same fraction of the tensor's largest magnitude).
+ * Checked: eval- and train-mode outputs, running statistics, eval- and train-mode parameter
+ * gradients, and the parameters after one Adam step (engine/adam.c) on torch's train gradients.
+ * Tolerances: forward and Adam 1e-4 relative, gradients 1e-3 relative (each with an absolute
+ * floor of the same fraction of the tensor's largest magnitude).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/adam.h"
 #include "engine/resnet.h"
 #include "engine/safetensors.h"
 #include "fixture.h"
@@ -102,35 +105,65 @@ static void run_case(const char *stem, int required)
     for (size_t i = 0; i < x->numel; i++) xf[i] = (float)x->data[i];
     const size_t nl = (size_t)c.B * c.m.cfg.n_out, nf = (size_t)c.B * c.m.feat_dim;
 
-    assert_int_equal(resnet_forward(&c.m, &c.w, xf, c.B, 0, c.logits, c.features, &err), PS_OK);
-    assert_true(close_to(&c.f, "eval.logits", c.logits, nl, 1e-4));
-    assert_true(close_to(&c.f, "eval.features", c.features, nf, 1e-4));
-
-    assert_int_equal(resnet_forward(&c.m, &c.w, xf, c.B, 1, c.logits, c.features, &err), PS_OK);
-    assert_true(close_to(&c.f, "train.logits", c.logits, nl, 1e-4));
-    assert_true(close_to(&c.f, "train.features", c.features, nf, 1e-4));
-    /* running statistics after one train-mode pass, num_batches_tracked included */
-    char name[160];
-    for (int t = 0; t < c.m.buffers.count; t++) {
-        const ParamInfo *pi = &c.m.buffers.info[t];
-        snprintf(name, sizeof name, "after.%s", pi->name);
-        assert_true(close_to(&c.f, name, c.m.buffers.w + pi->offset, pi->numel, 1e-4));
-    }
-
     const FixtureTensor *dl = fixture_get(&c.f, "dlogits"), *df = fixture_get(&c.f, "dfeatures");
     assert_non_null(dl);
     assert_non_null(df);
     float *dlf = malloc(nl * sizeof(float)), *dff = malloc(nf * sizeof(float));
     for (size_t i = 0; i < nl; i++) dlf[i] = (float)dl->data[i];
     for (size_t i = 0; i < nf; i++) dff[i] = (float)df->data[i];
+    char name[160];
+    int bad = 0;
+
+    assert_int_equal(resnet_forward(&c.m, &c.w, xf, c.B, 0, c.logits, c.features, &err), PS_OK);
+    assert_true(close_to(&c.f, "eval.logits", c.logits, nl, 1e-4));
+    assert_true(close_to(&c.f, "eval.features", c.features, nf, 1e-4));
     params_zero_grad(&c.m.params);
     assert_int_equal(resnet_backward(&c.m, &c.w, dlf, dff, &err), PS_OK);
-    int bad = 0;
+    for (int t = 0; t < c.m.params.count; t++) {
+        const ParamInfo *pi = &c.m.params.info[t];
+        snprintf(name, sizeof name, "evalgrad.%s", pi->name);
+        if (!close_to(&c.f, name, c.m.params.g + pi->offset, pi->numel, 1e-3)) bad++;
+    }
+    assert_int_equal(bad, 0);
+
+    assert_int_equal(resnet_forward(&c.m, &c.w, xf, c.B, 1, c.logits, c.features, &err), PS_OK);
+    assert_true(close_to(&c.f, "train.logits", c.logits, nl, 1e-4));
+    assert_true(close_to(&c.f, "train.features", c.features, nf, 1e-4));
+    /* running statistics after one train-mode pass, num_batches_tracked included */
+    for (int t = 0; t < c.m.buffers.count; t++) {
+        const ParamInfo *pi = &c.m.buffers.info[t];
+        snprintf(name, sizeof name, "after.%s", pi->name);
+        assert_true(close_to(&c.f, name, c.m.buffers.w + pi->offset, pi->numel, 1e-4));
+    }
+
+    params_zero_grad(&c.m.params);
+    assert_int_equal(resnet_backward(&c.m, &c.w, dlf, dff, &err), PS_OK);
     for (int t = 0; t < c.m.params.count; t++) {
         const ParamInfo *pi = &c.m.params.info[t];
         snprintf(name, sizeof name, "grad.%s", pi->name);
         if (!close_to(&c.f, name, c.m.params.g + pi->offset, pi->numel, 1e-3)) bad++;
     }
+    assert_int_equal(bad, 0);
+    /* one Adam step (lr 1e-3, torch's defaults) from torch's gradients: the first step moves
+     * each weight by about lr * sign(g), so where |g| is at rounding level our own gradient
+     * could flip it; the step itself is what is compared here */
+    for (int t = 0; t < c.m.params.count; t++) {
+        const ParamInfo *pi = &c.m.params.info[t];
+        snprintf(name, sizeof name, "grad.%s", pi->name);
+        const FixtureTensor *g = fixture_get(&c.f, name);
+        assert_non_null(g);
+        for (size_t k = 0; k < pi->numel; k++) c.m.params.g[pi->offset + k] = (float)g->data[k];
+    }
+    Adam adam;
+    AdamConfig acfg = adam_defaults();
+    assert_int_equal(adam_init(&adam, c.m.params.n, &err), PS_OK);
+    adam_step(&adam, &acfg, c.m.params.w, c.m.params.g);
+    for (int t = 0; t < c.m.params.count; t++) {
+        const ParamInfo *pi = &c.m.params.info[t];
+        snprintf(name, sizeof name, "adam.%s", pi->name);
+        if (!close_to(&c.f, name, c.m.params.w + pi->offset, pi->numel, 1e-4)) bad++;
+    }
+    adam_done(&adam);
     assert_int_equal(bad, 0);
     free(dlf);
     free(dff);

@@ -1,0 +1,152 @@
+/* test_conv.c — the im2col/sgemm and Winograd convolutions against their direct-loop twin and
+ * against finite differences, for every shape ResNet-34 uses (7×7/2 stem, 3×3/1, 3×3/2,
+ * 1×1/2 projection) plus the 1×1/1 path that skips im2col and Winograd's edge tiles. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/conv.h"
+#include "fixture.h"
+#include "gradcheck_img.h"
+#include "store/rng.h"
+
+typedef struct {
+    int C, H, W, Co, K, stride, pad, B, winograd;
+} Case;
+
+static const Case cases[] = {
+    {3, 11, 11, 5, 7, 2, 3, 2, 0}, /* stem */
+    {4, 8, 8, 6, 3, 1, 1, 3, 0},   /* 3×3 stride 1 */
+    {4, 9, 9, 6, 3, 2, 1, 2, 0},   /* 3×3 stride 2, odd size */
+    {5, 8, 8, 7, 1, 2, 0, 2, 0},   /* downsample projection */
+    {5, 6, 7, 3, 1, 1, 0, 2, 0},   /* pointwise, non-square */
+    {2, 5, 4, 3, 3, 1, 2, 1, 0},   /* padding larger than needed */
+    {4, 8, 8, 6, 3, 1, 1, 3, 1}, /* Winograd F(2×2, 3×3), even size */
+    {3, 7, 5, 4, 3, 1, 1, 2, 1}, /* Winograd with partial edge tiles */
+    {5, 1, 1, 2, 3, 1, 1, 2, 1}, /* Winograd on layer4's 1×1 maps at tiny input sizes */
+};
+
+static float *randv(Rng *r, size_t n)
+{
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = (float)rng_normal(r);
+    return v;
+}
+
+static void to_double(double *d, const float *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) d[i] = f[i];
+}
+
+static void fast_matches_reference(void **state)
+{
+    (void)state;
+    Rng r;
+    rng_seed(&r, 1);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const Case *c = &cases[k];
+        ConvShape s;
+        assert_int_equal(conv_shape_init(&s, c->C, c->H, c->W, c->Co, c->K, c->stride, c->pad), 0);
+        s.winograd = c->winograd;
+        size_t nx = (size_t)c->C * c->B * c->H * c->W, ny = (size_t)c->Co * c->B * s.Ho * s.Wo;
+        size_t nw = (size_t)c->Co * c->C * c->K * c->K;
+        float *x = randv(&r, nx), *w = randv(&r, nw), *dy = randv(&r, ny);
+        float *y = malloc(ny * 4), *yr = malloc(ny * 4), *col = malloc((conv_col_floats(&s, c->B) + 1) * 4);
+        float *dx = randv(&r, nx), *dxr = malloc(nx * 4), *dw = calloc(nw, 4), *dwr = calloc(nw, 4);
+        double *want = malloc((nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw)) * sizeof *want);
+        conv_forward(y, col, x, w, &s, c->B);
+        conv_forward_ref(yr, x, w, &s, c->B);
+        to_double(want, yr, ny);
+        assert_true(fixture_close("conv forward", y, want, ny, 1e-5, 1e-5));
+        /* accumulate into a non-zero dx: both must add */
+        memcpy(dxr, dx, nx * 4);
+        conv_backward(dx, dw, col, dy, x, w, &s, c->B, 1);
+        conv_backward_ref(dxr, dwr, dy, x, w, &s, c->B, 1);
+        to_double(want, dxr, nx);
+        assert_true(fixture_close("conv dx (accumulate)", dx, want, nx, 1e-5, 1e-5));
+        to_double(want, dwr, nw);
+        assert_true(fixture_close("conv dw", dw, want, nw, 1e-4, 1e-5));
+        /* overwrite mode ignores what dx held */
+        for (size_t i = 0; i < nx; i++) dx[i] = 1e6f;
+        conv_backward(dx, dw, col, dy, x, w, &s, c->B, 0);
+        conv_backward_ref(dxr, dwr, dy, x, w, &s, c->B, 0);
+        to_double(want, dxr, nx);
+        assert_true(fixture_close("conv dx (overwrite)", dx, want, nx, 1e-5, 1e-5));
+        free(x), free(w), free(dy), free(y), free(yr), free(col), free(dx), free(dxr), free(dw),
+            free(dwr), free(want);
+    }
+}
+
+typedef struct {
+    ConvShape s;
+    int B;
+    float *x, *w, *y, *col, *r;
+} Ctx;
+
+static double conv_loss(void *p)
+{
+    Ctx *c = p;
+    conv_forward(c->y, c->col, c->x, c->w, &c->s, c->B);
+    return gc_dot(c->y, c->r, (size_t)c->s.Co * c->B * c->s.Ho * c->s.Wo);
+}
+
+static void backward_matches_finite_differences(void **state)
+{
+    (void)state;
+    Rng r;
+    rng_seed(&r, 2);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const Case *c = &cases[k];
+        Ctx t;
+        conv_shape_init(&t.s, c->C, c->H, c->W, c->Co, c->K, c->stride, c->pad);
+        t.s.winograd = c->winograd;
+        t.B = c->B;
+        size_t nx = (size_t)c->C * c->B * c->H * c->W, ny = (size_t)c->Co * c->B * t.s.Ho * t.s.Wo;
+        size_t nw = (size_t)c->Co * c->C * c->K * c->K;
+        t.x = randv(&r, nx);
+        t.w = randv(&r, nw);
+        t.r = randv(&r, ny);
+        t.y = malloc(ny * 4);
+        t.col = malloc((conv_col_floats(&t.s, c->B) + 1) * 4);
+        float *dx = malloc(nx * 4), *dw = calloc(nw, 4);
+        conv_forward(t.y, t.col, t.x, t.w, &t.s, t.B);
+        conv_backward(dx, dw, t.col, t.r, t.x, t.w, &t.s, t.B, 0);
+        assert_true(gc_check("conv dx", t.x, dx, nx, 60, conv_loss, &t, 1e-2, 1e-3));
+        assert_true(gc_check("conv dw", t.w, dw, nw, 60, conv_loss, &t, 1e-2, 1e-3));
+        free(t.x), free(t.w), free(t.r), free(t.y), free(t.col), free(dx), free(dw);
+    }
+}
+
+static void shapes_follow_pytorch(void **state)
+{
+    (void)state;
+    ConvShape s;
+    assert_int_equal(conv_shape_init(&s, 3, 224, 224, 64, 7, 2, 3), 0);
+    assert_int_equal(s.Ho, 112);
+    assert_int_equal(conv_shape_init(&s, 64, 56, 56, 128, 3, 2, 1), 0);
+    assert_int_equal(s.Ho, 28);
+    assert_int_equal(conv_shape_init(&s, 256, 7, 7, 512, 1, 2, 0), 0);
+    assert_int_equal(s.Ho, 4);
+    assert_int_equal(conv_shape_init(&s, 3, 2, 2, 4, 7, 1, 0), -1); /* empty output */
+    assert_int_equal(conv_shape_init(&s, 0, 8, 8, 4, 3, 1, 1), -1);
+    /* Winograd only where it is enabled and applies (3×3, stride 1, padding 1) */
+    assert_int_equal(conv_shape_init(&s, 256, 14, 14, 256, 3, 1, 1), 0);
+    assert_int_equal(s.winograd, CONV_WINOGRAD_MIN_C > 0 && 256 >= CONV_WINOGRAD_MIN_C);
+    assert_int_equal(conv_shape_init(&s, 256, 14, 14, 512, 3, 2, 1), 0);
+    assert_false(s.winograd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fast_matches_reference),
+        cmocka_unit_test(backward_matches_finite_differences),
+        cmocka_unit_test(shapes_follow_pytorch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
