@@ -268,7 +268,7 @@ static PsStatus build_indices(Dataset *d, PsErr *err)
     for (int i = 0; i < d->n_stays; i++) {
         int s = d->stays[i].split;
         d->stay_idx[s][d->n_stay[s]++] = i;
-        if (d->stays[i].img >= 0) d->pair_idx[s][d->n_pair[s]++] = i;
+        if (d->stays[i].paired) d->pair_idx[s][d->n_pair[s]++] = i;
     }
     for (int i = 0; i < d->n_imgs; i++) {
         int s = d->imgs[i].split;
@@ -389,22 +389,29 @@ PsStatus dataset_load(Dataset *d, Store *st, const DatasetConfig *cfg, DatasetPr
             rc = ps_err(err, r2, "reading radiographs: %s", store_errmsg(st));
             goto fail;
         }
-        for (int i = 0; i < d->n_stays; i++) {
-            char dicom[96];
-            PsStatus pr = store_get_pair(st, d->stays[i].stay_id, dicom, sizeof dicom);
-            if (pr == PS_ERR_NOTFOUND) continue;
-            if (pr) {
-                rc = ps_err(err, pr, "pair of stay %lld: %s", (long long)d->stays[i].stay_id,
-                            store_errmsg(st));
-                goto fail;
-            }
-            int k = dataset_find_image(d, dicom);
-            if (k < 0 || d->imgs[k].split != d->stays[i].split) {
-                d->counts.pairs_dropped++;
-                continue;
-            }
-            d->stays[i].img = k;
+    }
+    /* pairs: without images loaded a stay is still known to be paired (evaluation on the
+     * paired test set of an EHR-only model needs no pixels) */
+    for (int i = 0; i < d->n_stays; i++) {
+        char dicom[96];
+        PsStatus pr = store_get_pair(st, d->stays[i].stay_id, dicom, sizeof dicom);
+        if (pr == PS_ERR_NOTFOUND) continue;
+        if (pr) {
+            rc = ps_err(err, pr, "pair of stay %lld: %s", (long long)d->stays[i].stay_id,
+                        store_errmsg(st));
+            goto fail;
         }
+        if (!cfg->load_images) {
+            d->stays[i].paired = 1;
+            continue;
+        }
+        int k = dataset_find_image(d, dicom);
+        if (k < 0 || d->imgs[k].split != d->stays[i].split) {
+            d->counts.pairs_dropped++;
+            continue;
+        }
+        d->stays[i].img = k;
+        d->stays[i].paired = 1;
     }
     if ((rc = build_indices(d, err))) goto fail;
     free(tmp);

@@ -55,6 +55,7 @@ typedef struct {
     int T;           /* rows of x */
     size_t x_off;    /* offset of its (T, 76) rows in Dataset.x */
     int img;         /* index of its paired radiograph in Dataset.imgs, or -1 */
+    int paired;      /* the store pairs it with a radiograph (also when images are not loaded) */
     uint8_t y[CATALOG_N_PHENOTYPES];
 } DatasetStay;
 

@@ -716,7 +716,7 @@ PsStatus trainer_predict_split(Trainer *t, int split, TrainPredictions *out, PsE
         for (int b = 0; b < nb; b++) {
             out->stay[i0 + b] = t->idx[b];
             int im = d->stays[t->idx[b]].img;
-            if (im < 0 || (!t->use_cnn && t->cfg.method != TRAIN_EHR)) continue;
+            if (!d->stays[t->idx[b]].paired || (t->use_cnn && im < 0)) continue;
             out->paired[i0 + b] = 1;
             rows[np] = b;
             t->img[np] = im;

@@ -19,6 +19,10 @@ int cmd_predict_run(const CmdGlobal *g, int argc, char **argv);
  * returns -1 on failure. */
 int cmd_train_store_path(const CmdGlobal *g, const char *verb, char *buf, size_t n);
 
+/* When OpenBLAS picked kernels weaker than the CPU supports (engine/blas.h), re-executes the
+ * verb (argv from the verb on) with OPENBLAS_CORETYPE set; returns only when it does not. */
+void cmd_train_fast_blas(const CmdGlobal *g, int argc, char **argv);
+
 /* Model and training options shared by train and table2; cfg starts from the preset. */
 typedef struct {
     int preset; /* TrainPreset */
