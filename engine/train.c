@@ -306,14 +306,28 @@ static PsStatus add_view(Trainer *t, const ParamSet *src, float *w, const char *
     return PS_OK;
 }
 
-static int iters_per_epoch(const Trainer *t)
+static int iters_per_epoch_phase(const Trainer *t, int phase)
 {
     const Dataset *d = t->d;
-    int pairs_only = t->cfg.method == TRAIN_JOINT1 || (t->cfg.method == TRAIN_JOINT2 && t->phase);
+    int pairs_only = t->cfg.method == TRAIN_JOINT1 || (t->cfg.method == TRAIN_JOINT2 && phase);
     int n = pairs_only ? d->n_pair[SPLIT_TRAIN] : d->n_stay[SPLIT_TRAIN];
     int it = (n + t->cfg.batch - 1) / t->cfg.batch;
     if (t->cfg.max_iters > 0 && it > t->cfg.max_iters) it = t->cfg.max_iters;
     return it < 1 ? 1 : it;
+}
+
+static int iters_per_epoch(const Trainer *t) { return iters_per_epoch_phase(t, t->phase); }
+
+/* Iterations from the start of epoch `from` to the end of the run (an upper bound: early
+ * stopping may end it sooner). */
+static int64_t iters_remaining(const Trainer *t, int from, int total_epochs)
+{
+    int64_t n = 0;
+    for (int e = from; e < total_epochs; e++) {
+        int phase = t->cfg.method == TRAIN_JOINT2 ? (e >= t->cfg.pretrain_epochs) : 1;
+        n += iters_per_epoch_phase(t, phase);
+    }
+    return n;
 }
 
 #define ALLOC(p, n)                                                                              \
@@ -1189,7 +1203,7 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
         }
         snprintf(p.phase, sizeof p.phase, "%s", t->phase ? "train" : "pretrain");
         const int ipe = iters_per_epoch(t);
-        p.iterations = t->iteration - t->iter_in_epoch + (int64_t)ipe * (total_epochs - t->epoch);
+        p.iterations = t->iteration - t->iter_in_epoch + iters_remaining(t, t->epoch, total_epochs);
         double sum[3] = {0, 0, 0};
         int cnt[3] = {0, 0, 0};
         while (t->iter_in_epoch < ipe) {

@@ -217,9 +217,12 @@ void cmd_train_progress_text(const TrainProgress *p, char *buf, size_t n)
                      (long long)p->run_id, p->method, p->state[0] ? p->state : "", p->epoch,
                      p->epochs, (long long)p->iteration, (long long)p->iterations, l[0], l[1],
                      l[2], isfinite(p->samples_per_s) ? p->samples_per_s : 0.0, eta);
-    if (k > 0 && (size_t)k < n && isfinite(p->val_auroc))
-        snprintf(buf + k, n - (size_t)k, "  val %.3f (best %.3f @%d)", p->val_auroc,
-                 p->best_val_auroc, p->best_epoch);
+    if (k > 0 && (size_t)k < n && isfinite(p->val_auroc)) {
+        if (isfinite(p->best_val_auroc))
+            snprintf(buf + k, n - (size_t)k, "  val %.3f (best %.3f @%d)", p->val_auroc,
+                     p->best_val_auroc, p->best_epoch);
+        else snprintf(buf + k, n - (size_t)k, "  val %.3f", p->val_auroc);
+    }
 }
 
 double cmd_train_paper_value(TrainMethod m, int group)
