@@ -54,6 +54,7 @@ void train_config_preset(TrainConfig *c, TrainPreset p, TrainMethod m)
     c->lr_patience = 2;
     c->patience = 4;
     c->clip = 5.0f;
+    c->head_lr_mult = 1.0f;
     c->augment = 0;
     c->bin_hours = 2.0;
     c->max_bins = 512;
@@ -62,7 +63,9 @@ void train_config_preset(TrainConfig *c, TrainPreset p, TrainMethod m)
     switch (p) {
     case TRAIN_PRESET_QUICK:
         c->epochs = 3;
-        c->pretrain_epochs = 2;
+        c->pretrain_epochs = 1;
+        c->max_iters = 40;
+        c->head_lr_mult = 10.0f;
         c->img_size = 64;
         c->cnn_width = 8;
         c->lstm_hidden = 64;
@@ -70,8 +73,9 @@ void train_config_preset(TrainConfig *c, TrainPreset p, TrainMethod m)
         c->batch = 32;
         break;
     case TRAIN_PRESET_DEMO:
-        c->epochs = 8;
-        c->pretrain_epochs = 3;
+        c->epochs = 6;
+        c->pretrain_epochs = 2;
+        c->head_lr_mult = 10.0f;
         c->img_size = 64;
         c->cnn_width = 16;
         c->lstm_hidden = 128;
@@ -156,12 +160,12 @@ char *train_config_json(const TrainConfig *c, const DatasetCounts *k)
     bputf(&b,
           "{\"method\":\"%s\",\"seed\":%llu,\"epochs\":%d,\"pretrain_epochs\":%d,\"batch\":%d,"
           "\"lr\":%.9g,\"weight_decay\":%.9g,\"lr_decay\":%.9g,\"lr_patience\":%d,"
-          "\"patience\":%d,\"clip\":%.9g,\"max_iters\":%d,\"img_size\":%d,\"cnn_width\":%d,"
+          "\"patience\":%d,\"clip\":%.9g,\"head_lr_mult\":%.9g,\"max_iters\":%d,\"img_size\":%d,\"cnn_width\":%d,"
           "\"lstm_hidden\":%d,\"lstm_layers\":%d,\"lstm_dropout\":%.9g,\"augment\":%d,"
           "\"bin_hours\":%.9g,\"max_bins\":%d,\"uncertain\":%d",
           train_method_name(c->method), (unsigned long long)c->seed, c->epochs,
           c->pretrain_epochs, c->batch, (double)c->lr, (double)c->weight_decay,
-          (double)c->lr_decay, c->lr_patience, c->patience, (double)c->clip, c->max_iters,
+          (double)c->lr_decay, c->lr_patience, c->patience, (double)c->clip, (double)c->head_lr_mult, c->max_iters,
           c->img_size, c->cnn_width, c->lstm_hidden, c->lstm_layers, (double)c->lstm_dropout,
           c->augment, c->bin_hours, c->max_bins, c->uncertain);
     if (k)
@@ -219,7 +223,7 @@ PsStatus train_config_parse(TrainConfig *c, const char *json, PsErr *err)
         {"batch", &c->batch, NULL, NULL},             {"lr", NULL, &c->lr, NULL},
         {"weight_decay", NULL, &c->weight_decay, NULL}, {"lr_decay", NULL, &c->lr_decay, NULL},
         {"lr_patience", &c->lr_patience, NULL, NULL}, {"patience", &c->patience, NULL, NULL},
-        {"clip", NULL, &c->clip, NULL},               {"max_iters", &c->max_iters, NULL, NULL},
+        {"clip", NULL, &c->clip, NULL},               {"head_lr_mult", NULL, &c->head_lr_mult, NULL},               {"max_iters", &c->max_iters, NULL, NULL},
         {"img_size", &c->img_size, NULL, NULL},       {"cnn_width", &c->cnn_width, NULL, NULL},
         {"lstm_hidden", &c->lstm_hidden, NULL, NULL}, {"lstm_layers", &c->lstm_layers, NULL, NULL},
         {"lstm_dropout", NULL, &c->lstm_dropout, NULL}, {"augment", &c->augment, NULL, NULL},
@@ -518,6 +522,14 @@ const ParamSet *trainer_params(const Trainer *t, int which)
     }
 }
 
+static void update_scaled(Trainer *t, ParamSet *ps, Adam *a, float mult)
+{
+    if (t->cfg.clip > 0) adam_clip_grad_norm(ps->g, ps->n, t->cfg.clip);
+    AdamConfig c = t->acfg;
+    c.lr = t->lr * mult;
+    adam_step(a, &c, ps->w, ps->g);
+}
+
 static void update(Trainer *t, ParamSet *ps, Adam *a)
 {
     if (t->cfg.clip > 0) adam_clip_grad_norm(ps->g, ps->n, t->cfg.clip);
@@ -605,7 +617,7 @@ PsStatus trainer_step_unified(Trainer *t, TrainLosses *loss, PsErr *err)
     loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)B * NP);
     params_zero_grad(&t->fus_ps);
     fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, NULL, NULL, t->dlf, t->cat, B);
-    update(t, &t->fus_ps, &t->a_fus);
+    update_scaled(t, &t->fus_ps, &t->a_fus, t->cfg.head_lr_mult > 0 ? t->cfg.head_lr_mult : 1.0f);
     return PS_OK;
 }
 

@@ -69,6 +69,7 @@ typedef struct {
     int lr_patience;
     int patience;    /* early stopping: epochs without improvement; 0 off */
     float clip;      /* global gradient-norm clip per model; 0 off */
+    float head_lr_mult; /* step 3's classifier (unified / late) learns at lr × this */
     int max_iters;   /* cap on iterations per epoch; 0: the whole epoch */
     /* models */
     int img_size, cnn_width;
