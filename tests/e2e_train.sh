@@ -118,3 +118,28 @@ if [ "${PS_TEST_LONG:-0}" = 1 ]; then
 else
     echo "SKIP table2 --quick --json: PS_TEST_LONG=1 runs it"
 fi
+
+# The README's targets on the default demo store: table2 within 30 minutes, --quick within 5,
+# and Unified above EHR-only on the paired test set by more than the spread over 3 seeds.
+if [ "${PS_TEST_LONG:-0}" = 1 ]; then
+    "$bin" --store "$d/demo.db" demo > /dev/null 2>&1 || { bad "default demo store"; exit 1; }
+    t0=$(date +%s)
+    "$bin" --store "$d/demo.db" table2 --quick --json > "$d/q.json" 2> "$d/err"
+    t1=$(date +%s)
+    if [ $((t1 - t0)) -le 300 ]; then ok "table2 --quick in $((t1 - t0)) s (<= 300)"
+    else bad "table2 --quick took $((t1 - t0)) s (> 300)"; fi
+    "$bin" --store "$d/demo.db" table2 --json > "$d/full.json" 2> "$d/err"
+    t2=$(date +%s)
+    if [ $((t2 - t1)) -le 1800 ]; then ok "table2 in $((t2 - t1)) s (<= 1800)"
+    else bad "table2 took $((t2 - t1)) s (> 1800)"; fi
+    if /usr/bin/python3 - "$d/full.json" <<'PY'
+import json, sys
+rows = {r["method"]: r for r in json.load(open(sys.argv[1]))["rows"]}
+u, e = rows["unified"], rows["ehr"]
+margin = u["all"] - e["all"]
+print("unified %.3f±%.3f ehr %.3f±%.3f margin %.3f" % (u["all"], u["all_sd"], e["all"], e["all_sd"], margin))
+sys.exit(0 if margin > max(u["all_sd"], e["all_sd"]) else 1)
+PY
+    then ok "unified beats ehr on the paired test set by more than the seed spread"
+    else bad "unified beats ehr on the paired test set by more than the seed spread"; fi
+fi

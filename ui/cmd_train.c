@@ -373,6 +373,18 @@ int cmd_train_run(const CmdGlobal *g, int argc, char **argv)
                 fprintf(stderr, "phenoscope train: run %lld has already finished (%s)\n", resume,
                         info.message);
                 rc = PS_ERR_INVALID;
+            } else {
+                /* a run another live process is training: two writers would interleave */
+                RunProgress pr;
+                if (strcmp(info.status, "running") == 0 && runs_get_progress(st, resume, &pr) == PS_OK &&
+                    pr.pid > 0 && pr.pid != (int64_t)getpid() && kill((pid_t)pr.pid, 0) == 0 &&
+                    time(NULL) - pr.time < 120) {
+                    fprintf(stderr,
+                            "phenoscope train: run %lld is being trained by process %lld; stop "
+                            "it first\n",
+                            resume, (long long)pr.pid);
+                    rc = PS_ERR_BUSY;
+                }
             }
         } else {
             StoreSplitCounts k[STORE_N_SPLITS];
