@@ -108,10 +108,10 @@ EOF
     T new-session -d -s "$name" -x "$cols" -y "$rows" "sh '$tmp/$name.sh'"
 }
 cap() { T capture-pane -p -t "$1"; }
-# wait_for NAME REGEX [TENTHS]: until the screen matches (default 10 s)
+# wait_for NAME REGEX [TENTHS]: until the screen matches (default 30 s: CI machines can be busy)
 wait_for() {
     n=0
-    while [ $n -lt "${3:-150}" ]; do
+    while [ $n -lt "${3:-300}" ]; do
         cap "$1" | grep -q -- "$2" && return 0
         [ -s "$tmp/$1.rc" ] && { cap "$1" | grep -q -- "$2"; return $?; } # it has exited
         sleep 0.1
@@ -132,7 +132,7 @@ stable() {
 }
 wait_rc() {
     n=0
-    while [ $n -lt 150 ] && [ ! -s "$tmp/$1.after" ]; do sleep 0.1; n=$((n + 1)); done
+    while [ $n -lt 300 ] && [ ! -s "$tmp/$1.after" ]; do sleep 0.1; n=$((n + 1)); done
     [ -s "$tmp/$1.after" ]
 }
 check() { # check NAME TEST REGEX
