@@ -152,6 +152,37 @@ static void dumb_or_piped_terminals(void **state)
     assert_non_null(strstr(g.reason, "not a terminal"));
 }
 
+static void cell_size_without_csi_16t(void **state)
+{
+    (void)state;
+    /* xterm with window ops off: no CSI 16 t reply, but the sixel area is the window. */
+    GraphicsProbe p = parse("\033[?1;0;1024S\033[?2;0;600;520S\033[?63;1;2;4c");
+    p.win_cols = 100;
+    p.win_rows = 40;
+    GraphicsEnv e = tty_env();
+    GraphicsInfo g;
+    graphics_decide(&p, &e, &g);
+    assert_int_equal(g.cell_w, 6);
+    assert_int_equal(g.cell_h, 13);
+    assert_int_equal(g.cell_measured, 3);
+    /* The kernel's window size in pixels wins over the sixel area when both are there. */
+    p.win_xpixel = 800;
+    p.win_ypixel = 640;
+    graphics_decide(&p, &e, &g);
+    assert_int_equal(g.cell_w, 8);
+    assert_int_equal(g.cell_h, 16);
+    assert_int_equal(g.cell_measured, 2);
+    /* An answer to CSI 16 t wins over both. */
+    p = parse("\033[6;18;9t\033[?63;4c");
+    p.win_cols = 100;
+    p.win_rows = 40;
+    p.win_xpixel = 800;
+    p.win_ypixel = 640;
+    graphics_decide(&p, &e, &g);
+    assert_int_equal(g.cell_w, 9);
+    assert_int_equal(g.cell_measured, 1);
+}
+
 static void few_registers_are_respected(void **state)
 {
     (void)state;
@@ -174,6 +205,7 @@ int main(void)
         cmocka_unit_test(overrides_win_in_order),
         cmocka_unit_test(dumb_or_piped_terminals),
         cmocka_unit_test(few_registers_are_respected),
+        cmocka_unit_test(cell_size_without_csi_16t),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

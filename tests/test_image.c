@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "ui/image.h"
@@ -289,6 +290,127 @@ static void resample_averages(void **state)
     assert_int_equal(up[7], 250);
 }
 
+/* Bytes written to fd since offset *off (the raw terminal stream); advances *off. */
+static size_t new_bytes(int fd, off_t *off, char *buf, size_t n)
+{
+    off_t end = lseek(fd, 0, SEEK_END);
+    size_t len = (size_t)(end - *off);
+    if (len >= n) len = n - 1;
+    ssize_t got = pread(fd, buf, len, *off);
+    buf[got > 0 ? got : 0] = 0;
+    *off = end;
+    return got > 0 ? (size_t)got : 0;
+}
+
+static void frame(ImageView *iv, Term *t, int place, uint64_t id, const uint8_t *px)
+{
+    image_view_begin(iv);
+    werase(stdscr);
+    if (place) image_view_place(iv, stdscr, 2, 2, 6, 12, px, 64, 64, id);
+    image_view_before_flush(iv, stdscr);
+    wnoutrefresh(stdscr);
+    term_flush(t);
+    image_view_after_flush(iv, t);
+}
+
+/* A sixel image is written once, not again while it stays, removed (its lines repainted by
+ * curses) as soon as a frame does not place it, and written again after a full repaint. */
+static void sixel_view_never_leaves_a_stale_image(void **state)
+{
+    (void)state;
+    Term t;
+    TermOptions o = {.headless = 1, .rows = 24, .cols = 80, .term = "xterm-256color"};
+    PsErr err;
+    assert_int_equal(term_start(&t, &o, &err), PS_OK);
+    char path[] = "/tmp/ps_term_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    t.fd_out = fd;
+    GraphicsInfo g = {.mode = GRAPHICS_SIXEL, .cell_w = 10, .cell_h = 20, .color_registers = 16};
+    ImageView iv;
+    image_view_init(&iv, &g, THEME_MODE_256, 1, COLOR_PAIRS);
+    uint8_t *px = pattern(64, 64);
+    static char buf[1 << 20];
+    off_t off = 0;
+
+    frame(&iv, &t, 1, 7, px);
+    assert_true(new_bytes(fd, &off, buf, sizeof buf) > 100);
+    /* at the rect's top-left cell (row 3, column 3 counting from 1), cursor saved and restored */
+    assert_non_null(strstr(buf, "\0337\033[3;3H\033P"));
+    assert_non_null(strstr(buf, "\033\\\0338"));
+    assert_int_equal(iv.shown, 1);
+
+    frame(&iv, &t, 1, 7, px);
+    assert_int_equal(new_bytes(fd, &off, buf, sizeof buf), 0); /* unchanged: nothing sent */
+
+    /* The next screen has no image: its lines are marked for repaint before the flush. */
+    image_view_begin(&iv);
+    /* (no werase: it would touch every line and hide what before_flush does) */
+    for (int y = 0; y < 24; y++) assert_false(is_linetouched(stdscr, y));
+    image_view_before_flush(&iv, stdscr);
+    for (int y = 2; y < 8; y++) assert_true(is_linetouched(stdscr, y));
+    assert_false(is_linetouched(stdscr, 1));
+    assert_false(is_linetouched(stdscr, 8));
+    assert_int_equal(iv.shown, 0);
+    wnoutrefresh(stdscr);
+    term_flush(&t);
+    image_view_after_flush(&iv, &t);
+    assert_int_equal(new_bytes(fd, &off, buf, sizeof buf), 0);
+
+    frame(&iv, &t, 1, 7, px); /* back: drawn again */
+    assert_true(new_bytes(fd, &off, buf, sizeof buf) > 100);
+
+    image_view_invalidate(&iv); /* resize or Ctrl-L repainted everything */
+    frame(&iv, &t, 1, 7, px);
+    assert_true(new_bytes(fd, &off, buf, sizeof buf) > 100);
+
+    frame(&iv, &t, 1, 8, px); /* another picture in the same place replaces it */
+    assert_true(new_bytes(fd, &off, buf, sizeof buf) > 100);
+    assert_int_equal(iv.sid, 8);
+
+    image_view_done(&iv);
+    free(px);
+    term_stop(&t);
+    close(fd);
+}
+
+/* Symbols are ordinary curses cells inside the rect. */
+static void symbols_view_draws_cells(void **state)
+{
+    (void)state;
+    Term t;
+    TermOptions o = {.headless = 1, .rows = 24, .cols = 80, .term = "xterm-256color"};
+    PsErr err;
+    assert_int_equal(term_start(&t, &o, &err), PS_OK);
+    GraphicsInfo g = {.mode = GRAPHICS_SYMBOLS, .cell_w = 10, .cell_h = 20};
+    ImageView iv;
+    image_view_init(&iv, &g, THEME_MODE_256, 1, COLOR_PAIRS);
+    uint8_t *px = pattern(64, 64);
+    image_view_begin(&iv);
+    werase(stdscr);
+    image_view_place(&iv, stdscr, 2, 2, 6, 12, px, 64, 64, 1);
+    int inked = 0, outside = 0;
+    for (int y = 0; y < 24; y++)
+        for (int x = 0; x < 80; x++) {
+            cchar_t cc;
+            wchar_t wch[CCHARW_MAX + 1];
+            attr_t a;
+            short pair;
+            mvwin_wch(stdscr, y, x, &cc);
+            getcchar(&cc, wch, &a, &pair, NULL);
+            int blank = wch[0] == L' ' && pair == 0;
+            int in = y >= 2 && y < 8 && x >= 2 && x < 14;
+            if (!blank && in) inked++;
+            if (!blank && !in) outside++;
+        }
+    assert_true(inked > 30);
+    assert_int_equal(outside, 0);
+    image_view_done(&iv);
+    free(px);
+    term_stop(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +422,8 @@ int main(void)
         cmocka_unit_test(blocks_follow_the_picture),
         cmocka_unit_test(fit_keeps_aspect),
         cmocka_unit_test(resample_averages),
+        cmocka_unit_test(sixel_view_never_leaves_a_stale_image),
+        cmocka_unit_test(symbols_view_draws_cells),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

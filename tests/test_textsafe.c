@@ -1,5 +1,6 @@
-/* test_textsafe.c — nothing from data can drive the terminal: escapes, controls, C1, bidi
- * overrides and broken UTF-8 are neutralised; ordinary text (accents, ✓) is kept. */
+/* test_textsafe.c — what the TUI shows from data cannot drive the terminal (escapes, controls,
+ * C1, bidi overrides and broken UTF-8 are neutralised by store/sanitize), ordinary text (accents,
+ * ✓) is kept, and an ASCII locale gets ASCII only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +21,7 @@ static void escapes_and_controls_are_replaced(void **state)
     assert_null(strchr(out, 0x07));
     assert_string_equal(out, "ICU?[2J?]0;pwned? unit");
     textsafe_copy(out, sizeof out, "a\tb\nc\rd\x7f" "e", 1);
-    assert_string_equal(out, "a b c d?e");
+    assert_string_equal(out, "a?b?c?d?e");
 }
 
 static void c1_bidi_and_invalid_utf8(void **state)

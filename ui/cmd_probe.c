@@ -160,6 +160,12 @@ int cmd_probe_run(const CmdGlobal *g, int argc, char **argv)
         printf("  DA1:      %s\n", p.da1_seen ? p.da1 : "no reply");
         if (p.da1_seen) printf("            sixel attribute 4: %s\n", p.da1_sixel ? "yes" : "no");
         if (p.cell_seen) printf("  cell:     %dx%d pixels\n", p.cell_w, p.cell_h);
+        else if (gi.cell_measured == 2)
+            printf("  cell:     no reply; %dx%d pixels from the window size (%dx%d px, %dx%d cells)\n",
+                   gi.cell_w, gi.cell_h, p.win_xpixel, p.win_ypixel, p.win_cols, p.win_rows);
+        else if (gi.cell_measured == 3)
+            printf("  cell:     no reply; %dx%d pixels from the sixel area over %dx%d cells\n",
+                   gi.cell_w, gi.cell_h, p.win_cols, p.win_rows);
         else printf("  cell:     no reply (assuming %dx%d pixels)\n", gi.cell_w, gi.cell_h);
         if (p.regs_seen) printf("  sixel:    %d colour registers\n", p.color_registers);
         else printf("  sixel:    colour registers not reported\n");

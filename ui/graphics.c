@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -163,15 +164,26 @@ int graphics_query(int fd_in, int fd_out, int timeout_ms, GraphicsProbe *p)
     return 0;
 }
 
+static int plausible_cell(int w, int h) { return w >= 2 && h >= 4 && w <= 200 && h <= 400; }
+
 static void finish_sizes(const GraphicsProbe *p, GraphicsInfo *out)
 {
-    if (p && p->cell_seen && p->cell_w >= 2 && p->cell_h >= 4 && p->cell_w <= 200 && p->cell_h <= 400) {
+    out->cell_w = GRAPHICS_GUESS_CELL_W;
+    out->cell_h = GRAPHICS_GUESS_CELL_H;
+    if (p && p->cell_seen && plausible_cell(p->cell_w, p->cell_h)) {
         out->cell_w = p->cell_w;
         out->cell_h = p->cell_h;
         out->cell_measured = 1;
-    } else {
-        out->cell_w = GRAPHICS_GUESS_CELL_W;
-        out->cell_h = GRAPHICS_GUESS_CELL_H;
+    } else if (p && p->win_cols > 0 && p->win_rows > 0 && p->win_xpixel > 0 && p->win_ypixel > 0 &&
+               plausible_cell(p->win_xpixel / p->win_cols, p->win_ypixel / p->win_rows)) {
+        out->cell_w = p->win_xpixel / p->win_cols;
+        out->cell_h = p->win_ypixel / p->win_rows;
+        out->cell_measured = 2;
+    } else if (p && p->geom_seen && p->win_cols > 0 && p->win_rows > 0 &&
+               plausible_cell(p->sixel_max_w / p->win_cols, p->sixel_max_h / p->win_rows)) {
+        out->cell_w = p->sixel_max_w / p->win_cols;
+        out->cell_h = p->sixel_max_h / p->win_rows;
+        out->cell_measured = 3;
     }
     if (p && p->geom_seen) {
         out->sixel_max_w = p->sixel_max_w;
@@ -255,6 +267,13 @@ void graphics_detect(const char *override, GraphicsInfo *out, GraphicsProbe *pro
     if (graphics_mode_parse(e.override) == GRAPHICS_SIXEL ||
         graphics_mode_parse(e.env_override) == GRAPHICS_SIXEL)
         need = e.is_tty;
+    struct winsize ws;
+    if (e.is_tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
+        probe->win_cols = ws.ws_col;
+        probe->win_rows = ws.ws_row;
+        probe->win_xpixel = ws.ws_xpixel;
+        probe->win_ypixel = ws.ws_ypixel;
+    }
     if (need) {
         int timeout = GRAPHICS_DEFAULT_TIMEOUT_MS;
         const char *t = getenv("PHENOSCOPE_PROBE_TIMEOUT_MS");

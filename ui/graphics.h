@@ -31,12 +31,16 @@ typedef struct {
     int geom_seen, sixel_max_w, sixel_max_h; /* XTSMGRAPHICS sixel geometry */
     int cell_seen, cell_w, cell_h;  /* CSI 16 t */
     size_t n_raw;                   /* bytes received */
+    /* TIOCGWINSZ, for cell size when CSI 16 t goes unanswered (xterm disables it by
+     * default): pixels / cells, or else the sixel geometry / cells (xterm reports its
+     * window there). 0 when unknown. */
+    int win_cols, win_rows, win_xpixel, win_ypixel;
 } GraphicsProbe;
 
 typedef struct {
     GraphicsMode mode;
     int cell_w, cell_h;         /* pixels per cell (measured, else a 10x20 guess) */
-    int cell_measured;
+    int cell_measured;          /* 1: CSI 16 t; 2: window pixels / cells; 3: sixel geometry / cells */
     int sixel_max_w, sixel_max_h; /* 0 when unknown */
     int color_registers;        /* sixel palette size to use */
     char reason[320];           /* one line: why this mode */

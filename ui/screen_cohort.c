@@ -328,6 +328,20 @@ static long mono_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* 52000 -> "52,000" */
+static void fmt_count(char *buf, size_t n, long long v)
+{
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%lld", v < 0 ? -v : v);
+    size_t k = 0;
+    if (v < 0 && k + 1 < n) buf[k++] = '-';
+    for (int i = 0; i < len && k + 2 < n; i++) {
+        if (i > 0 && (len - i) % 3 == 0) buf[k++] = ',';
+        buf[k++] = digits[i];
+    }
+    buf[k] = 0;
+}
+
 static void *loader(void *arg)
 {
     Cohort *c = arg;
@@ -352,6 +366,24 @@ static void *loader(void *arg)
     return NULL;
 }
 
+/* Starts the worker; on failure c->error says so (first load) or it returns 0 (reload). */
+static int start_loader(Cohort *c)
+{
+    memset(&c->load, 0, sizeof c->load);
+    /* The worker must never take SIGINT/SIGTERM/SIGWINCH: the UI thread's flags handle them. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int prc = pthread_create(&c->thread, NULL, loader, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (prc != 0) {
+        if (!c->loaded) snprintf(c->error, sizeof c->error, "cannot start the cohort loader thread");
+        return 0;
+    }
+    c->thread_running = 1;
+    return 1;
+}
+
 static void *cohort_open(App *app)
 {
     Cohort *c = calloc(1, sizeof *c);
@@ -368,14 +400,7 @@ static void *cohort_open(App *app)
         return c;
     }
     snprintf(c->path, sizeof c->path, "%s", app->opt.store_path);
-    /* The worker must never take SIGINT/SIGTERM/SIGWINCH: the UI thread's flags handle them. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int prc = pthread_create(&c->thread, NULL, loader, c);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (prc != 0) snprintf(c->error, sizeof c->error, "cannot start the cohort loader thread");
-    else c->thread_running = 1;
+    start_loader(c);
     return c;
 }
 
@@ -398,7 +423,7 @@ static void cohort_close(void *state)
 static int cohort_tick(void *state, App *app)
 {
     Cohort *c = state;
-    if (c->loaded || !c->thread_running) return 0;
+    if (!c->thread_running) return 0;
     CohortLoad r;
     pthread_mutex_lock(&c->mu);
     r = c->load;
@@ -408,21 +433,36 @@ static int cohort_tick(void *state, App *app)
     pthread_join(c->thread, NULL);
     c->thread_running = 0;
     if (r.rc != PS_OK) {
-        textsafe_copy(c->error, sizeof c->error, r.err, app->utf8);
+        char safe[PS_ERRMSG_MAX];
+        textsafe_copy(safe, sizeof safe, r.err, app->utf8);
+        /* A failed reload keeps the rows on screen and says why. */
+        if (c->loaded) app_status(app, "Reload failed: %s", safe);
+        else snprintf(c->error, sizeof c->error, "%s", safe);
         free(r.rows);
         free(r.funnel);
         return 1;
     }
+    /* A reload keeps the user's filters, sort and search over the new rows. */
+    CohortModel keep = c->model;
+    int reload = c->loaded;
+    cohort_model_done(&c->model);
+    free(c->rows);
+    free(c->funnel);
     c->rows = r.rows;
     c->n = r.n;
     c->funnel = r.funnel;
     c->nf = r.nf;
     c->load_ms = r.ms;
+    c->loaded = 0;
     PsErr err;
     if (cohort_model_init(&c->model, c->rows, c->n, app->opt.mask_ids, app->utf8, &err) != PS_OK) {
         snprintf(c->error, sizeof c->error, "%s", err.msg);
         return 1;
     }
+    c->model.split = keep.split;
+    c->model.paired_only = keep.paired_only;
+    c->model.pheno = keep.pheno;
+    memset(c->pheno_count, 0, sizeof c->pheno_count);
     for (size_t i = 0; i < c->n; i++)
         for (int k = 0; k < CATALOG_N_PHENOTYPES; k++)
             if (c->rows[i].pheno_mask & (1u << k)) c->pheno_count[k]++;
@@ -430,28 +470,19 @@ static int cohort_tick(void *state, App *app)
         snprintf(c->error, sizeof c->error, "%s", err.msg);
         return 1;
     }
+    if (c->table.sort_col || c->table.sort_desc) table_sort(&c->table, c->table.sort_col, c->table.sort_desc);
+    if (c->search[0]) table_set_search(&c->table, c->search);
     c->loaded = 1;
+    char num[32];
+    fmt_count(num, sizeof num, (long long)c->n);
+    app_status(app, "%s %s stays in %ld ms", reload ? "Reloaded" : "Loaded", num, c->load_ms);
     return 1;
 }
 
 static int cohort_busy(void *state)
 {
     const Cohort *c = state;
-    return !c->loaded && !c->error[0];
-}
-
-/* 52000 -> "52,000" */
-static void fmt_count(char *buf, size_t n, long long v)
-{
-    char digits[32];
-    int len = snprintf(digits, sizeof digits, "%lld", v < 0 ? -v : v);
-    size_t k = 0;
-    if (v < 0 && k + 1 < n) buf[k++] = '-';
-    for (int i = 0; i < len && k + 2 < n; i++) {
-        if (i > 0 && (len - i) % 3 == 0) buf[k++] = ',';
-        buf[k++] = digits[i];
-    }
-    buf[k] = 0;
+    return c->thread_running || (!c->loaded && !c->error[0]);
 }
 
 /* "Cohort (demo): 60,000 ICU stays → 55,000 adults → ..." for each source in the funnel. */
@@ -535,7 +566,30 @@ static void cohort_draw(void *state, App *app, UiRect r)
     }
     funnel_text(c, app->utf8, line, sizeof line);
     wattrset(stdscr, theme_attr(th, THEME_ACCENT));
-    table_put_text(stdscr, r.y, r.x + 1, r.w - 2, line, TABLE_LEFT, app->utf8);
+    /* The funnel may take a second line when it is long and the screen is tall; it breaks
+     * before an arrow, so every step stays readable. */
+    int fl = 1;
+    const char *arrow = app->utf8 ? " \u2192 " : " -> ";
+    if (table_text_width(line) > r.w - 2 && r.h >= 16) {
+        char first[1024];
+        const char *cut = NULL;
+        for (const char *p = strstr(line, arrow); p; p = strstr(p + 1, arrow)) {
+            snprintf(first, sizeof first, "%.*s", (int)(p - line), line);
+            if (table_text_width(first) > r.w - 2) break;
+            cut = p;
+        }
+        if (cut) {
+            snprintf(first, sizeof first, "%.*s", (int)(cut - line), line);
+            table_put_text(stdscr, r.y, r.x + 1, r.w - 2, first, TABLE_LEFT, app->utf8);
+            char rest[1024];
+            snprintf(rest, sizeof rest, "  %s", cut + 1);
+            table_put_text(stdscr, r.y + 1, r.x + 1, r.w - 2, rest, TABLE_LEFT, app->utf8);
+            fl = 2;
+        }
+    }
+    if (fl == 1) table_put_text(stdscr, r.y, r.x + 1, r.w - 2, line, TABLE_LEFT, app->utf8);
+    r.y += fl - 1;
+    r.h -= fl - 1;
 
     /* the filter line: what is shown and why; only active filters are named */
     char shown[32], total[32];
@@ -713,6 +767,9 @@ static int cohort_key(void *state, App *app, int key)
     case 'f':
         c->picking = 1;
         c->pick = c->model.pheno + 1;
+        return SCREEN_KEY_USED;
+    case 'R':
+        if (!c->thread_running && start_loader(c)) app_status(app, "Reloading the cohort...");
         return SCREEN_KEY_USED;
     case 'c':
         c->model.split = COHORT_SPLIT_ALL;

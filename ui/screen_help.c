@@ -34,6 +34,7 @@ static const HelpLine help_lines[] = {
     {"p", "only stays with a paired radiograph"},
     {"f", "only stays positive for a phenotype (a list to pick from)"},
     {"c", "clear search and filters"},
+    {"R", "reload the cohort from the store (after an import), keeping filters"},
     {"< >", "sort by the previous / next column"},
     {"r", "reverse the sort order"},
     {"Esc", "clear the search"},

@@ -97,6 +97,8 @@ PsStatus term_start(Term *t, const TermOptions *o, PsErr *err)
             return ps_err(err, PS_ERR_INVALID, "TERM=%s: no terminfo entry for this terminal", name);
     }
     t->started = 1;
+    /* Replies to the graphics probe that came in after its timeout are not keys. */
+    if (!t->headless) flushinp();
     cbreak();
     noecho();
     nonl();
