@@ -16,6 +16,15 @@
 
 #define JOIN_MAX_HOURS 24.0
 
+/* 1 when the UTF-8 text fits in width cells (one cell per character). */
+static int table_len_fits(const char *t, int width)
+{
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+        if ((*p & 0xc0) != 0x80) n++;
+    return n <= width;
+}
+
 static ChartCell *cell(ChartGrid *g, int r, int c)
 {
     if (r < 0 || c < 0 || r >= g->rows || c >= g->cols) return NULL;
@@ -123,6 +132,7 @@ void chart_spec_for_channel(ChartSpec *s, int ch, const float *x, const float *y
     const CatalogChannel *c = &catalog_channels[ch];
     memset(s, 0, sizeof *s);
     s->title = c->name;
+    s->brief = c->brief;
     s->unit = c->unit;
     s->x = x;
     s->y = y;
@@ -189,7 +199,8 @@ static void plot_dots(Dots *d, const ChartSpec *s)
 {
     if (s->has_band) {
         int yh = dot_y(s, s->band_hi, d->H), yl = dot_y(s, s->band_lo, d->H);
-        for (int x = 0; x < d->W; x += 2) {
+        /* one dot every other cell: a light dotted line the data crosses over */
+        for (int x = 0; x < d->W; x += 4) {
             dot_set(d, x, yh, 1);
             dot_set(d, x, yl, 1);
         }
@@ -289,6 +300,9 @@ void chart_render(ChartGrid *g, const ChartSpec *s, int utf8)
         snprintf(right, sizeof right, "no data");
     }
     int rw = (int)strlen(right);
+    if (s->brief && table_len_fits(buf, g->cols - rw - 1) == 0)
+        snprintf(buf, sizeof buf, "%s%s%s%s", s->brief, s->unit && s->unit[0] ? " (" : "",
+                 s->unit && s->unit[0] ? s->unit : "", s->unit && s->unit[0] ? ")" : "");
     int tw = chart_put(g, 0, 0, g->cols - (rw < g->cols - 4 ? rw + 1 : 0), buf, CHART_TITLE);
     if (s->has_band && g->cols - tw - rw - 2 >= 16) {
         char lo[32], hi[32];

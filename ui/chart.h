@@ -48,6 +48,7 @@ typedef struct {
 
 typedef struct {
     const char *title; /* e.g. "Heart Rate" (terminal-safe text) */
+    const char *brief; /* e.g. "HR", used when the title does not fit; may be NULL */
     const char *unit;  /* e.g. "bpm"; "" or NULL when unitless */
     const float *x, *y; /* n points, x (hours) ascending; NaN values are skipped */
     size_t n;
