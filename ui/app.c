@@ -19,7 +19,7 @@
 static const UiScreen *const screens[SCREEN_COUNT] = {
     [SCREEN_COHORT] = &screen_cohort,
     [SCREEN_STAY] = &screen_stay,
-    [SCREEN_RADIOGRAPH] = NULL,
+    [SCREEN_RADIOGRAPH] = &screen_radiograph,
     [SCREEN_TRAINING] = NULL,
     [SCREEN_PREDICTIONS] = NULL,
     [SCREEN_HELP] = &screen_help,
