@@ -181,15 +181,20 @@ static int panel_images(const ConvShape *s, int B)
 {
     size_t per = (size_t)s->C * s->K * s->K * s->Ho * s->Wo;
     size_t nb = (s->panel_floats > 0 ? (size_t)s->panel_floats : CONV_PANEL_FLOATS) / per;
-    if (nb < 1) nb = 1;
-    return nb < (size_t)B ? (int)nb : B;
+    /* and no more than a team thread's share of the batch, so that every thread has work */
+    size_t share = B >= 2 ? ((size_t)B + CONV_TEAM_THREADS - 1) / CONV_TEAM_THREADS : 1;
+    if (nb > share) nb = share;
+    return nb < 1 ? 1 : (int)nb;
 }
 
 size_t conv_col_floats(const ConvShape *s, int B)
 {
     size_t n = 0;
-    if (!is_pointwise(s))
-        n = (size_t)s->C * s->K * s->K * (size_t)panel_images(s, B) * s->Ho * s->Wo;
+    if (!is_pointwise(s)) {
+        size_t slots = B >= 2 ? CONV_TEAM_THREADS : 1;
+        n = slots * (size_t)s->C * s->K * s->K * (size_t)panel_images(s, B) * s->Ho * s->Wo +
+            (slots - 1) * (size_t)s->Co * s->C * s->K * s->K; /* the helpers' dw partials */
+    }
     if (wino_ok(s)) {
         /* transformed input, transformed output, transformed filter; any of the three passes */
         size_t w = 16 * wino_tiles(s, B) * (size_t)(s->C + s->Co) + 16 * (size_t)s->C * s->Co;
@@ -518,6 +523,87 @@ static void col2im_job(void *v, int lo, int hi)
     col2im(j->dx, j->col, j->s, j->B, j->n0, j->n1, lo, hi, j->accumulate);
 }
 
+/* ---- team mode ----------------------------------------------------------------------------
+ * With a pool of CONV_TEAM_THREADS threads, each thread takes every T-th panel of images and
+ * runs im2col, a single-threaded sgemm and col2im on it alone, in its own slot of the scratch:
+ * no barrier per panel, and each core's panel stays in its own cache. The weight gradient is
+ * summed per thread (thread 0 into dw, the others into zeroed partials in the scratch) and the
+ * partials added in thread order afterwards, so results are deterministic for a given pool
+ * size. OpenBLAS runs on one thread meanwhile (its thread count is process-wide: the model owns
+ * BLAS while it runs, as with the rest of a training step). */
+
+typedef struct {
+    float *dx, *dw, *col;
+    const float *dy, *x, *w;
+    const ConvShape *s;
+    int B, nb, accumulate;
+    float *y;
+} TeamJob;
+
+static int team_ok(const ConvPar *par, int B)
+{
+    return par && par->threads == CONV_TEAM_THREADS && B >= 2;
+}
+
+static float *team_col(const TeamJob *t, int k)
+{
+    const ConvShape *s = t->s;
+    return t->col + (size_t)k * s->C * s->K * s->K * t->nb * s->Ho * s->Wo;
+}
+
+static void team_forward(void *v, int k, int hi)
+{
+    (void)hi;
+    const TeamJob *t = v;
+    const ConvShape *s = t->s;
+    const int hw = s->Ho * s->Wo, Kd = s->C * s->K * s->K, N = t->B * hw;
+    float *col = team_col(t, k);
+    for (int n0 = k * t->nb; n0 < t->B; n0 += CONV_TEAM_THREADS * t->nb) {
+        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B, P = (n1 - n0) * hw;
+        im2col(col, t->x, s, t->B, n0, n1, 0, s->C);
+        blas_sgemm(0, 0, s->Co, P, Kd, 1.0f, t->w, Kd, col, P, 0.0f, t->y + (size_t)n0 * hw, N);
+    }
+}
+
+static void team_backward(void *v, int k, int hi)
+{
+    (void)hi;
+    const TeamJob *t = v;
+    const ConvShape *s = t->s;
+    const int hw = s->Ho * s->Wo, Kd = s->C * s->K * s->K, N = t->B * hw;
+    float *col = team_col(t, k);
+    float *dw = t->dw;
+    if (k > 0) {
+        dw = team_col(t, CONV_TEAM_THREADS) + (size_t)(k - 1) * s->Co * Kd;
+        memset(dw, 0, (size_t)s->Co * Kd * sizeof *dw);
+    }
+    for (int n0 = k * t->nb; n0 < t->B; n0 += CONV_TEAM_THREADS * t->nb) {
+        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B, P = (n1 - n0) * hw;
+        const float *dyp = t->dy + (size_t)n0 * hw;
+        im2col(col, t->x, s, t->B, n0, n1, 0, s->C);
+        blas_sgemm(0, 1, s->Co, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
+        if (!t->dx) continue;
+        blas_sgemm(1, 0, Kd, P, s->Co, 1.0f, t->w, Kd, dyp, N, 0.0f, col, P);
+        col2im(t->dx, col, s, t->B, n0, n1, 0, s->C, t->accumulate);
+    }
+}
+
+static void run_team(ConvPar *par, ConvParFn fn, TeamJob *t)
+{
+    int saved = blas_get_threads();
+    blas_set_threads(1);
+    conv_par_for(par, fn, t, CONV_TEAM_THREADS); /* one range per thread: lo is its index */
+    blas_set_threads(saved);
+    if (fn == team_backward) {
+        const size_t n = (size_t)t->s->Co * t->s->C * t->s->K * t->s->K;
+        for (int k = 1; k < CONV_TEAM_THREADS; k++) {
+            const float *part = team_col(t, CONV_TEAM_THREADS) + (size_t)(k - 1) * n;
+            for (size_t i = 0; i < n; i++)
+                t->dw[i] += part[i];
+        }
+    }
+}
+
 void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B,
                   ConvPar *par)
 {
@@ -536,6 +622,11 @@ void conv_forward(float *y, float *col, const float *x, const float *w, const Co
         return;
     }
     const int hw = s->Ho * s->Wo, nb = panel_images(s, B);
+    if (team_ok(par, B)) {
+        TeamJob t = {NULL, NULL, col, NULL, x, w, s, B, nb, 0, y};
+        run_team(par, team_forward, &t);
+        return;
+    }
     for (int n0 = 0; n0 < B; n0 += nb) {
         int n1 = n0 + nb < B ? n0 + nb : B, P = (n1 - n0) * hw;
         ColJob j = {col, NULL, x, s, B, n0, n1, 0};
@@ -578,6 +669,11 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
         return;
     }
     const int hw = s->Ho * s->Wo, nb = panel_images(s, B);
+    if (team_ok(par, B)) {
+        TeamJob t = {dx, dw, col, dy, x, w, s, B, nb, accumulate_dx, NULL};
+        run_team(par, team_backward, &t);
+        return;
+    }
     for (int n0 = 0; n0 < B; n0 += nb) {
         int n1 = n0 + nb < B ? n0 + nb : B, P = (n1 - n0) * hw;
         const float *dyp = dy + (size_t)n0 * hw;

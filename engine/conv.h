@@ -32,6 +32,11 @@ void conv_par_free(ConvPar *par);
  * all are done. par may be NULL (runs fn(arg, 0, n) inline). */
 void conv_par_for(ConvPar *par, ConvParFn fn, void *arg, int n);
 
+/* With a pool of exactly this many threads and a batch of two or more, the im2col convolutions
+ * split the batch's panels between the threads, each running im2col, single-threaded sgemm and
+ * col2im on its own panels (conv.c, "team mode"); other pool sizes share each panel instead. */
+#define CONV_TEAM_THREADS 2
+
 typedef struct {
     int C, H, W;     /* input channels and spatial size */
     int Co, K;       /* output channels, square kernel size */

@@ -56,13 +56,15 @@ static void fast_matches_reference(void **state)
     (void)state;
     Rng r;
     PsErr err;
-    ConvPar *pool;
-    /* three threads: uneven channel splits, and ranges that are empty for small C */
+    ConvPar *pool, *team;
+    /* three threads: uneven channel splits, and ranges that are empty for small C; two threads:
+     * team mode (conv.h), each thread on its own panels of the batch */
     assert_int_equal(conv_par_new(&pool, 3, &err), PS_OK);
+    assert_int_equal(conv_par_new(&team, CONV_TEAM_THREADS, &err), PS_OK);
     rng_seed(&r, 1);
-    for (size_t k = 0; k < 2 * sizeof cases / sizeof cases[0]; k++) {
-        ConvPar *par = k % 2 ? pool : NULL;
-        const Case *c = &cases[k / 2];
+    for (size_t k = 0; k < 3 * sizeof cases / sizeof cases[0]; k++) {
+        ConvPar *par = k % 3 == 1 ? pool : k % 3 == 2 ? team : NULL;
+        const Case *c = &cases[k / 3];
         ConvShape s;
         assert_int_equal(conv_shape_init(&s, c->C, c->H, c->W, c->Co, c->K, c->stride, c->pad), 0);
         s.winograd = c->winograd;
@@ -97,6 +99,7 @@ static void fast_matches_reference(void **state)
             free(dwr), free(want);
     }
     conv_par_free(pool);
+    conv_par_free(team);
 }
 
 typedef struct {
@@ -163,22 +166,27 @@ static void scratch_is_panel_sized(void **state)
 {
     (void)state;
     ConvShape s;
+    /* per team thread one panel, plus the helpers' weight-gradient partials */
+    const size_t T = CONV_TEAM_THREADS;
     /* layer1 at b16/224: one image per panel (it alone exceeds the budget), not the 29M-float
      * batch matrix; layer3: as many whole images as fit the budget */
     assert_int_equal(conv_shape_init(&s, 64, 56, 56, 64, 3, 1, 1), 0);
     s.winograd = 0;
-    assert_int_equal(conv_col_floats(&s, 16), (size_t)64 * 9 * 56 * 56);
+    assert_int_equal(conv_col_floats(&s, 16), T * 64 * 9 * 56 * 56 + (T - 1) * 64 * 64 * 9);
     assert_int_equal(conv_shape_init(&s, 256, 14, 14, 256, 3, 1, 1), 0);
     s.winograd = 0;
     size_t img = (size_t)256 * 9 * 14 * 14;
-    assert_int_equal(conv_col_floats(&s, 16), CONV_PANEL_FLOATS / img * img);
+    assert_int_equal(conv_col_floats(&s, 16),
+                     T * (CONV_PANEL_FLOATS / img * img) + (T - 1) * 256 * 256 * 9);
     /* a panel never holds less than one image, even when one image exceeds the budget */
     assert_int_equal(conv_shape_init(&s, 3, 224, 224, 64, 7, 2, 3), 0);
     s.panel_floats = 10;
-    assert_int_equal(conv_col_floats(&s, 16), (size_t)3 * 49 * 112 * 112);
-    /* nor more images than the batch */
+    img = (size_t)3 * 49 * 112 * 112;
+    assert_int_equal(conv_col_floats(&s, 16), T * img + (T - 1) * 64 * 3 * 49);
+    /* nor more than a thread's share of the batch; a single image needs one slot */
     s.panel_floats = 1L << 40;
-    assert_int_equal(conv_col_floats(&s, 2), (size_t)3 * 49 * 112 * 112 * 2);
+    assert_int_equal(conv_col_floats(&s, 4), T * img * ((4 + T - 1) / T) + (T - 1) * 64 * 3 * 49);
+    assert_int_equal(conv_col_floats(&s, 1), img);
 }
 
 int main(void)
