@@ -174,11 +174,28 @@ static size_t wino_tiles(const ConvShape *s, int B)
     return (size_t)B * ((s->H + 1) / 2) * ((s->W + 1) / 2);
 }
 
+/* Images per im2col panel: as many as keep the column panel within CONV_PANEL_FLOATS (at least
+ * one), so it is still in cache when the GEMM reads it, instead of one batch-sized column matrix
+ * streamed through memory twice. */
+static int panel_images(const ConvShape *s, int B)
+{
+    size_t per = (size_t)s->C * s->K * s->K * s->Ho * s->Wo;
+    size_t nb = (s->panel_floats > 0 ? (size_t)s->panel_floats : CONV_PANEL_FLOATS) / per;
+    /* and no more than a team thread's share of the batch, so that every thread has work */
+    size_t share = B >= 2 ? ((size_t)B + CONV_TEAM_THREADS - 1) / CONV_TEAM_THREADS : 1;
+    if (nb > share) nb = share;
+    return nb < 1 ? 1 : (int)nb;
+}
+
 size_t conv_col_floats(const ConvShape *s, int B)
 {
     size_t n = 0;
-    if (!is_pointwise(s)) n = (size_t)s->C * s->K * s->K * (size_t)B * s->Ho * s->Wo;
-    if (s->K == 3 && s->stride == 1 && s->pad == 1) {
+    if (!is_pointwise(s)) {
+        size_t slots = B >= 2 ? CONV_TEAM_THREADS : 1;
+        n = slots * (size_t)s->C * s->K * s->K * (size_t)panel_images(s, B) * s->Ho * s->Wo +
+            (slots - 1) * (size_t)s->Co * s->C * s->K * s->K; /* the helpers' dw partials */
+    }
+    if (wino_ok(s)) {
         /* transformed input, transformed output, transformed filter; any of the three passes */
         size_t w = 16 * wino_tiles(s, B) * (size_t)(s->C + s->Co) + 16 * (size_t)s->C * s->Co;
         if (w > n) n = w;
@@ -191,12 +208,13 @@ double conv_macs(const ConvShape *s, int B)
     return (double)s->Co * s->C * s->K * s->K * (double)B * s->Ho * s->Wo;
 }
 
-/* col[(c,kh,kw)][(n,oh,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside,
- * for channels c0 <= c < c1. */
-static void im2col(float *col, const float *x, const ConvShape *s, int B, int c0, int c1)
+/* col[(c,kh,kw)][(n-n0,oh,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside,
+ * for channels c0 <= c < c1 and the panel of images n0 <= n < n1 of a batch of B. */
+static void im2col(float *col, const float *x, const ConvShape *s, int B, int n0, int n1, int c0,
+                   int c1)
 {
     const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
-    const size_t npos = (size_t)B * Ho * Wo;
+    const size_t npos = (size_t)(n1 - n0) * Ho * Wo;
     for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
@@ -207,7 +225,7 @@ static void im2col(float *col, const float *x, const ConvShape *s, int B, int c0
                     ow0++;
                 while (ow1 > ow0 && (ow1 - 1) * st - s->pad + kw >= W)
                     ow1--;
-                for (int n = 0; n < B; n++) {
+                for (int n = n0; n < n1; n++) {
                     const float *xp = x + ((size_t)c * B + n) * H * W;
                     for (int oh = 0; oh < Ho; oh++, dst += Wo) {
                         int ih = oh * st - s->pad + kh;
@@ -230,15 +248,16 @@ static void im2col(float *col, const float *x, const ConvShape *s, int B, int c0
             }
 }
 
-/* The adjoint of im2col: dx[c][n][ih][iw] += col[(c,kh,kw)][(n,oh,ow)] for c0 <= c < c1, after
- * zeroing those planes of dx unless accumulate. */
-static void col2im(float *dx, const float *col, const ConvShape *s, int B, int c0, int c1,
-                   int accumulate)
+/* The adjoint of im2col: dx[c][n][ih][iw] += col[(c,kh,kw)][(n-n0,oh,ow)] for c0 <= c < c1 and
+ * n0 <= n < n1, after zeroing those planes of dx unless accumulate. */
+static void col2im(float *dx, const float *col, const ConvShape *s, int B, int n0, int n1, int c0,
+                   int c1, int accumulate)
 {
     const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
-    const size_t npos = (size_t)B * Ho * Wo;
+    const size_t npos = (size_t)(n1 - n0) * Ho * Wo;
     if (!accumulate)
-        memset(dx + (size_t)c0 * B * H * W, 0, (size_t)(c1 - c0) * B * H * W * sizeof *dx);
+        for (int c = c0; c < c1; c++)
+            memset(dx + ((size_t)c * B + n0) * H * W, 0, (size_t)(n1 - n0) * H * W * sizeof *dx);
     for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
@@ -248,7 +267,7 @@ static void col2im(float *dx, const float *col, const ConvShape *s, int B, int c
                     ow0++;
                 while (ow1 > ow0 && (ow1 - 1) * st - s->pad + kw >= W)
                     ow1--;
-                for (int n = 0; n < B; n++) {
+                for (int n = n0; n < n1; n++) {
                     float *xp = dx + ((size_t)c * B + n) * H * W;
                     for (int oh = 0; oh < Ho; oh++, src += Wo) {
                         int ih = oh * st - s->pad + kh;
@@ -489,19 +508,100 @@ typedef struct {
     float *col, *dx;
     const float *x;
     const ConvShape *s;
-    int B, accumulate;
+    int B, n0, n1, accumulate;
 } ColJob;
 
 static void im2col_job(void *v, int lo, int hi)
 {
     ColJob *j = v;
-    im2col(j->col, j->x, j->s, j->B, lo, hi);
+    im2col(j->col, j->x, j->s, j->B, j->n0, j->n1, lo, hi);
 }
 
 static void col2im_job(void *v, int lo, int hi)
 {
     ColJob *j = v;
-    col2im(j->dx, j->col, j->s, j->B, lo, hi, j->accumulate);
+    col2im(j->dx, j->col, j->s, j->B, j->n0, j->n1, lo, hi, j->accumulate);
+}
+
+/* ---- team mode ----------------------------------------------------------------------------
+ * With a pool of CONV_TEAM_THREADS threads, each thread takes every T-th panel of images and
+ * runs im2col, a single-threaded sgemm and col2im on it alone, in its own slot of the scratch:
+ * no barrier per panel, and each core's panel stays in its own cache. The weight gradient is
+ * summed per thread (thread 0 into dw, the others into zeroed partials in the scratch) and the
+ * partials added in thread order afterwards, so results are deterministic for a given pool
+ * size. OpenBLAS runs on one thread meanwhile (its thread count is process-wide: the model owns
+ * BLAS while it runs, as with the rest of a training step). */
+
+typedef struct {
+    float *dx, *dw, *col;
+    const float *dy, *x, *w;
+    const ConvShape *s;
+    int B, nb, accumulate;
+    float *y;
+} TeamJob;
+
+static int team_ok(const ConvPar *par, int B)
+{
+    return par && par->threads == CONV_TEAM_THREADS && B >= 2;
+}
+
+static float *team_col(const TeamJob *t, int k)
+{
+    const ConvShape *s = t->s;
+    return t->col + (size_t)k * s->C * s->K * s->K * t->nb * s->Ho * s->Wo;
+}
+
+static void team_forward(void *v, int k, int hi)
+{
+    (void)hi;
+    const TeamJob *t = v;
+    const ConvShape *s = t->s;
+    const int hw = s->Ho * s->Wo, Kd = s->C * s->K * s->K, N = t->B * hw;
+    float *col = team_col(t, k);
+    for (int n0 = k * t->nb; n0 < t->B; n0 += CONV_TEAM_THREADS * t->nb) {
+        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B, P = (n1 - n0) * hw;
+        im2col(col, t->x, s, t->B, n0, n1, 0, s->C);
+        blas_sgemm(0, 0, s->Co, P, Kd, 1.0f, t->w, Kd, col, P, 0.0f, t->y + (size_t)n0 * hw, N);
+    }
+}
+
+static void team_backward(void *v, int k, int hi)
+{
+    (void)hi;
+    const TeamJob *t = v;
+    const ConvShape *s = t->s;
+    const int hw = s->Ho * s->Wo, Kd = s->C * s->K * s->K, N = t->B * hw;
+    float *col = team_col(t, k);
+    float *dw = t->dw;
+    if (k > 0) {
+        dw = team_col(t, CONV_TEAM_THREADS) + (size_t)(k - 1) * s->Co * Kd;
+        memset(dw, 0, (size_t)s->Co * Kd * sizeof *dw);
+    }
+    for (int n0 = k * t->nb; n0 < t->B; n0 += CONV_TEAM_THREADS * t->nb) {
+        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B, P = (n1 - n0) * hw;
+        const float *dyp = t->dy + (size_t)n0 * hw;
+        im2col(col, t->x, s, t->B, n0, n1, 0, s->C);
+        blas_sgemm(0, 1, s->Co, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
+        if (!t->dx) continue;
+        blas_sgemm(1, 0, Kd, P, s->Co, 1.0f, t->w, Kd, dyp, N, 0.0f, col, P);
+        col2im(t->dx, col, s, t->B, n0, n1, 0, s->C, t->accumulate);
+    }
+}
+
+static void run_team(ConvPar *par, ConvParFn fn, TeamJob *t)
+{
+    int saved = blas_get_threads();
+    blas_set_threads(1);
+    conv_par_for(par, fn, t, CONV_TEAM_THREADS); /* one range per thread: lo is its index */
+    blas_set_threads(saved);
+    if (fn == team_backward) {
+        const size_t n = (size_t)t->s->Co * t->s->C * t->s->K * t->s->K;
+        for (int k = 1; k < CONV_TEAM_THREADS; k++) {
+            const float *part = team_col(t, CONV_TEAM_THREADS) + (size_t)(k - 1) * n;
+            for (size_t i = 0; i < n; i++)
+                t->dw[i] += part[i];
+        }
+    }
 }
 
 void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B,
@@ -517,13 +617,22 @@ void conv_forward(float *y, float *col, const float *x, const float *w, const Co
     }
     const int M = s->Co, Kd = s->C * s->K * s->K;
     const int N = B * s->Ho * s->Wo;
-    const float *cm = x;
-    if (!is_pointwise(s)) {
-        ColJob j = {col, NULL, x, s, B, 0};
-        conv_par_for(par, im2col_job, &j, s->C);
-        cm = col;
+    if (is_pointwise(s)) {
+        blas_sgemm(0, 0, M, N, Kd, 1.0f, w, Kd, x, N, 0.0f, y, N);
+        return;
     }
-    blas_sgemm(0, 0, M, N, Kd, 1.0f, w, Kd, cm, N, 0.0f, y, N);
+    const int hw = s->Ho * s->Wo, nb = panel_images(s, B);
+    if (team_ok(par, B)) {
+        TeamJob t = {NULL, NULL, col, NULL, x, w, s, B, nb, 0, y};
+        run_team(par, team_forward, &t);
+        return;
+    }
+    for (int n0 = 0; n0 < B; n0 += nb) {
+        int n1 = n0 + nb < B ? n0 + nb : B, P = (n1 - n0) * hw;
+        ColJob j = {col, NULL, x, s, B, n0, n1, 0};
+        conv_par_for(par, im2col_job, &j, s->C);
+        blas_sgemm(0, 0, M, P, Kd, 1.0f, w, Kd, col, P, 0.0f, y + (size_t)n0 * hw, N);
+    }
 }
 
 void conv_backward(float *dx, float *dw, float *col, const float *dy, const float *x,
@@ -559,13 +668,23 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
         if (dx) blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, accumulate_dx ? 1.0f : 0.0f, dx, N);
         return;
     }
-    ColJob j = {col, dx, x, s, B, accumulate_dx};
-    conv_par_for(par, im2col_job, &j, s->C);
-    blas_sgemm(0, 1, M, Kd, N, 1.0f, dy, N, col, N, 1.0f, dw, Kd);
-    if (!dx) return;
-    /* dcol = wᵀ · dy, then scatter it back onto the input positions it was gathered from */
-    blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, 0.0f, col, N);
-    conv_par_for(par, col2im_job, &j, s->C);
+    const int hw = s->Ho * s->Wo, nb = panel_images(s, B);
+    if (team_ok(par, B)) {
+        TeamJob t = {dx, dw, col, dy, x, w, s, B, nb, accumulate_dx, NULL};
+        run_team(par, team_backward, &t);
+        return;
+    }
+    for (int n0 = 0; n0 < B; n0 += nb) {
+        int n1 = n0 + nb < B ? n0 + nb : B, P = (n1 - n0) * hw;
+        const float *dyp = dy + (size_t)n0 * hw;
+        ColJob j = {col, dx, x, s, B, n0, n1, accumulate_dx};
+        conv_par_for(par, im2col_job, &j, s->C);
+        blas_sgemm(0, 1, M, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
+        if (!dx) continue;
+        /* dcol = wᵀ · dy, then scatter it back onto the input positions it was gathered from */
+        blas_sgemm(1, 0, Kd, P, M, 1.0f, w, Kd, dyp, N, 0.0f, col, P);
+        conv_par_for(par, col2im_job, &j, s->C);
+    }
 }
 
 /* ---- reference twins ------------------------------------------------------------------- */

@@ -32,6 +32,11 @@ void conv_par_free(ConvPar *par);
  * all are done. par may be NULL (runs fn(arg, 0, n) inline). */
 void conv_par_for(ConvPar *par, ConvParFn fn, void *arg, int n);
 
+/* With a pool of exactly this many threads and a batch of two or more, the im2col convolutions
+ * split the batch's panels between the threads, each running im2col, single-threaded sgemm and
+ * col2im on its own panels (conv.c, "team mode"); other pool sizes share each panel instead. */
+#define CONV_TEAM_THREADS 2
+
 typedef struct {
     int C, H, W;     /* input channels and spatial size */
     int Co, K;       /* output channels, square kernel size */
@@ -39,7 +44,17 @@ typedef struct {
     int Ho, Wo;      /* output spatial size (derived) */
     int winograd;    /* 1: 3×3 stride-1 pad-1 convolutions use Winograd F(2×2, 3×3) (set by
                       * conv_shape_init where it pays; tests may flip it) */
+    long panel_floats; /* im2col panel budget in floats; 0 (conv_shape_init's choice) means
+                        * CONV_PANEL_FLOATS. Tests shrink it to cross panel edges. */
 } ConvShape;
+
+/* The im2col path runs over panels of whole images whose column matrix fits in this many
+ * floats (at least one image per panel), so the GEMM reads columns from cache rather than a
+ * batch-sized matrix from memory; it also shrinks the scratch from O(batch) to O(panel).
+ * Measured (b16/224 training step, loaded 2-core box, load avg ~7): one batch-wide panel
+ * 9674 ms, 4 MB panels 6924 ms, 1 MB panels 6876 ms but 3× slower on layer4's 7×7 maps (one
+ * 49-column image per panel). */
+#define CONV_PANEL_FLOATS ((size_t)1 << 20)
 
 /* Winograd would pay where the GEMMs dominate its (single-threaded, scalar) transforms. Measured
  * on the 2-core Sapphire Rapids box with OpenBLAS SkylakeX kernels (bench_resnet
@@ -50,7 +65,8 @@ typedef struct {
 
 /* Fills s and derives Ho, Wo. Returns 0, or -1 when the output would be empty. */
 int conv_shape_init(ConvShape *s, int C, int H, int W, int Co, int K, int stride, int pad);
-/* Floats of scratch ("col") conv_forward / conv_backward need for a batch of B. */
+/* Floats of scratch ("col") conv_forward / conv_backward need for a batch of up to B, for the
+ * shape as it is now (winograd and panel_floats included: set them before sizing scratch). */
 size_t conv_col_floats(const ConvShape *s, int B);
 /* Multiply-adds of one forward pass over a batch of B (for GFLOP/s reports). */
 double conv_macs(const ConvShape *s, int B);

@@ -68,20 +68,28 @@ static int run(const Workload *wl)
     /* PS_BENCH_POOL_THREADS overrides the model's helper threads, for before/after numbers */
     const char *pt = getenv("PS_BENCH_POOL_THREADS");
     if (pt && atoi(pt) > 0) cfg.threads = atoi(pt);
-    if (resnet_init(&m, &cfg, &err) || resnet_work_init(&w, &m, wl->batch, &err)) {
+    if (resnet_init(&m, &cfg, &err)) {
+        fprintf(stderr, "bench_resnet: %s\n", err.msg);
+        return 1;
+    }
+    /* Overrides for before/after measurements, applied before the workspace is sized:
+     * PS_BENCH_WINOGRAD=0|1 the per-layer Winograd choice, PS_BENCH_PANEL=<floats> the im2col
+     * panel budget (conv.h). */
+    const char *wg = getenv("PS_BENCH_WINOGRAD"), *pf = getenv("PS_BENCH_PANEL");
+    for (int b = 0; b < m.n_blocks; b++) {
+        ConvShape *s[3] = {&m.blocks[b].c1.s, &m.blocks[b].c2.s, &m.blocks[b].ds.s};
+        for (int k = 0; k < 3; k++) {
+            if (wg && *wg && k < 2) s[k]->winograd = atoi(wg) && s[k]->K == 3 && s[k]->stride == 1;
+            if (pf && *pf) s[k]->panel_floats = atol(pf);
+        }
+    }
+    if (pf && *pf) m.stem.s.panel_floats = atol(pf);
+    if (resnet_work_init(&w, &m, wl->batch, &err)) {
         fprintf(stderr, "bench_resnet: %s\n", err.msg);
         return 1;
     }
     rng_seed(&rng, 1);
     resnet_init_weights(&m, &rng);
-    /* PS_BENCH_WINOGRAD=0|1 overrides the per-layer choice, for before/after measurements */
-    const char *wg = getenv("PS_BENCH_WINOGRAD");
-    if (wg && *wg)
-        for (int b = 0; b < m.n_blocks; b++) {
-            ConvShape *s[2] = {&m.blocks[b].c1.s, &m.blocks[b].c2.s};
-            for (int k = 0; k < 2; k++)
-                s[k]->winograd = atoi(wg) && s[k]->K == 3 && s[k]->stride == 1;
-        }
     size_t nx = (size_t)wl->batch * 3 * wl->size * wl->size, nl = (size_t)wl->batch * 14;
     float *x = malloc(nx * sizeof *x), *logits = malloc(nl * sizeof *logits);
     float *y = malloc(nl * sizeof *y), *dl = malloc(nl * sizeof *dl);

@@ -17,18 +17,24 @@
 
 typedef struct {
     int C, H, W, Co, K, stride, pad, B, winograd;
+    long panel; /* ConvShape.panel_floats: small ones split the batch into several panels */
 } Case;
 
 static const Case cases[] = {
-    {3, 11, 11, 5, 7, 2, 3, 2, 0}, /* stem */
-    {4, 8, 8, 6, 3, 1, 1, 3, 0},   /* 3×3 stride 1 */
-    {4, 9, 9, 6, 3, 2, 1, 2, 0},   /* 3×3 stride 2, odd size */
-    {5, 8, 8, 7, 1, 2, 0, 2, 0},   /* downsample projection */
-    {5, 6, 7, 3, 1, 1, 0, 2, 0},   /* pointwise, non-square */
-    {2, 5, 4, 3, 3, 1, 2, 1, 0},   /* padding larger than needed */
-    {4, 8, 8, 6, 3, 1, 1, 3, 1},   /* Winograd F(2×2, 3×3), even size */
-    {3, 7, 5, 4, 3, 1, 1, 2, 1},   /* Winograd with partial edge tiles */
-    {5, 1, 1, 2, 3, 1, 1, 2, 1},   /* Winograd on layer4's 1×1 maps at tiny input sizes */
+    {3, 11, 11, 5, 7, 2, 3, 2, 0, 0}, /* stem */
+    {4, 8, 8, 6, 3, 1, 1, 3, 0, 0},   /* 3×3 stride 1 */
+    {4, 9, 9, 6, 3, 2, 1, 2, 0, 0},   /* 3×3 stride 2, odd size */
+    {5, 8, 8, 7, 1, 2, 0, 2, 0, 0},   /* downsample projection */
+    {5, 6, 7, 3, 1, 1, 0, 2, 0, 0},   /* pointwise, non-square */
+    {2, 5, 4, 3, 3, 1, 2, 1, 0, 0},   /* padding larger than needed */
+    {4, 8, 8, 6, 3, 1, 1, 3, 1, 0},   /* Winograd F(2×2, 3×3), even size */
+    {3, 7, 5, 4, 3, 1, 1, 2, 1, 0},   /* Winograd with partial edge tiles */
+    {5, 1, 1, 2, 3, 1, 1, 2, 1, 0},   /* Winograd on layer4's 1×1 maps at tiny input sizes */
+    /* im2col panels of whole images: one per image, and 2 + 1 images (uneven last panel) */
+    {3, 11, 11, 5, 7, 2, 3, 3, 0, 1},
+    {17, 9, 7, 19, 3, 1, 1, 3, 0, 17 * 9 * 9 * 7 * 2},
+    {17, 9, 9, 18, 3, 2, 1, 3, 0, 17 * 9 * 5 * 5 * 2 + 5},
+    {5, 8, 8, 7, 1, 2, 0, 3, 0, 1}, /* strided projection, one image per panel */
 };
 
 static float *randv(Rng *r, size_t n)
@@ -50,16 +56,19 @@ static void fast_matches_reference(void **state)
     (void)state;
     Rng r;
     PsErr err;
-    ConvPar *pool;
-    /* three threads: uneven channel splits, and ranges that are empty for small C */
+    ConvPar *pool, *team;
+    /* three threads: uneven channel splits, and ranges that are empty for small C; two threads:
+     * team mode (conv.h), each thread on its own panels of the batch */
     assert_int_equal(conv_par_new(&pool, 3, &err), PS_OK);
+    assert_int_equal(conv_par_new(&team, CONV_TEAM_THREADS, &err), PS_OK);
     rng_seed(&r, 1);
-    for (size_t k = 0; k < 2 * sizeof cases / sizeof cases[0]; k++) {
-        ConvPar *par = k % 2 ? pool : NULL;
-        const Case *c = &cases[k / 2];
+    for (size_t k = 0; k < 3 * sizeof cases / sizeof cases[0]; k++) {
+        ConvPar *par = k % 3 == 1 ? pool : k % 3 == 2 ? team : NULL;
+        const Case *c = &cases[k / 3];
         ConvShape s;
         assert_int_equal(conv_shape_init(&s, c->C, c->H, c->W, c->Co, c->K, c->stride, c->pad), 0);
         s.winograd = c->winograd;
+        s.panel_floats = c->panel;
         size_t nx = (size_t)c->C * c->B * c->H * c->W, ny = (size_t)c->Co * c->B * s.Ho * s.Wo;
         size_t nw = (size_t)c->Co * c->C * c->K * c->K;
         float *x = randv(&r, nx), *w = randv(&r, nw), *dy = randv(&r, ny);
@@ -90,6 +99,7 @@ static void fast_matches_reference(void **state)
             free(dwr), free(want);
     }
     conv_par_free(pool);
+    conv_par_free(team);
 }
 
 typedef struct {
@@ -115,6 +125,7 @@ static void backward_matches_finite_differences(void **state)
         Ctx t;
         conv_shape_init(&t.s, c->C, c->H, c->W, c->Co, c->K, c->stride, c->pad);
         t.s.winograd = c->winograd;
+        t.s.panel_floats = c->panel;
         t.B = c->B;
         size_t nx = (size_t)c->C * c->B * c->H * c->W, ny = (size_t)c->Co * c->B * t.s.Ho * t.s.Wo;
         size_t nw = (size_t)c->Co * c->C * c->K * c->K;
@@ -151,12 +162,40 @@ static void shapes_follow_pytorch(void **state)
     assert_false(s.winograd);
 }
 
+static void scratch_is_panel_sized(void **state)
+{
+    (void)state;
+    ConvShape s;
+    /* per team thread one panel, plus the helpers' weight-gradient partials */
+    const size_t T = CONV_TEAM_THREADS;
+    /* layer1 at b16/224: one image per panel (it alone exceeds the budget), not the 29M-float
+     * batch matrix; layer3: as many whole images as fit the budget */
+    assert_int_equal(conv_shape_init(&s, 64, 56, 56, 64, 3, 1, 1), 0);
+    s.winograd = 0;
+    assert_int_equal(conv_col_floats(&s, 16), T * 64 * 9 * 56 * 56 + (T - 1) * 64 * 64 * 9);
+    assert_int_equal(conv_shape_init(&s, 256, 14, 14, 256, 3, 1, 1), 0);
+    s.winograd = 0;
+    size_t img = (size_t)256 * 9 * 14 * 14;
+    assert_int_equal(conv_col_floats(&s, 16),
+                     T * (CONV_PANEL_FLOATS / img * img) + (T - 1) * 256 * 256 * 9);
+    /* a panel never holds less than one image, even when one image exceeds the budget */
+    assert_int_equal(conv_shape_init(&s, 3, 224, 224, 64, 7, 2, 3), 0);
+    s.panel_floats = 10;
+    img = (size_t)3 * 49 * 112 * 112;
+    assert_int_equal(conv_col_floats(&s, 16), T * img + (T - 1) * 64 * 3 * 49);
+    /* nor more than a thread's share of the batch; a single image needs one slot */
+    s.panel_floats = 1L << 40;
+    assert_int_equal(conv_col_floats(&s, 4), T * img * ((4 + T - 1) / T) + (T - 1) * 64 * 3 * 49);
+    assert_int_equal(conv_col_floats(&s, 1), img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fast_matches_reference),
         cmocka_unit_test(backward_matches_finite_differences),
         cmocka_unit_test(shapes_follow_pytorch),
+        cmocka_unit_test(scratch_is_panel_sized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
