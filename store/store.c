@@ -597,6 +597,28 @@ static PsStatus migrate_to_1(Store *st, int fresh)
     return rc;
 }
 
+/* Version 2 adds the trainer's live progress row (one per run, overwritten every few seconds),
+ * so a reader in another process (the TUI) can follow a run it did not start. Additive only. */
+static const char schema_v2[] =
+    "CREATE TABLE run_progress("
+    " run_id INTEGER PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " time INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL DEFAULT 0,"
+    " phase TEXT NOT NULL DEFAULT '',"
+    " iteration INTEGER NOT NULL DEFAULT 0,"
+    " iterations INTEGER NOT NULL DEFAULT 0,"
+    " epoch INTEGER NOT NULL DEFAULT 0,"
+    " epochs INTEGER NOT NULL DEFAULT 0,"
+    " loss_cxr REAL, loss_ehr REAL, loss_joint REAL,"
+    " samples_per_s REAL, eta_s REAL,"
+    " val_auroc REAL);";
+
+static PsStatus migrate_to_2(Store *st, int fresh)
+{
+    (void)fresh;
+    return exec(st, schema_v2, "migrating store to schema 2 (run progress)");
+}
+
 typedef struct {
     int to;
     PsStatus (*run)(Store *st, int fresh); /* fresh: the file has no tables yet */
@@ -604,6 +626,7 @@ typedef struct {
 
 static const Migration migrations[] = {
     {1, migrate_to_1},
+    {2, migrate_to_2},
 };
 
 /* Brings the schema from st->schema to STORE_SCHEMA_VERSION in one transaction. Foreign keys

@@ -24,7 +24,7 @@
 #include "store/catalog.h"
 #include "store/ps.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct Store Store;
 
