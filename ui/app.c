@@ -18,8 +18,8 @@
 /* Screens not built into this version are NULL; their number keys say so. */
 static const UiScreen *const screens[SCREEN_COUNT] = {
     [SCREEN_COHORT] = &screen_cohort,
-    [SCREEN_STAY] = NULL,
-    [SCREEN_RADIOGRAPH] = NULL,
+    [SCREEN_STAY] = &screen_stay,
+    [SCREEN_RADIOGRAPH] = &screen_radiograph,
     [SCREEN_TRAINING] = NULL,
     [SCREEN_PREDICTIONS] = NULL,
     [SCREEN_HELP] = &screen_help,

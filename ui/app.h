@@ -113,5 +113,7 @@ static inline const char *app_glyph(const App *app, const char *utf8, const char
 /* The screens, each defined in its own file. NULL entries are not built yet. */
 extern const UiScreen screen_cohort;
 extern const UiScreen screen_help;
+extern const UiScreen screen_stay;
+extern const UiScreen screen_radiograph;
 
 #endif
