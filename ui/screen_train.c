@@ -385,7 +385,12 @@ static int train_tick(void *state, App *app)
             t->snap_version = t->snap.version;
             changed = 1;
         }
-        int64_t rid = t->snap.progress.run_id;
+        /* the new run's id comes from its job's result: the snapshot may still describe the
+         * previous run of this session until the new one reports */
+        int64_t rid = 0;
+        JobResult jr;
+        if (t->job_active && !t->job_run && job_result(t->job, t->job_id, &jr) == PS_OK)
+            rid = jr.run_id;
         if (t->job_active && rid && !t->job_run) {
             t->job_run = rid;
             if (t->view == V_DETAIL && !t->shown[0]) request(t, rid, 0);
@@ -552,7 +557,8 @@ static void draw_losses(App *app, const RunView *v, int y, int x, int h, int w)
         }
         if (!isfinite(lo)) lo = 0, hi = 1;
         if (hi - lo < 1e-3) hi = lo + 1e-3;
-        screen_train_smooth(sm, ys, n, 0.1);
+        double alpha = n ? 10.0 / (double)n : 0.5; /* short runs: follow the data more closely */
+        screen_train_smooth(sm, ys, n, alpha < 0.05 ? 0.05 : alpha > 0.5 ? 0.5 : alpha);
         char right[48], title[64];
         long last = -1;
         for (size_t i = n; i-- > 0;)
@@ -735,13 +741,41 @@ static void draw_detail(Train *t, App *app, UiRect r)
     int lower = h >= 30 ? 12 : h >= 16 ? h / 2 : h - 4;
     if (lower > v->n_epochs + 3 && h - (v->n_epochs + 3) >= 8) lower = v->n_epochs + 3 < 5 ? 5 : v->n_epochs + 3;
     int charts = h - lower;
+    if (charts > 16) { /* taller charts say nothing more: the epochs get the room */
+        charts = 16;
+        lower = h - charts;
+    }
     if (charts >= 4) draw_losses(app, v, y, r.x, charts, r.w);
-    else lower = h;
-    int ly = y + (h - lower);
-    int ew = 33;
+    else lower = h, charts = 0;
+    int ly = y + charts;
+    int ew = 33, sw = 4 + 3 * CATALOG_N_PHENOTYPES;
     if (r.w >= ew + 30) {
         draw_epochs(app, v, ly, r.x, lower, ew);
-        draw_strip(app, v, ly, r.x + ew + 2, lower, r.w - ew - 2);
+        if (r.w - ew - 2 < sw + 32 || lower < 6 || v->n_epochs < 1) {
+            draw_strip(app, v, ly, r.x + ew + 2, lower, r.w - ew - 2);
+        } else {
+            /* wide: the strip, and the selection score over epochs as a chart */
+            draw_strip(app, v, ly, r.x + ew + 2, lower, sw);
+            int cx = r.x + ew + 2 + sw + 2, cw = r.x + r.w - cx;
+            float ex[256], ey[256];
+            int n = v->n_epochs < 256 ? v->n_epochs : 256;
+            double lo = 1, hi = 0;
+            for (int i = 0; i < n; i++) {
+                ex[i] = (float)v->epochs[v->n_epochs - n + i].epoch;
+                ey[i] = (float)v->epochs[v->n_epochs - n + i].auroc;
+                if (isfinite(ey[i])) {
+                    if (ey[i] < lo) lo = ey[i];
+                    if (ey[i] > hi) hi = ey[i];
+                }
+            }
+            if (hi < lo) lo = 0.4, hi = 0.8;
+            lo = floor(lo * 20 - 1) / 20;
+            hi = ceil(hi * 20 + 1) / 20;
+            char right[16];
+            snprintf(right, sizeof right, "%.3f", n ? ey[n - 1] : NAN);
+            line_chart(app, ly, cx, lower, cw, ex, ey, NULL, (size_t)n, "val macro AUROC", right, "ep ",
+                       lo < 0 ? 0 : lo, hi > 1 ? 1 : hi);
+        }
     } else {
         draw_epochs(app, v, ly, r.x, lower, r.w);
     }
