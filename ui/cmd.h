@@ -23,6 +23,10 @@ int cmd_demo_run(const CmdGlobal *g, int argc, char **argv);
 int cmd_info_run(const CmdGlobal *g, int argc, char **argv);
 int cmd_export_run(const CmdGlobal *g, int argc, char **argv);
 int cmd_probe_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_train_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_eval_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_table2_run(const CmdGlobal *g, int argc, char **argv);
+int cmd_predict_run(const CmdGlobal *g, int argc, char **argv);
 
 /* The table of verbs, terminated by {NULL}; defined in ui/main.c. */
 extern const CmdVerb cmd_verbs[];

@@ -76,7 +76,6 @@ static void print_set_text(const char *title, const MetricsReport *r, const Trai
 
 int cmd_eval_run(const CmdGlobal *g, int argc, char **argv)
 {
-    cmd_train_fast_blas(g, argc, argv);
     int json = 0, resamples = 1000, split = SPLIT_TEST;
     const char *kind = NULL;
     static const struct option opts[] = {

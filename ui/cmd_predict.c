@@ -58,7 +58,6 @@ static void safe(char *out, size_t n, const char *s)
 
 int cmd_predict_run(const CmdGlobal *g, int argc, char **argv)
 {
-    cmd_train_fast_blas(g, argc, argv);
     int json = 0, no_cxr = 0;
     long long stay = 0, run = 0;
     const char *dicom_opt = NULL;

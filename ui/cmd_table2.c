@@ -79,7 +79,6 @@ static void mean_sd(const double *v, int n, double *mean, double *sd)
 
 int cmd_table2_run(const CmdGlobal *g, int argc, char **argv)
 {
-    cmd_train_fast_blas(g, argc, argv);
     CmdTrainOpts o;
     cmd_train_opts_init(&o);
     int json = 0, seeds = 3;

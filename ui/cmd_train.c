@@ -242,26 +242,6 @@ double cmd_train_paper_value(TrainMethod m, int group)
     return t[m][group];
 }
 
-void cmd_train_fast_blas(const CmdGlobal *g, int argc, char **argv)
-{
-    const char *hint = blas_coretype_hint();
-    if (!hint || getenv("PS_NO_REEXEC")) return;
-    /* OpenBLAS reads OPENBLAS_CORETYPE only when it loads: run this verb again with it set */
-    char **av = calloc((size_t)argc + 4, sizeof *av);
-    if (!av) return;
-    int n = 0;
-    static char self[] = "phenoscope", opt[] = "--store";
-    av[n++] = self;
-    if (g->store_path) {
-        av[n++] = opt;
-        av[n++] = (char *)g->store_path;
-    }
-    for (int i = 0; i < argc; i++) av[n++] = argv[i];
-    av[n] = NULL;
-    if (setenv("OPENBLAS_CORETYPE", hint, 1) == 0) execv("/proc/self/exe", av);
-    free(av); /* exec failed: carry on with the slower kernels */
-}
-
 /* ---- the verb -------------------------------------------------------------------------------- */
 
 static volatile sig_atomic_t got_signal;
@@ -305,7 +285,6 @@ static void print_json_progress(const JobSnapshot *s)
 
 int cmd_train_run(const CmdGlobal *g, int argc, char **argv)
 {
-    cmd_train_fast_blas(g, argc, argv);
     CmdTrainOpts o;
     cmd_train_opts_init(&o);
     int json = 0, method = TRAIN_UNIFIED;

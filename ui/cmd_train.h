@@ -10,18 +10,9 @@
 #include "engine/train.h"
 #include "ui/cmd.h"
 
-int cmd_train_run(const CmdGlobal *g, int argc, char **argv);
-int cmd_eval_run(const CmdGlobal *g, int argc, char **argv);
-int cmd_table2_run(const CmdGlobal *g, int argc, char **argv);
-int cmd_predict_run(const CmdGlobal *g, int argc, char **argv);
-
 /* The store path from the global option or the default; prints "phenoscope VERB: ..." and
  * returns -1 on failure. */
 int cmd_train_store_path(const CmdGlobal *g, const char *verb, char *buf, size_t n);
-
-/* When OpenBLAS picked kernels weaker than the CPU supports (engine/blas.h), re-executes the
- * verb (argv from the verb on) with OPENBLAS_CORETYPE set; returns only when it does not. */
-void cmd_train_fast_blas(const CmdGlobal *g, int argc, char **argv);
 
 /* Model and training options shared by train and table2; cfg starts from the preset. */
 typedef struct {

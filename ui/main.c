@@ -10,22 +10,17 @@
 
 #include "engine/blas.h"
 
-int cmd_train_run(const CmdGlobal *g, int argc, char **argv);
-int cmd_eval_run(const CmdGlobal *g, int argc, char **argv);
-int cmd_table2_run(const CmdGlobal *g, int argc, char **argv);
-int cmd_predict_run(const CmdGlobal *g, int argc, char **argv);
-
 const CmdVerb cmd_verbs[] = {
     {"tui", cmd_tui_run, "the terminal workbench (the default without a verb)"},
     {"demo", cmd_demo_run, "write the synthetic demo cohort to the store"},
     {"import", cmd_import_run, "import real data: mimic-iv DIR ..., mimic-cxr DIR, benchmark DIR"},
     {"info", cmd_info_run, "what the store holds: counts per split (Table 1), sources, funnel"},
     {"export", cmd_export_run, "labels, a stay's time series, radiographs, pairs as CSV or JPEG"},
-    {"probe", cmd_probe_run, "show what graphics the terminal supports, and why"},
     {"train", cmd_train_run, "train a model (Algorithm 1 or a baseline); --resume RUN"},
     {"eval", cmd_eval_run, "evaluate a run on the test set (AUROC/AUPRC with 95% CIs)"},
     {"table2", cmd_table2_run, "train and evaluate the paper's Table 2 on this store"},
     {"predict", cmd_predict_run, "the 25 phenotype probabilities of one stay"},
+    {"probe", cmd_probe_run, "show what graphics the terminal supports, and why"},
     {NULL, NULL, NULL},
 };
 
