@@ -202,7 +202,7 @@ T send-keys -t a 'c' '?'
 check a help_screen 'Cohort (1)'
 T send-keys -t a 'q'
 check a help_back_to_cohort '▲Stay'
-T send-keys -t a '2'
+T send-keys -t a '4'
 check a unbuilt_screen_says_so 'not built into this version'
 
 # ---- resize -------------------------------------------------------------------------------

@@ -319,9 +319,9 @@ static void draw_timeline(Rad *v, App *app, int y, int x, int w)
     int cin = 1 + screen_radiograph_column(v->stay.intime, tmin - pad, tmax + pad, v->stay.intime, v->stay.outtime, inner);
     int cout = 1 + screen_radiograph_column(v->stay.outtime, tmin - pad, tmax + pad, v->stay.intime, v->stay.outtime, inner);
     for (int c = 0; c < w; c++) put(app, y, x + c, 1, THEME_DIM, 0, app->utf8 ? "\u2500" : "-");
-    for (int c = cin; c <= cout; c++) put(app, y, x + c, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2501" : "=");
-    put(app, y, x + cin, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2523" : "[");
-    put(app, y, x + cout, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u252b" : "]");
+    for (int c = cin; c <= cout; c++) put(app, y, x + c, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2550" : "=");
+    put(app, y, x + cin, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2560" : "[");
+    put(app, y, x + cout, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2563" : "]");
     /* markers; a taken column pushes the next marker right */
     char *taken = calloc((size_t)w + 1, 1);
     if (!taken) return;
