@@ -691,7 +691,8 @@ static int draw_run_header(Train *t, App *app, const RunView *v, int64_t run, in
     bars_draw(stdscr, y + 1, x, bw, isfinite(frac) ? frac : 0, theme_attr(&app->theme, THEME_ACCENT),
               app->utf8);
     fmt_dec(a, sizeof a, sps, 1);
-    screen_train_duration(b, sizeof b, eta);
+    /* a finished or stopped run has no time left; its last speed is still worth seeing */
+    screen_train_duration(b, sizeof b, jp || (v && is_live(v->info.status)) ? eta : NAN);
     /* the phase only when it says more than the status (pretrain, validate) */
     int show_ph = ph[0] && strcmp(ph, status) && strcmp(ph, "train") && strcmp(ph, "done");
     snprintf(line, sizeof line, " %3.0f%%  epoch %d/%d  it %lld/%lld%s%s  %s samples/s  ETA %s",
@@ -963,7 +964,7 @@ static void train_draw(void *state, App *app, UiRect r)
     case V_FORM: {
         if (t->prev_view == V_DETAIL) draw_detail(t, app, r);
         else draw_list(t, app, r);
-        int w = r.w < 66 ? r.w : 66, h = F_N + 4;
+        int w = r.w < 80 ? r.w : 80, h = F_N + 4;
         form_draw(&t->form, stdscr, r.y + (r.h - h) / 2, r.x + (r.w - w) / 2, h, w, &app->theme, app->utf8);
         break;
     }
