@@ -481,39 +481,57 @@ static uint32_t be32(const unsigned char *p)
  * not shorter than its header says. SQLite itself would discover most of this only after
  * starting to use the file; checking first means a wrong file is never written to.
  * *empty is set for a zero-length file. */
+/* Reads the first n bytes of the store through SQLite's own file layer. A plain open()/close()
+ * would drop every POSIX lock this process holds on the file (fcntl locks belong to the process,
+ * and close releases them all): a second connection opened by a worker thread would silently
+ * unlock the first, and another process could then delete the WAL under it. SQLite's unix VFS
+ * defers the close while other connections hold locks. *got: bytes read (short at end of file). */
+static PsStatus read_head(const char *path, unsigned char *h, int n, int *got, PsErr *err)
+{
+    sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+    sqlite3_file *f = vfs ? calloc(1, (size_t)vfs->szOsFile) : NULL;
+    if (!f) return ps_err(err, PS_ERR_NOMEM, "opening store %s: out of memory", path);
+    int out = 0;
+    int rc = vfs->xOpen(vfs, path, f, SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB, &out);
+    if (rc != SQLITE_OK) {
+        if (f->pMethods) f->pMethods->xClose(f);
+        free(f);
+        return ps_err(err, PS_ERR_IO, "cannot open store %s: %s", path, sqlite3_errstr(rc));
+    }
+    sqlite3_int64 size = 0;
+    rc = f->pMethods->xFileSize(f, &size);
+    *got = size < n ? (int)size : n;
+    if (rc == SQLITE_OK && *got > 0) rc = f->pMethods->xRead(f, h, *got, 0);
+    f->pMethods->xClose(f);
+    free(f);
+    if (rc != SQLITE_OK)
+        return ps_err(err, PS_ERR_IO, "cannot read store %s: %s", path, sqlite3_errstr(rc));
+    return PS_OK;
+}
+
 static PsStatus check_existing_file(const char *path, int *empty, PsErr *err)
 {
     *empty = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    struct stat sb;
+    if (stat(path, &sb) != 0)
         return ps_err(err, errno == ENOENT ? PS_ERR_NOTFOUND : PS_ERR_IO,
                       "cannot open store %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return ps_err(err, PS_ERR_IO, "cannot open store %s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
+    if (!S_ISREG(sb.st_mode))
         return ps_err(err, PS_ERR_IO, "%s is not a regular file, not a phenoscope store", path);
-    }
     if (sb.st_size == 0) {
-        close(fd);
         *empty = 1;
         return PS_OK;
     }
     unsigned char h[100];
-    ssize_t got = read(fd, h, sizeof h);
-    int e = errno;
-    close(fd);
-    if (got < 0) return ps_err(err, PS_ERR_IO, "cannot read store %s: %s", path, strerror(e));
+    int got = 0;
+    PsStatus prc = read_head(path, h, (int)sizeof h, &got, err);
+    if (prc) return prc;
     if (got < 16 || memcmp(h, "SQLite format 3", 16) != 0)
         return ps_err(err, PS_ERR_PARSE,
                       "%s is not a phenoscope store (not an SQLite database); left untouched",
                       path);
-    if (got < (ssize_t)sizeof h)
-        return ps_err(err, PS_ERR_PARSE, "store %s is truncated (%zd bytes); left untouched",
+    if (got < (int)sizeof h)
+        return ps_err(err, PS_ERR_PARSE, "store %s is truncated (%d bytes); left untouched",
                       path, got);
     uint32_t page = (uint32_t)h[16] << 8 | h[17];
     if (page == 1) page = 65536;

@@ -20,8 +20,8 @@ static const UiScreen *const screens[SCREEN_COUNT] = {
     [SCREEN_COHORT] = &screen_cohort,
     [SCREEN_STAY] = &screen_stay,
     [SCREEN_RADIOGRAPH] = &screen_radiograph,
-    [SCREEN_TRAINING] = NULL,
-    [SCREEN_PREDICTIONS] = NULL,
+    [SCREEN_TRAINING] = &screen_train,
+    [SCREEN_PREDICTIONS] = &screen_predict,
     [SCREEN_HELP] = &screen_help,
 };
 
@@ -203,6 +203,19 @@ static void draw_frame(App *app)
 
 /* ---- the loop ------------------------------------------------------------------------------- */
 
+/* A screen that must ask before the program ends (a training run going) is shown instead. */
+static int quit_held(App *app)
+{
+    for (int i = 0; i < SCREEN_COUNT; i++)
+        if (screens[i] && app->state[i] && screens[i]->quit_guard &&
+            screens[i]->quit_guard(app->state[i], app)) {
+            if (app_current(app) != (ScreenId)i) app_switch(app, (ScreenId)i);
+            app->dirty = 1;
+            return 1;
+        }
+    return 0;
+}
+
 static void handle_key(App *app, int key)
 {
     ScreenId cur = app_current(app);
@@ -232,7 +245,7 @@ static void handle_key(App *app, int key)
     case KEY_F(1): app_push(app, SCREEN_HELP); break;
     case 'q':
         if (app->depth > 1) app_back(app);
-        else app->quit = 1;
+        else if (!quit_held(app)) app->quit = 1;
         break;
     case 27: app_back(app); break;
     default: break;

@@ -54,6 +54,9 @@ typedef struct {
     int (*busy)(void *state);
     /* Key hints for the status line when there is no message ("/ search  t split ..."). */
     const char *(*hints)(void *state, App *app);
+    /* Optional: called when the user quits; 1 holds the quit back (the screen is shown and asks
+     * the user, e.g. to stop a training run cleanly, and sets app->quit itself). */
+    int (*quit_guard)(void *state, App *app);
 } UiScreen;
 
 typedef struct {
@@ -115,5 +118,7 @@ extern const UiScreen screen_cohort;
 extern const UiScreen screen_help;
 extern const UiScreen screen_stay;
 extern const UiScreen screen_radiograph;
+extern const UiScreen screen_train;
+extern const UiScreen screen_predict;
 
 #endif
