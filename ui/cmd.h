@@ -37,4 +37,7 @@ int cmd_open_store(const CmdGlobal *g, struct Store **out, int mode);
 /* Prints "phenoscope: <message>" on stderr, one line, sanitised for the terminal. */
 void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The verbs (ui/cmd_<verb>.c). */
+int cmd_import_run(const CmdGlobal *g, int argc, char **argv);
+
 #endif

@@ -9,6 +9,7 @@
 const CmdVerb cmd_verbs[] = {
     {"tui", cmd_tui_run, "the terminal workbench (the default without a verb)"},
     {"demo", cmd_demo_run, "write the synthetic demo cohort to the store"},
+    {"import", cmd_import_run, "import real data: mimic-iv DIR ..., mimic-cxr DIR, benchmark DIR"},
     {"info", cmd_info_run, "what the store holds: counts per split (Table 1), sources, funnel"},
     {"export", cmd_export_run, "labels, a stay's time series, radiographs, pairs as CSV or JPEG"},
     {"probe", cmd_probe_run, "show what graphics the terminal supports, and why"},
