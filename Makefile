@@ -161,11 +161,11 @@ FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(WARN) -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(FUZZ_FLAGS) \
-	    -fsanitize=fuzzer-no-link -c -o $@ $<
+	    -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz_%.c $(FUZZ_LIB_OBJ)
 	$(Q)$(FUZZ_CC) $(WARN) -D_GNU_SOURCE -I. -Itests $(PKG_CFLAGS) $(FUZZ_FLAGS) \
-	    -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm -pthread
+	    -fsanitize=fuzzer -MMD -MP -o $@ $(filter %.c %.o,$^) $(PKG_LIBS) -lm -pthread
 
 fuzz:
 	@sh tests/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -222,3 +222,4 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/ui/main.d
 -include $(HOOKS_OBJ:.o=.d) $(BUILD)/obj-hooks/ui/main.d
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_BINS:=.d)
