@@ -389,7 +389,7 @@ PsStatus safetensors_load(const uint8_t *buf, size_t len, const char *what, Para
         }
     }
     /* together: sorted by offset they must tile the data section exactly */
-    order = malloc((size_t)(count ? count : 1) * sizeof *order);
+    order = malloc((size_t)(count > 0 ? count : 1) * sizeof *order); /* > 0: gcc -O1 range check */
     if (!order) {
         rc = ps_err(err, PS_ERR_NOMEM, "%s: out of memory", what);
         goto done;

@@ -933,11 +933,15 @@ static PsStatus gen_events(Store *st, const Links *L, const PStay *s, const Subj
             int verbal = (int)clampd(total - eye - motor, 1, 5);
             if (intubated) verbal = 1;
             total = eye + motor + verbal;
-            emit_cat(&k, t[i], CH_GCS_EYE, (numbered ? gcs_eye_num : gcs_eye_word)[eye - 1]);
-            emit_cat(&k, t[i], CH_GCS_MOTOR, (numbered ? gcs_motor_num : gcs_motor_word)[motor - 1]);
+            /* the tables through pointers: gcc 12's UBSan misreports (c ? a : b)[i] */
+            const char *const *eyes = numbered ? gcs_eye_num : gcs_eye_word;
+            const char *const *motors = numbered ? gcs_motor_num : gcs_motor_word;
+            const char *const *verbals = numbered ? gcs_verbal_num : gcs_verbal_word;
+            emit_cat(&k, t[i], CH_GCS_EYE, eyes[eye - 1]);
+            emit_cat(&k, t[i], CH_GCS_MOTOR, motors[motor - 1]);
             emit_cat(&k, t[i], CH_GCS_VERBAL,
                      intubated ? (numbered ? "1.0 ET/Trach" : "No Response-ETT")
-                               : (numbered ? gcs_verbal_num : gcs_verbal_word)[verbal - 1]);
+                               : verbals[verbal - 1]);
             if (rng_bernoulli(&r, 0.6)) emit_cat(&k, t[i], CH_GCS_TOTAL, gcs_total_text[total - 3]);
         }
     }

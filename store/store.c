@@ -572,6 +572,8 @@ static void remove_created(const char *path)
     unlink(path);
     if (snprintf(side, sizeof side, "%s-wal", path) < (int)sizeof side) unlink(side);
     if (snprintf(side, sizeof side, "%s-shm", path) < (int)sizeof side) unlink(side);
+    /* before WAL mode is on, a failed first write leaves a rollback journal */
+    if (snprintf(side, sizeof side, "%s-journal", path) < (int)sizeof side) unlink(side);
 }
 
 /* SQLite creates -wal and -shm with the main file's mode minus the umask; make sure. */

@@ -38,6 +38,9 @@ fi
 core_limit() { # $1 = value of PHENOSCOPE_CORE or "" ; prints the soft core limit seen
     rm -f "$tmp/fifo"
     mkfifo "$tmp/fifo" || return 1
+    # an ASan build would set the limit to 0 itself unless told not to
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}disable_coredump=0"
+    export ASAN_OPTIONS
     if [ -n "$1" ]; then
         PHENOSCOPE_CORE=$1 sh -c 'ulimit -c unlimited 2>/dev/null; exec "$0" --store "$1" info' \
             "$bin" "$tmp/fifo" > /dev/null 2>&1 &

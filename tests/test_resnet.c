@@ -176,9 +176,12 @@ static void features_only_backward(void **state)
     model_loss(&c);
     params_zero_grad(&c.m.params);
     assert_int_equal(resnet_backward(&c.m, &c.w, NULL, c.rf, &err), PS_OK);
-    const char *probe[] = {"conv1.weight", "layer2.0.downsample.0.weight", "layer4.1.bn1.weight"};
+    /* one block per stage here: layer4.0, not layer4.1 (which would index info[-1]) */
+    const char *probe[] = {"conv1.weight", "layer2.0.downsample.0.weight", "layer4.0.bn1.weight"};
     for (int k = 0; k < 3; k++) {
-        const ParamInfo *pi = &c.m.params.info[params_find(&c.m.params, probe[k])];
+        int at = params_find(&c.m.params, probe[k]);
+        assert_true(at >= 0);
+        const ParamInfo *pi = &c.m.params.info[at];
         assert_true(gc_check(pi->name, c.m.params.w + pi->offset, c.m.params.g + pi->offset,
                              pi->numel, 6, model_loss, &c, 1e-3, 2e-2));
     }
