@@ -76,7 +76,7 @@ BENCH_BINS := $(BENCH_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz_*.c))
 
 .PHONY: all deps run test test-unit test-e2e test-long parity bench asan tsan install uninstall \
-        clean demo-store check-data fuzz
+        clean demo-store check-data fuzz fuzz-ci test-tsan hooks
 
 all: $(BIN)
 
@@ -108,6 +108,71 @@ $(BUILD)/tests/%: tests/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
+# ---- test hooks: kill points and fault injection, never in the release binary ------------
+# Sources that include store/testhooks.h are compiled a second time with -DPS_TEST_HOOKS into
+# obj-hooks/; everything else is shared with the release build. The result is a library and a
+# binary (phenoscope-hooks) for the kill and fault tests; tests/test_hooks_*.c link it.
+HOOKED_SRC := $(shell grep -l 'store/testhooks.h' $(STORE_SRC) $(ENGINE_SRC) $(UI_SRC) ui/main.c 2>/dev/null)
+HOOKS_OBJ  := $(foreach o,$(LIB_OBJ),$(if $(filter $(patsubst $(BUILD)/obj/%.o,%.c,$(o)),$(HOOKED_SRC)),$(patsubst $(BUILD)/obj/%,$(BUILD)/obj-hooks/%,$(o)),$(o)))
+HOOKS_LIB  := $(BUILD)/libphenoscope-hooks.a
+HOOKS_BIN  := $(BUILD)/phenoscope-hooks
+HOOK_TEST_SRC  := $(sort $(wildcard tests/test_hooks_*.c))
+HOOK_TEST_BINS := $(HOOK_TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+hooks: $(HOOKS_BIN)
+
+$(HOOKS_BIN): $(BUILD)/obj-hooks/ui/main.o $(HOOKS_LIB)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(HOOKS_LIB): $(HOOKS_OBJ)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(BUILD)/obj-hooks/engine/%.o: engine/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ENGINE_CFLAGS) -DPS_TEST_HOOKS -c -o $@ $<
+
+$(BUILD)/obj-hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -DPS_TEST_HOOKS -c -o $@ $<
+
+$(HOOK_TEST_BINS): $(BUILD)/tests/%: tests/%.c $(HOOKS_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -DPS_TEST_HOOKS -Itests -o $@ $< $(HOOKS_LIB) $(LDLIBS) -lcmocka
+
+# ---- fuzzing (clang + libFuzzer + ASan/UBSan) ----------------------------------------------
+# make fuzz: each tests/fuzz_<target>.c for FUZZ_SECONDS (default 300) from the committed seeds
+# in tests/fuzz/corpus/<target>/ (new inputs go to build/fuzz/corpus/<target>/, crashers to
+# build/fuzz/crash/<target>/). make fuzz-ci: the same for FUZZ_CI_SECONDS (60) each.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_CI_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_LIB_SRC := store/csv.c store/jpeg.c store/sanitize.c store/ps.c engine/safetensors.c \
+                engine/params.c
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_TARGETS := $(FUZZ_SRC:tests/fuzz_%.c=%)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+.SECONDARY: $(FUZZ_LIB_OBJ)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(WARN) -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(FUZZ_FLAGS) \
+	    -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz_%.c $(FUZZ_LIB_OBJ)
+	$(Q)$(FUZZ_CC) $(WARN) -D_GNU_SOURCE -I. -Itests $(PKG_CFLAGS) $(FUZZ_FLAGS) \
+	    -fsanitize=fuzzer -MMD -MP -o $@ $(filter %.c %.o,$^) $(PKG_LIBS) -lm -pthread
+
+fuzz:
+	@sh tests/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci:
+	@sh tests/fuzz.sh $(FUZZ_CI_SECONDS) $(FUZZ_TARGETS)
+
 # ---- set-up -------------------------------------------------------------------------------
 deps:
 	@sh tests/deps.sh $(DEB_BUILD) -- $(DEB_EXTRA)
@@ -117,11 +182,19 @@ run: deps $(BIN)
 	./$(BIN)
 
 # ---- tests --------------------------------------------------------------------------------
-test: deps $(BIN) $(TEST_BINS)
+test: deps $(BIN) $(HOOKS_BIN) $(TEST_BINS)
 	@sh tests/run.sh $(BUILD) $(TEST_BINS)
 
-test-long: deps $(BIN) $(TEST_BINS)
+test-long: deps $(BIN) $(HOOKS_BIN) $(TEST_BINS)
 	@PS_TEST_LONG=1 sh tests/run.sh $(BUILD) $(TEST_BINS)
+
+# The threaded tests under ThreadSanitizer, OpenBLAS on one thread (its own pthreads are not
+# instrumented). Suppressions, each with its reason, are in tests/tsan.supp.
+TSAN_TESTS ?= test_demo test_import_mimic test_import_cxr
+test-tsan: $(BIN) $(TSAN_TESTS:%=$(BUILD)/tests/%)
+	@PS_NO_E2E=1 OPENBLAS_NUM_THREADS=1 \
+	    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	    sh tests/run.sh $(BUILD) $(TSAN_TESTS:%=$(BUILD)/tests/%)
 
 parity: deps $(BIN) $(TEST_BINS)
 	@sh tests/parity.sh $(BUILD)
@@ -148,3 +221,5 @@ clean:
 	rm -rf build phenoscope
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/ui/main.d
+-include $(HOOKS_OBJ:.o=.d) $(BUILD)/obj-hooks/ui/main.d
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_BINS:=.d)

@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #define READ_CHUNK ((size_t)1 << 20)
+#define ZIN_CHUNK ((size_t)1 << 18)
 
 typedef struct {
     size_t start, end; /* raw extent in buf: [start, end), end at the delimiter */
@@ -31,7 +32,16 @@ typedef struct {
 
 struct CsvReader {
     int fd;
-    gzFile gz; /* NULL for plain input */
+    /* gzip input is inflated here rather than through gzread, which silently ignores
+     * whatever follows a complete member: a damaged second member would read as a shorter
+     * file. Here anything after a member must be another member, or it is an error. */
+    int gz;         /* input is gzip */
+    z_stream zs;
+    unsigned char *zin;
+    int zin_eof;    /* no more compressed bytes in the file */
+    int member_end; /* the last member ended; more input must start a new one */
+    PsStatus gz_rc; /* an error met after inflating some bytes, reported on the next fill */
+    PsErr gz_err;
     int eof;   /* no more bytes to read */
     int started;
     char *buf;
@@ -78,13 +88,13 @@ PsStatus csv_open(CsvReader **out, const char *path, const char *name, const Csv
         goto done;
     }
     if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-        r->gz = gzdopen(r->fd, "rb");
-        if (!r->gz) {
+        r->zin = malloc(ZIN_CHUNK);
+        /* 15 + 16: a 32 KiB window, gzip framing only (header and CRC-32 trailer checked) */
+        if (!r->zin || inflateInit2(&r->zs, 15 + 16) != Z_OK) {
             rc = ps_err(err, PS_ERR_NOMEM, "%s: cannot start gzip decoding", r->name);
             goto done;
         }
-        r->fd = -1; /* owned by gz now */
-        gzbuffer(r->gz, 1u << 18);
+        r->gz = 1;
     }
     r->cap_max = r->lim.max_record + READ_CHUNK + 1;
     r->cap = READ_CHUNK * 2 + 1;
@@ -110,7 +120,8 @@ done:
 void csv_close(CsvReader *r)
 {
     if (!r) return;
-    if (r->gz) gzclose(r->gz);
+    if (r->gz) inflateEnd(&r->zs);
+    free(r->zin);
     if (r->fd >= 0) close(r->fd);
     free(r->buf);
     free(r->raw);
@@ -126,7 +137,7 @@ const char *csv_name(const CsvReader *r)
 }
 int csv_is_gzip(const CsvReader *r)
 {
-    return r->gz != NULL;
+    return r->gz;
 }
 int csv_nfields(const CsvReader *r)
 {
@@ -139,11 +150,8 @@ int64_t csv_line(const CsvReader *r)
 
 uint64_t csv_bytes_read(const CsvReader *r)
 {
-    if (r->gz) {
-        z_off_t off = gzoffset(r->gz);
-        return off > 0 ? (uint64_t)off : 0;
-    }
-    return r->bytes_read;
+    /* compressed bytes consumed, for gzip: those read but still buffered do not count */
+    return r->gz ? r->bytes_read - r->zs.avail_in : r->bytes_read;
 }
 
 const char *csv_field(const CsvReader *r, int i, size_t *len)
@@ -162,6 +170,72 @@ int csv_find(const CsvReader *r, const char *name)
     for (int i = 0; i < r->nf; i++)
         if (r->flen[i] == n && memcmp(r->f[i], name, n) == 0) return i;
     return -1;
+}
+
+static PsStatus read_fd(CsvReader *r, void *dst, size_t want, size_t *got, PsErr *err)
+{
+    ssize_t n;
+    do
+        n = read(r->fd, dst, want);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return ps_err(err, PS_ERR_IO, "%s: %s", r->name, strerror(errno));
+    *got = (size_t)n;
+    r->bytes_read += (uint64_t)n;
+    return PS_OK;
+}
+
+/* Inflates up to want bytes to buf[end]; *got = 0 with r->eof at the end of the last member. */
+static PsStatus gz_fill(CsvReader *r, size_t want, size_t *got, PsErr *err)
+{
+    z_stream *z = &r->zs;
+    if (r->gz_rc != PS_OK) return ps_err(err, r->gz_rc, "%s", r->gz_err.msg);
+    z->next_out = (Bytef *)(r->buf + r->end);
+    z->avail_out = want > UINT_MAX ? UINT_MAX : (uInt)want;
+    uInt asked = z->avail_out;
+    PsStatus rc = PS_OK;
+    while (z->avail_out > 0 && rc == PS_OK) {
+        if (z->avail_in == 0 && !r->zin_eof) {
+            size_t n;
+            rc = read_fd(r, r->zin, ZIN_CHUNK, &n, &r->gz_err);
+            if (rc != PS_OK) break;
+            if (n == 0) r->zin_eof = 1;
+            z->next_in = r->zin;
+            z->avail_in = (uInt)n;
+        }
+        if (r->member_end) {
+            if (z->avail_in == 0) {
+                if (r->zin_eof) {
+                    r->eof = 1;
+                    break;
+                }
+                continue;
+            }
+            /* more bytes: they must be another member (inflate checks its header) */
+            if (inflateReset(z) != Z_OK) {
+                rc = ps_err(&r->gz_err, PS_ERR_IO, "%s: corrupt gzip (cannot restart)", r->name);
+                break;
+            }
+            r->member_end = 0;
+        }
+        int zr = inflate(z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            r->member_end = 1;
+        } else if (zr == Z_BUF_ERROR) {
+            if (z->avail_in == 0 && r->zin_eof)
+                rc = ps_err(&r->gz_err, PS_ERR_IO, "%s: truncated gzip", r->name);
+        } else if (zr == Z_MEM_ERROR) {
+            rc = ps_err(&r->gz_err, PS_ERR_NOMEM, "%s: out of memory", r->name);
+        } else if (zr != Z_OK) {
+            rc = ps_err(&r->gz_err, PS_ERR_IO, "%s: corrupt gzip (%s)", r->name,
+                        z->msg ? z->msg : "bad data");
+        }
+    }
+    *got = asked - z->avail_out;
+    if (rc == PS_OK) return PS_OK;
+    /* hand out what was inflated before the damage first; the error comes next time */
+    r->gz_rc = rc;
+    if (*got > 0) return PS_OK;
+    return ps_err(err, rc, "%s", r->gz_err.msg);
 }
 
 /* Reads more bytes after buf[end], first moving the unread tail to the front and growing the
@@ -183,29 +257,11 @@ static PsStatus fill(CsvReader *r, PsErr *err)
     }
     size_t want = r->cap - 1 - r->end;
     if (want == 0) return PS_OK; /* full: the caller decides the record is too long */
-    if (r->gz) {
-        if (want > INT_MAX) want = INT_MAX;
-        int n = gzread(r->gz, r->buf + r->end, (unsigned)want);
-        int zerr = Z_OK;
-        const char *zmsg = gzerror(r->gz, &zerr);
-        if (n < 0 || (n == 0 && zerr != Z_OK)) {
-            if (zerr == Z_BUF_ERROR) return ps_err(err, PS_ERR_IO, "%s: truncated gzip", r->name);
-            if (zerr == Z_MEM_ERROR) return ps_err(err, PS_ERR_NOMEM, "%s: out of memory", r->name);
-            if (zerr == Z_ERRNO) return ps_err(err, PS_ERR_IO, "%s: %s", r->name, strerror(errno));
-            return ps_err(err, PS_ERR_IO, "%s: corrupt gzip (%s)", r->name, zmsg ? zmsg : "?");
-        }
-        if (n == 0) r->eof = 1;
-        r->end += (size_t)n;
-    } else {
-        ssize_t n;
-        do
-            n = read(r->fd, r->buf + r->end, want);
-        while (n < 0 && errno == EINTR);
-        if (n < 0) return ps_err(err, PS_ERR_IO, "%s: %s", r->name, strerror(errno));
-        if (n == 0) r->eof = 1;
-        r->end += (size_t)n;
-        r->bytes_read += (uint64_t)n;
-    }
+    size_t n = 0;
+    PsStatus rc = r->gz ? gz_fill(r, want, &n, err) : read_fd(r, r->buf + r->end, want, &n, err);
+    if (rc != PS_OK) return rc;
+    if (n == 0) r->eof = 1;
+    r->end += n;
     if (!r->started && (r->end >= 3 || r->eof)) {
         r->started = 1;
         if (r->end >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0) r->pos = 3;
@@ -398,7 +454,7 @@ PsStatus csv_next(CsvReader *r, int *got, PsErr *err)
                           r->name, (long long)r->rec_line);
         }
         /* Blank line (LF or CRLF alone): not a record. */
-        if (nfields == 1 && r->raw[0].qend == SIZE_MAX &&
+        if (nfields == 1 && r->raw[0].qend == SIZE_MAX && r->buf[rec_end - 1] == '\n' &&
             (rec_end - r->pos == 1 || (rec_end - r->pos == 2 && r->buf[r->pos] == '\r'))) {
             r->pos = rec_end;
             r->line++;

@@ -792,16 +792,16 @@ static void ar_noise(Rng *r, const double *t, int n, double rho, double sd, doub
     }
 }
 
-/* [0] the worded style ("Spontaneously"), [1] the numbered style ("4 Spontaneously"). */
-static const char *const gcs_eye[2][4] = {{"1 No Response", "To Pain", "To Speech", "Spontaneously"},
-                                          {"1 No Response", "2 To pain", "3 To speech", "4 Spontaneously"}};
-static const char *const gcs_motor[2][6] = {
-    {"No response", "Abnormal extension", "Abnormal Flexion", "Flex-withdraws", "Localizes Pain", "Obeys Commands"},
-    {"1 No Response", "2 Abnorm extensn", "3 Abnorm flexion", "4 Flex-withdraws", "5 Localizes Pain",
-     "6 Obeys Commands"}};
-static const char *const gcs_verbal[2][5] = {
-    {"No Response", "Incomprehensible sounds", "Inappropriate Words", "Confused", "Oriented"},
-    {"1 No Response", "2 Incomp sounds", "3 Inapprop words", "4 Confused", "5 Oriented"}};
+static const char *const gcs_eye_num[] = {"1 No Response", "2 To pain", "3 To speech", "4 Spontaneously"};
+static const char *const gcs_eye_word[] = {"1 No Response", "To Pain", "To Speech", "Spontaneously"};
+static const char *const gcs_motor_num[] = {"1 No Response",    "2 Abnorm extensn", "3 Abnorm flexion",
+                                            "4 Flex-withdraws", "5 Localizes Pain", "6 Obeys Commands"};
+static const char *const gcs_motor_word[] = {"No response",    "Abnormal extension", "Abnormal Flexion",
+                                             "Flex-withdraws", "Localizes Pain",     "Obeys Commands"};
+static const char *const gcs_verbal_num[] = {"1 No Response", "2 Incomp sounds", "3 Inapprop words",
+                                             "4 Confused", "5 Oriented"};
+static const char *const gcs_verbal_word[] = {"No Response", "Incomprehensible sounds", "Inappropriate Words",
+                                              "Confused", "Oriented"};
 static const char *const gcs_total_text[] = {"3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"};
 
 static void emit_cat(EventSink *k, double h, int ch, const char *text)
@@ -933,11 +933,15 @@ static PsStatus gen_events(Store *st, const Links *L, const PStay *s, const Subj
             int verbal = (int)clampd(total - eye - motor, 1, 5);
             if (intubated) verbal = 1;
             total = eye + motor + verbal;
-            emit_cat(&k, t[i], CH_GCS_EYE, gcs_eye[numbered][eye - 1]);
-            emit_cat(&k, t[i], CH_GCS_MOTOR, gcs_motor[numbered][motor - 1]);
+            /* the tables through pointers: gcc 12's UBSan misreports (c ? a : b)[i] */
+            const char *const *eyes = numbered ? gcs_eye_num : gcs_eye_word;
+            const char *const *motors = numbered ? gcs_motor_num : gcs_motor_word;
+            const char *const *verbals = numbered ? gcs_verbal_num : gcs_verbal_word;
+            emit_cat(&k, t[i], CH_GCS_EYE, eyes[eye - 1]);
+            emit_cat(&k, t[i], CH_GCS_MOTOR, motors[motor - 1]);
             emit_cat(&k, t[i], CH_GCS_VERBAL,
                      intubated ? (numbered ? "1.0 ET/Trach" : "No Response-ETT")
-                               : gcs_verbal[numbered][verbal - 1]);
+                               : verbals[verbal - 1]);
             if (rng_bernoulli(&r, 0.6)) emit_cat(&k, t[i], CH_GCS_TOTAL, gcs_total_text[total - 3]);
         }
     }

@@ -14,6 +14,7 @@
 #include <stdio.h> /* before jpeglib.h, which uses FILE */
 
 #include <jpeglib.h>
+#include <jerror.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,10 +25,27 @@ typedef struct {
     char msg[JMSG_LENGTH_MAX];
 } ErrMgr;
 
+/* The progress monitor is libjpeg's only hook between scans: it ends a decode with too many
+ * scans before the next pass over the image. */
+static void on_progress(j_common_ptr cinfo)
+{
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (cinfo->is_decompressor && d->input_scan_number > JPEG_MAX_SCANS) {
+        ErrMgr *e = (ErrMgr *)cinfo->err;
+        snprintf(e->msg, sizeof e->msg, "more than %d scans (a progressive-scan bomb?)",
+                 JPEG_MAX_SCANS);
+        longjmp(e->jump, 1);
+    }
+}
+
 static void on_error_exit(j_common_ptr cinfo)
 {
     ErrMgr *e = (ErrMgr *)cinfo->err;
-    (*cinfo->err->format_message)(cinfo, e->msg);
+    if (cinfo->err->msg_code == JERR_NO_BACKING_STORE)
+        snprintf(e->msg, sizeof e->msg, "needs more than %ld MB of working memory to decode",
+                 JPEG_MAX_MEMORY >> 20);
+    else
+        (*cinfo->err->format_message)(cinfo, e->msg);
     longjmp(e->jump, 1);
 }
 
@@ -38,6 +56,9 @@ static void on_emit_message(j_common_ptr cinfo, int msg_level)
     ErrMgr *e = (ErrMgr *)cinfo->err;
     if (msg_level >= 0) return;
     if (e->warnings++ == 0) (*cinfo->err->format_message)(cinfo, e->msg);
+    /* A warning fails the decode anyway: stop now rather than decode (say) 200 million
+     * pixels of a truncated file into grey. */
+    if (cinfo->is_decompressor) longjmp(e->jump, 1);
 }
 
 static void on_output_message(j_common_ptr cinfo)
@@ -158,6 +179,9 @@ PsStatus jpeg_decode_gray(unsigned char **out, int *w, int *h, const unsigned ch
         return ps_err(err, PS_ERR_PARSE, "%s: JPEG: %s", name, em.msg);
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.mem->max_memory_to_use = JPEG_MAX_MEMORY;
+    struct jpeg_progress_mgr progress = {.progress_monitor = on_progress};
+    cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
     PsStatus rc = check_dims(&cinfo, name, err);
@@ -184,6 +208,14 @@ PsStatus jpeg_decode_gray(unsigned char **out, int *w, int *h, const unsigned ch
     jpeg_calc_output_dimensions(&cinfo);
     size_t ow = cinfo.output_width, oh = cinfo.output_height;
     size_t comps = (size_t)cinfo.output_components;
+    if ((long long)ow * (long long)oh > JPEG_MAX_OUT_PIXELS) {
+        rc = ps_err(err, PS_ERR_PARSE,
+                    "%s: JPEG of %ux%u pixels is too large to decode at %zux%zu (limit %lld "
+                    "pixels)",
+                    name, cinfo.image_width, cinfo.image_height, ow, oh,
+                    (long long)JPEG_MAX_OUT_PIXELS);
+        goto done;
+    }
     pix = malloc(ow * oh);
     if (cmyk) row = malloc(ow * comps);
     if (!pix || (cmyk && !row)) {

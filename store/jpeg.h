@@ -16,6 +16,14 @@
 
 #define JPEG_MAX_DIM 32768          /* per side; real radiographs are about 3000 */
 #define JPEG_MAX_PIXELS 200000000LL /* declared width x height */
+/* Bounds on one decode whatever the file says, so that a small hostile file costs neither
+ * much memory nor much time: the decoded (possibly DCT-scaled) output, libjpeg's own working
+ * memory (a progressive image keeps all its coefficients: 2 bytes per pixel and component),
+ * and the number of scans (each scan of a progressive image is a pass over the whole image;
+ * encoders write about 10; "scan bombs" write thousands). The first warning ends a decode. */
+#define JPEG_MAX_OUT_PIXELS (64LL << 20)
+#define JPEG_MAX_MEMORY (96L << 20)
+#define JPEG_MAX_SCANS 32
 
 /* Encodes w x h gray pixels (row-major, w bytes per row) at quality 1..100 into *out, a malloc'd
  * buffer of *out_size bytes that the caller frees with free(). On failure *out is NULL. */

@@ -4,13 +4,19 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "store/sanitize.h"
+
 PsStatus ps_err(PsErr *err, PsStatus rc, const char *fmt, ...)
 {
     if (err) {
+        /* Messages quote data (a tensor name, a file name, a CSV field): neutralised here, once,
+         * so that none can carry a newline or an escape sequence to a terminal or a log. */
+        char raw[PS_ERRMSG_MAX];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
+        sanitize_for_terminal(err->msg, sizeof err->msg, raw);
     }
     return rc;
 }

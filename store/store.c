@@ -16,6 +16,8 @@
  */
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "store/sanitize.h"
+#include "store/testhooks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -280,10 +282,13 @@ static const char migrate_v0_to_v1[] =
 
 PsStatus store_set_error(Store *st, PsStatus rc, const char *fmt, ...)
 {
+    char raw[PS_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(st->err, sizeof st->err, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* messages quote data (paths, SQLite's text quoting values): one line, no escapes */
+    sanitize_for_terminal(st->err, sizeof st->err, raw);
     return rc;
 }
 
@@ -585,6 +590,8 @@ static void remove_created(const char *path)
     unlink(path);
     if (snprintf(side, sizeof side, "%s-wal", path) < (int)sizeof side) unlink(side);
     if (snprintf(side, sizeof side, "%s-shm", path) < (int)sizeof side) unlink(side);
+    /* before WAL mode is on, a failed first write leaves a rollback journal */
+    if (snprintf(side, sizeof side, "%s-journal", path) < (int)sizeof side) unlink(side);
 }
 
 /* SQLite creates -wal and -shm with the main file's mode minus the umask; make sure. */
@@ -861,15 +868,21 @@ PsStatus store_begin(Store *st)
 {
     if (!sqlite3_get_autocommit(st->db))
         return store_set_error(st, PS_ERR_INVALID, "store_begin: a transaction is already open");
-    return exec(st, "BEGIN IMMEDIATE", "starting a write transaction");
+    PsStatus rc = exec(st, "BEGIN IMMEDIATE", "starting a write transaction");
+    if (rc == PS_OK) PS_KILLPOINT("store.begin.after");
+    return rc;
 }
 
 PsStatus store_commit(Store *st)
 {
     if (sqlite3_get_autocommit(st->db))
         return store_set_error(st, PS_ERR_INVALID, "store_commit: no transaction is open");
+    PS_KILLPOINT("store.commit.before");
     int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-    if (rc == SQLITE_OK) return PS_OK;
+    if (rc == SQLITE_OK) {
+        PS_KILLPOINT("store.commit.after");
+        return PS_OK;
+    }
     PsStatus ps;
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         ps = store_set_error(st, PS_ERR_INVALID,

@@ -9,10 +9,15 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 export PHENOSCOPE_BIN="${PHENOSCOPE_BIN:-$(pwd)/phenoscope}"
 [ "$build" = "build" ] || PHENOSCOPE_BIN="$(pwd)/$build/phenoscope"
+# The same program with kill points and fault injection compiled in (Makefile: hooks).
+export PHENOSCOPE_HOOKS_BIN="${PHENOSCOPE_HOOKS_BIN:-$(pwd)/$build/phenoscope-hooks}"
+# PS_NO_E2E=1: only the test binaries named (the TSan run of the threaded tests).
+e2e=$(ls tests/e2e_*.sh 2>/dev/null)
+[ "${PS_NO_E2E:-0}" = 1 ] && e2e=""
 # Tests must not see the user's store or state.
 export XDG_DATA_HOME="$(mktemp -d)" XDG_STATE_HOME="$(mktemp -d)"
 unset PHENOSCOPE_STORE
-for t in "$@" $(ls tests/e2e_*.sh 2>/dev/null); do
+for t in "$@" $e2e; do
     case "$t" in *.sh) cmd="sh $t";; *) cmd="$t";; esac
     printf '== %s\n' "$t"
     timeout 900 $cmd > "$log" 2>&1; rc=$?

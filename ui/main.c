@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "engine/blas.h"
+#include "store/testhooks.h"
 
 const CmdVerb cmd_verbs[] = {
     {"tui", cmd_tui_run, "the terminal workbench (the default without a verb)"},
@@ -63,10 +65,26 @@ static void fix_blas_kernels(char **argv)
     execv("/proc/self/exe", argv);
 }
 
+/* A core dump would hold patient values from the store in plain text: off unless asked for. */
+static void limit_core_dumps(void)
+{
+    const char *e = getenv("PHENOSCOPE_CORE");
+    if (e && strcmp(e, "1") == 0) return;
+    struct rlimit rl = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &rl) != 0) perror("phenoscope: cannot disable core dumps");
+}
+
 int main(int argc, char **argv)
 {
     fix_blas_kernels(argv);
     CmdGlobal g = {0};
+    limit_core_dumps();
+#ifdef PS_TEST_HOOKS
+    if (testhooks_init_from_env() != 0) {
+        fprintf(stderr, "phenoscope: bad PHENOSCOPE_FAULT (want write|sync:K:full|ioerr|kill)\n");
+        return 2;
+    }
+#endif
     static const struct option opts[] = {
         {"store", required_argument, NULL, 's'},  {"graphics", required_argument, NULL, 'g'},
         {"mask-ids", no_argument, NULL, 'm'},     {"help", no_argument, NULL, 'h'},

@@ -1,0 +1,142 @@
+#!/bin/sh
+# End-to-end: private data stays private. The store and its side files are 0600 in a 0700
+# directory whatever the umask; core dumps are off unless PHENOSCOPE_CORE=1; a canary value
+# planted in the data reaches standard output (where the user asked for it) but never standard
+# error, a log file or a temporary file; the binary itself calls no network functions.
+# Prints PASS/FAIL/SKIP lines.
+set -u
+bin=${PHENOSCOPE_BIN:-./phenoscope}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+pass() { echo "PASS $1"; }
+failed() { echo "FAIL $1: $2"; fail=1; }
+mode() { stat -c %a "$1"; }
+
+# ---- file modes under umask 000 ----------------------------------------------------------
+( umask 000 && "$bin" --store "$tmp/new/sub/s.db" demo --stays 12 > /dev/null 2> "$tmp/err" )
+rc=$?
+m_db=$(mode "$tmp/new/sub/s.db" 2>/dev/null)
+m_dir=$(mode "$tmp/new/sub" 2>/dev/null)
+m_top=$(mode "$tmp/new" 2>/dev/null)
+# a reader opening it under umask 000 (WAL side files appear while it is open)
+( umask 000 && "$bin" --store "$tmp/new/sub/s.db" info > /dev/null 2>> "$tmp/err" )
+bad_side=""
+for f in "$tmp/new/sub/s.db-wal" "$tmp/new/sub/s.db-shm"; do
+    [ -e "$f" ] && [ "$(mode "$f")" != 600 ] && bad_side="$bad_side $f=$(mode "$f")"
+done
+if [ $rc -eq 0 ] && [ "$m_db" = 600 ] && [ "$m_dir" = 700 ] && [ "$m_top" = 700 ] &&
+   [ -z "$bad_side" ]; then
+    pass "store 0600 in 0700 directories under umask 000"
+else
+    failed "store 0600 in 0700 directories under umask 000" \
+        "rc=$rc db=$m_db dir=$m_dir top=$m_top$bad_side $(head -c 200 "$tmp/err")"
+fi
+
+# ---- core dumps ------------------------------------------------------------------------------
+# A FIFO as the store makes the program wait in open(), after main has set its limits.
+core_limit() { # $1 = value of PHENOSCOPE_CORE or "" ; prints the soft core limit seen
+    rm -f "$tmp/fifo"
+    mkfifo "$tmp/fifo" || return 1
+    # an ASan build would set the limit to 0 itself unless told not to
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}disable_coredump=0"
+    export ASAN_OPTIONS
+    if [ -n "$1" ]; then
+        PHENOSCOPE_CORE=$1 sh -c 'ulimit -c unlimited 2>/dev/null; exec "$0" --store "$1" info' \
+            "$bin" "$tmp/fifo" > /dev/null 2>&1 &
+    else
+        sh -c 'ulimit -c unlimited 2>/dev/null; exec "$0" --store "$1" info' \
+            "$bin" "$tmp/fifo" > /dev/null 2>&1 &
+    fi
+    pid=$!
+    seen=""
+    i=0
+    while [ $i -lt 100 ]; do
+        if [ "$(cat /proc/$pid/comm 2>/dev/null)" = phenoscope ] &&
+           grep -q fifo "/proc/$pid/wchan" 2>/dev/null ||
+           { [ "$(cat /proc/$pid/comm 2>/dev/null)" = phenoscope ] &&
+             [ "$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)" = S ] && [ $i -gt 20 ]; }; then
+            seen=$(sed -n 's/^Max core file size *\([^ ]*\).*/\1/p' /proc/$pid/limits)
+            break
+        fi
+        sleep 0.05
+        i=$((i + 1))
+    done
+    : > "$tmp/fifo" # let it go on (it refuses a FIFO as a store)
+    wait $pid 2>/dev/null
+    echo "$seen"
+}
+if [ "$(ulimit -H -c)" = unlimited ] || [ "$(ulimit -H -c)" -gt 0 ] 2>/dev/null; then
+    off=$(core_limit "")
+    on=$(core_limit 1)
+    if [ "$off" = 0 ] && [ -n "$on" ] && [ "$on" != 0 ]; then
+        pass "core dumps off by default (limit $off), on with PHENOSCOPE_CORE=1 (limit $on)"
+    else
+        failed "core dumps off by default" "default limit '$off', with PHENOSCOPE_CORE=1 '$on'"
+    fi
+else
+    echo "SKIP core dumps: the hard limit here is already 0"
+fi
+
+# ---- canary values ---------------------------------------------------------------------------
+store="$tmp/canary.db"
+"$bin" --store "$store" demo --stays 30 > /dev/null 2>&1 || failed canary_store "demo failed"
+# Plant canaries in the places a patient's data lives: a care unit, charted text, a value, an
+# ICD title, a radiograph path.
+C1=CANARYunit7f3a C2=CANARYtext9b1c C3=7654321.5 C4=CANARYicd4e2d C5=CANARYpath0a9f
+stay=$(sqlite3 "$store" "SELECT stay_id FROM stays ORDER BY stay_id LIMIT 1")
+sqlite3 "$store" "UPDATE stays SET first_careunit = '$C1' WHERE stay_id = $stay;
+    UPDATE events SET text = '$C2' WHERE rowid = (SELECT min(rowid) FROM events WHERE stay_id = $stay);
+    UPDATE events SET value = $C3 WHERE rowid = (SELECT max(rowid) FROM events WHERE stay_id = $stay AND channel = 8);
+    INSERT OR REPLACE INTO icd_titles VALUES ('4280', 9, '$C4');
+    UPDATE radiographs SET path = '$C5' WHERE rowid = (SELECT min(rowid) FROM radiographs);" ||
+    failed canary_store "sqlite3 could not plant the canaries"
+mkdir -p "$tmp/state" "$tmp/tmpdir" "$tmp/cache"
+export XDG_STATE_HOME="$tmp/state" TMPDIR="$tmp/tmpdir" XDG_CACHE_HOME="$tmp/cache"
+out="$tmp/out"
+errs="$tmp/errs"
+: > "$out"
+: > "$errs"
+run() { "$bin" --store "$store" "$@" >> "$out" 2>> "$errs"; }
+run info
+run info --json
+run export labels
+run export stay "$stay"
+run export radiographs
+run export pairs
+run export stay 999999999 # not found: an error on stderr
+run export radiograph nope "$tmp/x.jpg"
+run export bogus
+run tui --keys "/${C1}<Enter>t?<Esc>q" --size 120x40 --dump "$tmp/screen.txt" < /dev/null
+# a failing write: a read-only copy of the store cannot take a demo
+cp "$store" "$tmp/ro.db" && chmod 0400 "$tmp/ro.db"
+"$bin" --store "$tmp/ro.db" demo --force --stays 3 >> "$out" 2>> "$errs"
+unset XDG_STATE_HOME TMPDIR XDG_CACHE_HOME
+reached=0
+grep -q "$C1" "$out" "$tmp/screen.txt" 2>/dev/null && reached=$((reached + 1))
+grep -q "$C2\|$C3" "$out" && reached=$((reached + 1))
+leaks=""
+for c in $C1 $C2 $C3 $C4 $C5; do
+    grep -q "$c" "$errs" && leaks="$leaks stderr:$c"
+    grep -rlq "$c" "$tmp/state" "$tmp/tmpdir" "$tmp/cache" 2>/dev/null && leaks="$leaks file:$c"
+done
+if [ $reached -eq 2 ] && [ -z "$leaks" ] && [ -s "$errs" ]; then
+    pass "canary values reach stdout and the screen only ($(wc -l < "$errs") stderr lines checked)"
+else
+    failed "canary values stay out of stderr, logs and temp files" \
+        "reached=$reached leaks:${leaks:- none} stderr lines=$(wc -l < "$errs")"
+fi
+
+# ---- no network ------------------------------------------------------------------------------
+if command -v nm > /dev/null 2>&1; then
+    net=$(nm -u "$bin" 2>/dev/null | grep -E ' (socket|connect|getaddrinfo|gethostbyname[0-9_r]*|sendto|sendmsg|bind|listen|accept4?|curl_[a-z_]+)(@.*)?$')
+    if [ -z "$net" ] && [ -n "$(nm -u "$bin" 2>/dev/null | head -1)" ]; then
+        pass "the binary calls no network functions"
+    else
+        failed "the binary calls no network functions" "$(echo $net)"
+    fi
+else
+    echo "SKIP no network: nm is not installed"
+fi
+
+exit $fail

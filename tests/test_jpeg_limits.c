@@ -1,0 +1,239 @@
+/* test_jpeg_limits.c — one hostile JPEG costs little: a small file declaring a huge image, a
+ * progressive file with hundreds of scans, a progressive file whose coefficients would need
+ * hundreds of megabytes. Each is refused in well under a second of CPU and without the
+ * process's peak memory growing by more than a few tens of megabytes; honest files of the
+ * same kinds still decode. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h> /* before jpeglib.h */
+#include <jpeglib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/jpeg.h"
+
+static unsigned char *gradient(int w, int h)
+{
+    unsigned char *p = malloc((size_t)w * (size_t)h);
+    assert_non_null(p);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) p[(size_t)y * w + x] = (unsigned char)((x * 7 + y * 3) & 255);
+    return p;
+}
+
+/* A gray JPEG; scans > 0 writes a progressive file with that script (NULL: libjpeg's). */
+static void encode(const unsigned char *pix, int w, int h, int progressive,
+                   const jpeg_scan_info *scans, int nscans, unsigned char **out,
+                   unsigned long *n)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr em;
+    c.err = jpeg_std_error(&em);
+    jpeg_create_compress(&c);
+    *out = NULL;
+    *n = 0;
+    jpeg_mem_dest(&c, out, n);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 1;
+    c.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 90, TRUE);
+    if (progressive) jpeg_simple_progression(&c);
+    if (scans) {
+        c.scan_info = scans;
+        c.num_scans = nscans;
+    }
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)(pix + (size_t)c.next_scanline * (size_t)w);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+}
+
+/* Rewrites the frame size in the SOF0 (baseline) or SOF2 (progressive) marker. */
+static void patch_size(unsigned char *jpg, size_t n, unsigned w, unsigned h)
+{
+    for (size_t i = 2; i + 9 < n; i++) {
+        if (jpg[i] == 0xFF && (jpg[i + 1] == 0xC0 || jpg[i + 1] == 0xC2)) {
+            jpg[i + 5] = (unsigned char)(h >> 8), jpg[i + 6] = (unsigned char)h;
+            jpg[i + 7] = (unsigned char)(w >> 8), jpg[i + 8] = (unsigned char)w;
+            return;
+        }
+    }
+    fail_msg("no SOF marker");
+}
+
+/* The cost of one decode: CPU seconds and growth of the peak resident set (VmHWM, reset
+ * through /proc/self/clear_refs first; -1 where the kernel does not offer that). */
+typedef struct {
+    PsStatus rc;
+    double cpu_s;
+    long peak_kb;
+    char msg[PS_ERRMSG_MAX];
+    int w, h;
+} Cost;
+
+static long vm_hwm_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+static long vm_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+static Cost decode_cost(const unsigned char *jpg, size_t n, int min_w, int min_h)
+{
+    Cost c = {0};
+    FILE *cr = fopen("/proc/self/clear_refs", "w");
+    int reset = cr && fputs("5", cr) >= 0;
+    if (cr && fclose(cr) != 0) reset = 0;
+    long before = vm_rss_kb();
+    struct timespec a, b;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    unsigned char *out = NULL;
+    PsErr err = {{0}};
+    c.rc = jpeg_decode_gray(&out, &c.w, &c.h, jpg, n, min_w, min_h, "hostile.jpg", &err);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    long after = vm_hwm_kb();
+    c.cpu_s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
+    c.peak_kb = reset && before >= 0 && after >= 0 ? after - before : -1;
+    snprintf(c.msg, sizeof c.msg, "%s", err.msg);
+    if (c.rc != PS_OK) assert_null(out);
+    free(out);
+    print_message("  %s: %.3f s CPU, peak +%ld kB: %s\n", c.rc == PS_OK ? "decoded" : "refused",
+                  c.cpu_s, c.peak_kb, c.rc == PS_OK ? "" : c.msg);
+    return c;
+}
+
+#define CPU_LIMIT_S 1.0
+#define PEAK_LIMIT_KB (48L * 1024)
+
+static void assert_cheap(const Cost *c)
+{
+    assert_true(c->cpu_s < CPU_LIMIT_S);
+    if (c->peak_kb >= 0) assert_true(c->peak_kb < PEAK_LIMIT_KB);
+}
+
+/* 64x64 pixels of data under a header declaring 16000 x 12000 (192 million pixels, inside
+ * the per-side and declared-pixel limits). */
+static void huge_declared_size_is_cheap(void **state)
+{
+    (void)state;
+    unsigned char *pix = gradient(64, 64), *jpg;
+    unsigned long n;
+    encode(pix, 64, 64, 0, NULL, 0, &jpg, &n);
+    patch_size(jpg, n, 16000, 12000);
+    /* full size: 192 MB of output is refused from the header */
+    Cost c = decode_cost(jpg, n, 0, 0);
+    assert_int_equal(c.rc, PS_ERR_PARSE);
+    assert_non_null(strstr(c.msg, "too large to decode"));
+    assert_non_null(strstr(c.msg, "hostile.jpg"));
+    assert_cheap(&c);
+    /* scaled to 1/8 (2000 x 1500): decoding starts, and stops at the end of the data */
+    c = decode_cost(jpg, n, 256, 256);
+    assert_int_equal(c.rc, PS_ERR_PARSE);
+    assert_cheap(&c);
+    free(pix);
+    free(jpg);
+}
+
+/* A valid progressive file with 192 scans: every AC coefficient in its own band, each sent
+ * in three successive-approximation passes. */
+static void scan_bomb_refused(void **state)
+{
+    (void)state;
+    static jpeg_scan_info scans[3 + 63 * 3];
+    int k = 0;
+    for (int al = 2; al >= 0; al--) /* DC: first pass at Al=2, then two refinements */
+        scans[k++] = (jpeg_scan_info){1, {0}, 0, 0, al == 2 ? 0 : al + 1, al};
+    for (int s = 1; s <= 63; s++)
+        for (int al = 2; al >= 0; al--)
+            scans[k++] = (jpeg_scan_info){1, {0}, s, s, al == 2 ? 0 : al + 1, al};
+    unsigned char *pix = gradient(256, 256), *jpg;
+    unsigned long n;
+    encode(pix, 256, 256, 1, scans, k, &jpg, &n);
+    Cost c = decode_cost(jpg, n, 0, 0);
+    assert_int_equal(c.rc, PS_ERR_PARSE);
+    assert_non_null(strstr(c.msg, "scans"));
+    assert_cheap(&c);
+    free(jpg);
+    /* libjpeg's own progressive script (6 scans for gray) decodes */
+    encode(pix, 256, 256, 1, NULL, 0, &jpg, &n);
+    c = decode_cost(jpg, n, 0, 0);
+    assert_int_equal(c.rc, PS_OK);
+    assert_int_equal(c.w, 256);
+    assert_int_equal(c.h, 256);
+    free(jpg);
+    free(pix);
+}
+
+/* A progressive file keeps every coefficient until the last scan: 2 bytes per pixel. One
+ * declaring 9000 x 9000, decoded at 1/8, would need 162 MB of coefficients: refused before
+ * they are allocated. */
+static void progressive_memory_capped(void **state)
+{
+    (void)state;
+    unsigned char *pix = gradient(64, 64), *jpg;
+    unsigned long n;
+    encode(pix, 64, 64, 1, NULL, 0, &jpg, &n);
+    patch_size(jpg, n, 9000, 9000);
+    Cost c = decode_cost(jpg, n, 256, 256);
+    assert_int_equal(c.rc, PS_ERR_PARSE);
+    assert_non_null(strstr(c.msg, "working memory"));
+    assert_cheap(&c);
+    free(jpg);
+    free(pix);
+}
+
+/* An honest large baseline image (4000 x 3000, a big radiograph) decodes at full size and at
+ * 1/8: the limits leave real data alone. */
+static void honest_large_image_decodes(void **state)
+{
+    (void)state;
+    unsigned char *pix = gradient(4000, 3000), *jpg;
+    unsigned long n;
+    encode(pix, 4000, 3000, 0, NULL, 0, &jpg, &n);
+    free(pix);
+    Cost c = decode_cost(jpg, n, 0, 0);
+    assert_int_equal(c.rc, PS_OK);
+    assert_int_equal(c.w, 4000);
+    c = decode_cost(jpg, n, 256, 256);
+    assert_int_equal(c.rc, PS_OK);
+    assert_int_equal(c.w, 500);
+    free(jpg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(huge_declared_size_is_cheap),
+        cmocka_unit_test(scan_bomb_refused),
+        cmocka_unit_test(progressive_memory_capped),
+        cmocka_unit_test(honest_large_image_decodes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
