@@ -25,7 +25,7 @@ Q = $(if $(V),,@printf '  CC  %s\n' $@ && )
 DEB_BUILD := build-essential pkg-config libncurses-dev libsqlite3-dev sqlite3 libopenblas-dev \
              libjpeg62-turbo-dev libsixel-dev libsixel-bin libchafa-dev zlib1g-dev libyaml-dev \
              libcmocka-dev libglib2.0-dev tmux
-DEB_EXTRA := python3-torch python3-torchvision python3-sklearn python3-numpy xvfb xterm \
+DEB_EXTRA := strace python3-torch python3-torchvision python3-sklearn python3-numpy xvfb xterm \
              imagemagick xdotool
 PKGS      := ncursesw sqlite3 openblas libjpeg libsixel chafa zlib yaml-0.1
 
