@@ -616,7 +616,7 @@ static void draw_strip(App *app, const RunView *v, int y, int x, int h, int w)
     if (cw < 1) return;
     put(app, y, x, w, THEME_HEADER, cw >= 3 ? "Per-phenotype val AUROC (x100), phenotypes 1-25"
                                            : "Per-phenotype AUROC (tenths)");
-    char b[8];
+    char b[16]; /* room for any int: gcc -O1 cannot see k <= 25 */
     for (int k = 0; k < CATALOG_N_PHENOTYPES; k++) {
         if (cw >= 3) snprintf(b, sizeof b, "%2d", k + 1);
         else snprintf(b, sizeof b, "%d", (k + 1) % 10);
