@@ -6,6 +6,9 @@
 #   make parity     regenerate the PyTorch reference fixtures live and compare (needs python3-torch)
 #   make bench      speed and memory against the reference, measured in the same run
 #   make asan|tsan  sanitizer builds of the binary and tests (in build/asan, build/tsan)
+#   make SANITIZE=thread BUILD=build/tsan test-tsan   the threaded tests (TSAN_TESTS) under TSan
+#   make hooks      build/phenoscope-hooks: kill points and fault injection (store/testhooks.h)
+#   make fuzz       each libFuzzer harness tests/fuzz_*.c for FUZZ_SECONDS (300); fuzz-ci: 60 s
 #   make install    PREFIX=/usr/local by default; installs the binary and the man page
 #
 # Sources are found by wildcard: a module is a .c/.h pair in store/, engine/ or ui/;
