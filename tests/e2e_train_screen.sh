@@ -60,11 +60,11 @@ wait_for 'Loaded' 10 || fail tui_starts "$(cap)"
 key 4
 if wait_for 'No training runs' 10; then pass train_screen_empty_list; else fail train_screen_empty_list "$(cap)"; fi
 
-# ---- start a run from the form: 20 epochs at 128 px so there is time to pause ---------------
+# ---- start a run from the form: 20 epochs at 224 px so there is time to pause, even idle --
 key n
 if wait_for 'Start a training run' 5; then pass train_form_opens; else fail train_form_opens "$(cap)"; fi
-key Down Down 2 0 Down 1 2 8
-if cap | grep -q 'epochs.*20' && cap | grep -q 'image size.*128'; then pass train_form_typed_values
+key Down Down 2 0 Down 2 2 4
+if cap | grep -q 'epochs.*20' && cap | grep -q 'image size.*224'; then pass train_form_typed_values
 else fail train_form_typed_values "$(cap)"; fi
 key Enter
 if wait_for 'Run 1 .*unified.*this session' 30; then pass train_run_starts_in_session
@@ -108,7 +108,7 @@ if wait_for '^. 1 .*stopped' 10 && cap | grep -Eq '^. 2 .*done'; then pass train
 else fail train_past_runs_listed "$(cap)"; fi
 key g c
 if wait_for 'Run 1 unified +Run 2 unified' 10 && cap | grep -q 'best val macro AUROC' &&
-    cap | grep -Eq 'img_size +128 +64'; then
+    cap | grep -Eq 'img_size +224 +64'; then
     pass train_compare_two_runs
 else fail train_compare_two_runs "$(cap)"; fi
 key Escape
