@@ -9,7 +9,8 @@
 # OpenBLAS misdetects this CPU (see blas_coretype_hint in engine/blas.h), OPENBLAS_CORETYPE is
 # set for both sides and said so; PS_BENCH_DEFAULT_CORE=1 keeps OpenBLAS's own choice.
 # Output: one `BENCH <name> phenoscope_ms=… torch_ms=… speedup=<torch/phenoscope> peak_rss_mb=…`
-# line per workload (torch_ms=NA speedup=NA without torch) and `BENCH sgemm gflops=…`.
+# line per workload (torch_ms=NA speedup=NA without torch) and `BENCH sgemm gflops=… conv_fraction:
+# <workload>=<its convolutions' GFLOP/s over sgemm's> …`.
 # usage: bench.sh BUILD_DIR BENCH_BIN...
 set -u
 build=$1
@@ -57,6 +58,12 @@ grep '^PSBENCH ' "$ps_out" | while read -r _ name ms rss; do
     echo "BENCH $name phenoscope_ms=$ms torch_ms=$tms speedup=$sp peak_rss_mb=$rss"
 done
 if [ -x "$sg" ]; then
-    "$sg" | sed -n 's/^PSGFLOPS sgemm /BENCH sgemm /p'
+    # the sgemm rate, then the fraction of it each convolution workload's step reaches
+    line=$("$sg" | sed -n 's/^PSGFLOPS sgemm /BENCH sgemm /p')
+    peak=$(printf '%s\n' "$line" | sed -n 's/.* gflops=\([0-9.]*\).*/\1/p')
+    fr=$(awk -v p="$peak" '$1 == "PSBENCH" {
+            for (i = 3; i <= NF; i++) if ($i ~ /^conv_gflops=/) {
+                g = substr($i, 13); printf " %s=%.2f", $2, (p > 0 ? g / p : 0) } }' "$ps_out")
+    echo "$line${fr:+ conv_fraction:$fr}"
 fi
 exit $fail

@@ -121,7 +121,19 @@ static int run(const Workload *wl)
     }
     /* the first step pays for page faults and BLAS buffers, as torch's first step does */
     qsort(t + 1, (size_t)wl->reps, sizeof *t, cmp_double);
-    printf("PSBENCH %s ms=%.1f peak_rss_mb=%.0f\n", wl->name, t[1 + wl->reps / 2], peak_rss_mb());
+    /* The convolutions' share of the work, so bench.sh can set the step's rate against sgemm's:
+     * forward 2 flops per multiply-add; a training step adds the weight gradient and the input
+     * gradient of every convolution but the stem's (resnet_backward does not need that one). */
+    double fwd = 2 * conv_macs(&m.stem.s, wl->batch), stem = fwd;
+    for (int b = 0; b < m.n_blocks; b++) {
+        fwd += 2 * conv_macs(&m.blocks[b].c1.s, wl->batch);
+        fwd += 2 * conv_macs(&m.blocks[b].c2.s, wl->batch);
+        if (m.blocks[b].has_ds) fwd += 2 * conv_macs(&m.blocks[b].ds.s, wl->batch);
+    }
+    double conv_flops = wl->train ? 3 * fwd - stem : fwd;
+    double med = t[1 + wl->reps / 2];
+    printf("PSBENCH %s ms=%.1f peak_rss_mb=%.0f conv_gflops=%.1f\n", wl->name, med, peak_rss_mb(),
+           conv_flops / med / 1e6);
     fflush(stdout);
     if (getenv("PS_BENCH_LAYERS")) {
         /* per distinct convolution shape: forward GFLOP/s (2 flops per multiply-add) */
