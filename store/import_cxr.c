@@ -580,6 +580,24 @@ static void free_jobs(Ctx *c)
     c->n_jobs = 0;
 }
 
+/* Writes the batch's decoded jobs (inside import_util_commit_batch's transaction). */
+static PsStatus write_jobs(void *ctx, ImportBatch *b, PsErr *err)
+{
+    (void)b;
+    Ctx *c = ctx;
+    for (size_t i = 0; i < c->n_jobs; i++) {
+        Job *j = &c->jobs[i];
+        j->r.jpeg = j->jpeg;
+        j->r.jpeg_size = j->jpeg_size;
+        if (!j->jpeg) j->r.width = j->r.height = 0;
+        j->r.path = j->path;
+        PsStatus rc = store_put_radiograph(c->st, &j->r);
+        if (rc != PS_OK) return ps_err(err, rc, "%s", store_errmsg(c->st));
+        if (j->jpeg) c->stats->images_this_run++;
+    }
+    return PS_OK;
+}
+
 PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *stats, PsErr *err)
 {
     PS_CHECK(err, st && opt && opt->dir && stats);
@@ -598,7 +616,6 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
     PsStatus rc = PS_OK;
     int mutex_ok = pthread_mutex_init(&c->mu, NULL) == 0;
     CsvReader *r = NULL;
-    int in_tx = 0;
     if (!mutex_ok) {
         rc = ps_err(err, PS_ERR_NOMEM, "cannot create a mutex");
         goto done;
@@ -727,32 +744,15 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
                 if (c->jobs[i].msg[0]) report_bad(c, "%s", c->jobs[i].msg);
         }
         /* write it */
-        rc = store_begin(st);
-        if (rc) {
-            rc = ps_err(err, rc, "%s", store_errmsg(st));
-            break;
-        }
-        in_tx = 1;
-        for (size_t i = 0; i < c->n_jobs && rc == PS_OK; i++) {
-            Job *j = &c->jobs[i];
-            j->r.jpeg = j->jpeg;
-            j->r.jpeg_size = j->jpeg_size;
-            if (!j->jpeg) j->r.width = j->r.height = 0;
-            j->r.path = j->path;
-            if ((rc = store_put_radiograph(st, &j->r)) != PS_OK)
-                rc = ps_err(err, rc, "%s", store_errmsg(st));
-            else if (j->jpeg)
-                stats->images_this_run++;
-        }
-        if (rc == PS_OK)
-            rc = import_util_progress_put(st, SOURCE, "metadata", records, bad_committed + c->bad,
-                                          !got, opt->dir, err);
-        if (rc) break;
-        in_tx = 0;
-        if ((rc = store_commit(st)) != PS_OK) {
-            rc = ps_err(err, rc, "%s", store_errmsg(st));
-            break;
-        }
+        ImportBatch b = {.source = SOURCE,
+                         .item = "metadata",
+                         .detail = opt->dir,
+                         .records = records,
+                         .bad = bad_committed + c->bad,
+                         .done = !got,
+                         .write = write_jobs,
+                         .ctx = c};
+        if ((rc = import_util_commit_batch(st, &b, err)) != PS_OK) break;
         free_jobs(c);
         if (opt->on_progress &&
             opt->on_progress(opt->ctx, csv_name(r), records, csv_bytes_read(r), total)) {
@@ -784,7 +784,6 @@ stats:
     stats->pairs = query_i64(c, "SELECT count(*) FROM pairs");
     stats->bad_rows = import_util_progress_bad(st, SOURCE);
 done:
-    if (in_tx) store_rollback(st);
     if (c->jobs) free_jobs(c);
     free(c->jobs);
     csv_close(r);

@@ -1128,6 +1128,23 @@ static PsStatus write_cohort(Ctx *c)
     return PS_OK;
 }
 
+/* The cohort batch: diagnoses with their titles, the cohort, the funnel; its progress record
+ * carries the bad rows of the resources and small tables. */
+typedef struct {
+    Ctx *c;
+    int64_t resource_bad;
+} CohortWrite;
+
+static PsStatus write_cohort_batch(void *ctx, ImportBatch *b, PsErr *err)
+{
+    (void)err; /* the Ctx carries err */
+    CohortWrite *w = ctx;
+    PsStatus rc = read_diagnoses(w->c, 1);
+    if (rc == PS_OK) rc = write_cohort(w->c);
+    b->bad = w->c->bad + w->resource_bad;
+    return rc;
+}
+
 /* ---- progress ------------------------------------------------------------------------------- */
 
 static PsStatus db_exec(Ctx *c, const char *sql)
@@ -1492,52 +1509,61 @@ static void *reader_main(void *arg)
 /* Inserts events through one multi-row INSERT of EVENTS_PER_STMT rows (the store's own
  * one-row writer for the remainder): a third of the per-row cost of single-row statements,
  * which is what lets an import keep up with the CSV reader. Rows as store_put_event writes
- * them (value NULL when not finite, text NULL when absent). */
+ * them (value NULL when not finite, text NULL when absent). The statement is prepared once per
+ * file (prepare_events), not per batch. */
 #define EVENTS_PER_STMT 64
-static PsStatus write_events(Ctx *c, const StoreEvent *ev, size_t n)
+static PsStatus prepare_events(Ctx *c, sqlite3_stmt **out)
+{
+    char sql[64 + EVENTS_PER_STMT * 16];
+    size_t w = (size_t)snprintf(sql, sizeof sql,
+                                "INSERT INTO events(stay_id, hours, channel, value, text) VALUES");
+    for (int r = 0; r < EVENTS_PER_STMT; r++)
+        w += (size_t)snprintf(sql + w, sizeof sql - w, "%s(?,?,?,?,?)", r ? "," : "");
+    int src = sqlite3_prepare_v3(store_db(c->st), sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    return src == SQLITE_OK ? PS_OK : db_error(c, src);
+}
+
+static PsStatus write_events(Ctx *c, sqlite3_stmt *s, const StoreEvent *ev, size_t n)
 {
     size_t j = 0;
-    if (n >= EVENTS_PER_STMT) {
-        char sql[64 + EVENTS_PER_STMT * 16];
-        size_t w = (size_t)snprintf(sql, sizeof sql,
-                                    "INSERT INTO events(stay_id, hours, channel, value, text) "
-                                    "VALUES");
-        for (int r = 0; r < EVENTS_PER_STMT; r++)
-            w += (size_t)snprintf(sql + w, sizeof sql - w, "%s(?,?,?,?,?)", r ? "," : "");
-        sqlite3_stmt *s = NULL;
-        int src = sqlite3_prepare_v3(store_db(c->st), sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
-        if (src != SQLITE_OK) return db_error(c, src);
-        for (; j + EVENTS_PER_STMT <= n; j += EVENTS_PER_STMT) {
-            for (int r = 0; r < EVENTS_PER_STMT; r++) {
-                const StoreEvent *e = &ev[j + (size_t)r];
-                int b = r * 5;
-                sqlite3_bind_int64(s, b + 1, e->stay_id);
-                sqlite3_bind_double(s, b + 2, e->hours);
-                sqlite3_bind_int(s, b + 3, e->channel);
-                if (isfinite(e->value))
-                    sqlite3_bind_double(s, b + 4, e->value);
-                else
-                    sqlite3_bind_null(s, b + 4);
-                if (e->text)
-                    sqlite3_bind_text(s, b + 5, e->text, -1, SQLITE_STATIC);
-                else
-                    sqlite3_bind_null(s, b + 5);
-            }
-            src = sqlite3_step(s);
-            sqlite3_reset(s);
-            if (src != SQLITE_DONE) {
-                PsStatus rc = db_error(c, src);
-                sqlite3_finalize(s);
-                return rc;
-            }
+    for (; j + EVENTS_PER_STMT <= n; j += EVENTS_PER_STMT) {
+        for (int r = 0; r < EVENTS_PER_STMT; r++) {
+            const StoreEvent *e = &ev[j + (size_t)r];
+            int b = r * 5;
+            sqlite3_bind_int64(s, b + 1, e->stay_id);
+            sqlite3_bind_double(s, b + 2, e->hours);
+            sqlite3_bind_int(s, b + 3, e->channel);
+            if (isfinite(e->value))
+                sqlite3_bind_double(s, b + 4, e->value);
+            else
+                sqlite3_bind_null(s, b + 4);
+            if (e->text)
+                sqlite3_bind_text(s, b + 5, e->text, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(s, b + 5);
         }
-        sqlite3_finalize(s);
+        int src = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (src != SQLITE_DONE) return db_error(c, src);
     }
     for (; j < n; j++) {
         PsStatus rc = store_put_event(c->st, &ev[j]);
         if (rc) return ps_err(c->err, rc, "%s", store_errmsg(c->st));
     }
     return PS_OK;
+}
+
+typedef struct {
+    Ctx *c;
+    const Chunk *k;
+    sqlite3_stmt *stmt;
+} ChunkWrite;
+
+static PsStatus write_chunk(void *ctx, ImportBatch *b, PsErr *err)
+{
+    (void)b, (void)err; /* the Ctx carries err */
+    ChunkWrite *w = ctx;
+    return write_events(w->c, w->stmt, w->k->ev, w->k->n);
 }
 
 static PsStatus import_events(Ctx *c, int which, const char *item)
@@ -1549,9 +1575,14 @@ static PsStatus import_events(Ctx *c, int which, const char *item)
     if (done_records > 0) c->stats->resumed = 1;
     static const char *const names[] = {"subject_id", "charttime", "itemid",   "value",
                                         "valueuom",   "?stay_id",  "?valuenum"};
+    sqlite3_stmt *stmt = NULL;
+    if ((rc = prepare_events(c, &stmt))) return rc;
     Table t;
     rc = table_open(c, &t, which, names, 7);
-    if (rc) return rc;
+    if (rc) {
+        sqlite3_finalize(stmt);
+        return rc;
+    }
     t.known = which == TABLE_CHARTEVENTS ? c->known_chart : c->known_lab;
     struct stat sb;
     uint64_t total = stat(c->path[which], &sb) == 0 ? (uint64_t)sb.st_size : 0;
@@ -1601,18 +1632,16 @@ static PsStatus import_events(Ctx *c, int which, const char *item)
             pthread_cond_wait(&p.cv, &p.mu);
         pthread_mutex_unlock(&p.mu);
         Chunk *k = &p.chunk[i];
-        if ((rc = begin(c)) != PS_OK) break;
-        rc = write_events(c, k->ev, k->n);
         /* progress goes with the events: a fatal error after them still keeps them */
-        if (rc == PS_OK)
-            rc = progress_put(c, item, k->records_end, bad_before + k->bad_end, k->eof && !k->rc,
-                              NULL);
-        if (rc) {
-            store_rollback(c->st);
-            c->in_tx = 0;
-            break;
-        }
-        if ((rc = commit(c)) != PS_OK) break;
+        ChunkWrite cw = {c, k, stmt};
+        ImportBatch b = {.source = SOURCE,
+                         .item = item,
+                         .records = k->records_end,
+                         .bad = bad_before + k->bad_end,
+                         .done = k->eof && !k->rc,
+                         .write = write_chunk,
+                         .ctx = &cw};
+        if ((rc = import_util_commit_batch(c->st, &b, c->err)) != PS_OK) break;
         if (k->rc) {
             rc = k->rc;
             snprintf(c->err->msg, sizeof c->err->msg, "%s", k->err.msg);
@@ -1644,17 +1673,12 @@ cleanup:
     free(p.chunk[0].ev);
     free(p.chunk[1].ev);
     if (eof && rc == PS_OK) { /* the file ended exactly where the last run stopped */
-        if ((rc = begin(c)) == PS_OK) {
-            rc = progress_put(c, item, t.records, bad_before, 1, NULL);
-            if (rc) {
-                store_rollback(c->st);
-                c->in_tx = 0;
-            } else {
-                rc = commit(c);
-            }
-        }
+        ImportBatch b = {.source = SOURCE, .item = item, .records = t.records, .bad = bad_before,
+                         .done = 1};
+        rc = import_util_commit_batch(c->st, &b, c->err);
     }
 out:
+    sqlite3_finalize(stmt);
     csv_close(t.r);
     return rc;
 }
@@ -1792,12 +1816,14 @@ PsStatus import_mimic_run(Store *st, const ImportMimicOptions *opt, ImportMimicS
     c->bad = 0;
     if ((rc = read_patients(c)) || (rc = read_admissions(c)) || (rc = read_stays(c))) goto done;
     if (!found) {
-        if ((rc = begin(c))) goto done;
-        rc = read_diagnoses(c, 1);
-        if (rc == PS_OK) rc = write_cohort(c);
-        if (rc == PS_OK) rc = progress_put(c, "cohort", 0, c->bad + resource_bad, 1, opt->dir);
-        if (rc) goto done;
-        if ((rc = commit(c))) goto done;
+        CohortWrite cw = {c, resource_bad};
+        ImportBatch b = {.source = SOURCE,
+                         .item = "cohort",
+                         .detail = opt->dir,
+                         .done = 1,
+                         .write = write_cohort_batch,
+                         .ctx = &cw};
+        if ((rc = import_util_commit_batch(st, &b, err))) goto done;
     } else if ((rc = read_diagnoses(c, 0))) {
         goto done;
     }
