@@ -20,56 +20,12 @@
 
 #include "store/import_mimic.h"
 #include "store/store.h"
+#include "tests/import_fixture.h"
 
 #define FIX "tests/fixtures"
 #define RES FIX "/mimic_resources"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-
-typedef struct {
-    char msgs[64][PS_ERRMSG_MAX];
-    int n;
-    int kill_at_bad;      /* SIGKILL this process at the k-th bad row (mid-transaction), 0: never */
-    int kill_at_progress; /* SIGKILL at the k-th progress call (after a commit), 0: never */
-    int progress_calls;
-} Sink;
-
-static void sink_bad(void *ctx, const char *msg)
-{
-    Sink *s = ctx;
-    if (s->n < 64) snprintf(s->msgs[s->n], sizeof s->msgs[0], "%s", msg);
-    s->n++;
-    if (s->kill_at_bad && s->n == s->kill_at_bad) raise(SIGKILL);
-}
-
-static int sink_progress(void *ctx, const char *file, int64_t records, uint64_t bytes,
-                         uint64_t total)
-{
-    (void)file, (void)records, (void)bytes, (void)total;
-    Sink *s = ctx;
-    s->progress_calls++;
-    if (s->kill_at_progress && s->progress_calls == s->kill_at_progress) raise(SIGKILL);
-    return 0;
-}
-
-typedef struct {
-    char dir[256];
-    char db[300];
-} Tmp;
-
-static void tmp_make(Tmp *t)
-{
-    snprintf(t->dir, sizeof t->dir, "/tmp/ps_test_import.XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
-    snprintf(t->db, sizeof t->db, "%s/store.db", t->dir);
-}
-
-static void tmp_clean(Tmp *t)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->dir);
-    assert_int_equal(system(cmd), 0);
-}
 
 static PsStatus run_import(const char *db, const char *dir, const char *res_defs,
                            const char *res_items, const char *res_ranges, int64_t batch, Sink *sink,
@@ -143,20 +99,6 @@ static char *dump(const char *db)
     }
     sqlite3_close(h);
     return out;
-}
-
-static int64_t q_i64(const char *db, const char *sql)
-{
-    sqlite3 *h = NULL;
-    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *s = NULL;
-    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &s, NULL), SQLITE_OK);
-    int64_t v = INT64_MIN;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(h);
-    return v;
 }
 
 /* The value of the one event of (stay, channel) at hours h; NAN when there is none. */
@@ -244,7 +186,7 @@ static void v2_cohort_funnel_and_bad_rows(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -282,7 +224,7 @@ static void v2_stays_labels_and_splits(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -338,7 +280,7 @@ static void v2_every_conversion(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -398,7 +340,7 @@ static void gzip_and_plain_give_the_same_store(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     char plain[400], gz[400], db2[400];
     snprintf(plain, sizeof plain, "%s/plain", t.dir);
     snprintf(gz, sizeof gz, "%s/gz", t.dir);
@@ -425,7 +367,7 @@ static void v1_layout(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -466,7 +408,7 @@ static void clear_failures(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -513,7 +455,7 @@ static void truncated_gzip_stops_with_one_message(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     char d[400], p[500];
     snprintf(d, sizeof d, "%s/gz", t.dir);
     copy_tree(FIX "/mimic_iv_v2", d, 1);
@@ -533,34 +475,29 @@ static void truncated_gzip_stops_with_one_message(void **state)
 
 /* Runs the import in a child that SIGKILLs itself at the given point, checks it died that way
  * (or finished, when the point lies beyond the run). */
+typedef struct {
+    const char *db, *dir;
+} KillArg;
+
+static PsStatus kill_arg_run(void *arg, Sink *sink)
+{
+    KillArg *a = arg;
+    ImportMimicStats s;
+    PsErr err = {{0}};
+    return run_fixture(a->db, a->dir, 4, sink, &s, &err);
+}
+
 static int killed_run(const char *db, const char *dir, int at_bad, int at_progress)
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        Sink sink = {0};
-        sink.kill_at_bad = at_bad;
-        sink.kill_at_progress = at_progress;
-        ImportMimicStats s;
-        PsErr err = {{0}};
-        _exit(run_fixture(db, dir, 4, &sink, &s, &err) == PS_OK ? 0 : 3);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (WIFSIGNALED(status)) {
-        assert_int_equal(WTERMSIG(status), SIGKILL);
-        return 1;
-    }
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    return 0;
+    KillArg a = {db, dir};
+    return killed_import(kill_arg_run, &a, at_bad, at_progress);
 }
 
 static void killed_import_resumes_to_the_same_rows(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -595,7 +532,7 @@ static void second_run_is_a_no_op(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -665,7 +602,7 @@ static void open_demo_imports_cleanly(void **state)
     assert_int_equal(import_mimic_find_resources(rdir, defs, items, ranges, sizeof defs, &err),
                      PS_OK);
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsStatus rc = run_import(t.db, dir, defs, items, ranges, 0, &sink, &s, &err);
