@@ -256,10 +256,9 @@ static PsStatus write_timeseries(Ctx *c, const char *path, const char *display, 
             if (catalog_channels[ch].categorical) {
                 int k = catalog_category_index(ch, v);
                 if (k < 0) {
-                    char clean[200];
-                    import_util_sanitize(clean, sizeof clean, v, n);
-                    report_bad(c, "%s:%lld: unknown category '%s' for %s", display,
-                               (long long)csv_line(r), clean, catalog_channels[ch].name);
+                    /* the column, never the value (no patient data on stderr or in logs) */
+                    report_bad(c, "%s:%lld: unknown category in column %s", display,
+                               (long long)csv_line(r), catalog_channels[ch].name);
                     continue;
                 }
                 ev.value = (float)catalog_channels[ch].categories[k].score;
@@ -267,10 +266,8 @@ static PsStatus write_timeseries(Ctx *c, const char *path, const char *display, 
             } else {
                 double x;
                 if (parse_num(v, n, &x) != 0) {
-                    char clean[200];
-                    import_util_sanitize(clean, sizeof clean, v, n);
-                    report_bad(c, "%s:%lld: unparsable number '%s' for %s", display,
-                               (long long)csv_line(r), clean, catalog_channels[ch].name);
+                    report_bad(c, "%s:%lld: unparsable number in column %s", display,
+                               (long long)csv_line(r), catalog_channels[ch].name);
                     continue;
                 }
                 ev.value = (float)x;
@@ -325,8 +322,8 @@ static PsStatus write_list_batch(void *ctx, ImportBatch *b, PsErr *err)
         }
         const Row *row = find_row(c, stay);
         if (!row) {
-            report_bad(c, "%s:%lld: stay %lld is not in root/all_stays.csv", l->display,
-                       (long long)csv_line(r), (long long)stay);
+            report_bad(c, "%s:%lld: the stay in column stay_id is not in root/all_stays.csv",
+                       l->display, (long long)csv_line(r));
             continue;
         }
         uint8_t labels[CATALOG_N_PHENOTYPES];
@@ -353,10 +350,9 @@ static PsStatus write_list_batch(void *ctx, ImportBatch *b, PsErr *err)
             found = file_exists(ts);
         }
         if (!found) {
-            char clean[300];
-            import_util_sanitize(clean, sizeof clean, fname, fn);
-            report_bad(c, "%s:%lld: timeseries file '%s' not found in train/ or test/", l->display,
-                       (long long)csv_line(r), clean);
+            report_bad(c, "%s:%lld: the timeseries file in column stay is in neither train/ nor "
+                       "test/",
+                       l->display, (long long)csv_line(r));
             continue;
         }
         StorePatient pt = {row->s.subject_id, row->gender, row->anchor_age, 0};

@@ -352,10 +352,9 @@ static PsStatus read_chexpert(Ctx *c)
         const char *s = csv_field(r, col[1], &n);
         int64_t study;
         if (import_util_parse_i64(s, n, &study) != 0) {
-            char clean[200];
-            import_util_sanitize(clean, sizeof clean, s, n);
-            report_bad(c, "%s:%lld: unparsable study_id '%s'", csv_name(r), (long long)csv_line(r),
-                       clean);
+            /* the column, never the value (no patient data on stderr or in logs) */
+            report_bad(c, "%s:%lld: unparsable integer in column study_id", csv_name(r),
+                       (long long)csv_line(r));
             continue;
         }
         int8_t lab[CATALOG_N_CHEXPERT];
@@ -371,10 +370,8 @@ static PsStatus read_chexpert(Ctx *c)
             else if ((n == 4 && memcmp(v, "-1.0", 4) == 0) || (n == 2 && memcmp(v, "-1", 2) == 0))
                 lab[i] = CHEX_UNCERTAIN;
             else {
-                char clean[200];
-                import_util_sanitize(clean, sizeof clean, v, n);
-                report_bad(c, "%s:%lld: %s must be 1.0, 0.0, -1.0 or empty, not '%s'", csv_name(r),
-                           (long long)csv_line(r), catalog_chexpert[i], clean);
+                report_bad(c, "%s:%lld: column %s must be 1.0, 0.0, -1.0 or empty", csv_name(r),
+                           (long long)csv_line(r), catalog_chexpert[i]);
                 ok = 0;
             }
         }
@@ -409,10 +406,8 @@ static PsStatus read_split(Ctx *c)
         else if (sn == 4 && memcmp(s, "test", 4) == 0)
             split = SPLIT_TEST;
         else {
-            char clean[200];
-            import_util_sanitize(clean, sizeof clean, s, sn);
-            report_bad(c, "%s:%lld: split must be train, validate or test, not '%s'", csv_name(r),
-                       (long long)csv_line(r), clean);
+            report_bad(c, "%s:%lld: column split must be train, validate or test", csv_name(r),
+                       (long long)csv_line(r));
             continue;
         }
         if (dn == 0 || dn >= sizeof((StoreRadiograph *)0)->dicom_id) {
@@ -712,11 +707,8 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
             }
             const char *date = csv_field(r, col[4], &dn), *tim = csv_field(r, col[5], &tn);
             if (import_cxr_study_time(date, dn, tim, tn, &j->r.study_time) != 0) {
-                char a[80], b[80];
-                import_util_sanitize(a, sizeof a, date, dn);
-                import_util_sanitize(b, sizeof b, tim, tn);
-                report_bad(c, "%s:%lld: unparsable StudyDate/StudyTime '%s' '%s'", csv_name(r),
-                           (long long)j->line, a, b);
+                report_bad(c, "%s:%lld: unparsable date or time in column StudyDate or StudyTime",
+                           csv_name(r), (long long)j->line);
                 continue;
             }
             const char *view = csv_field(r, col[3], &n);

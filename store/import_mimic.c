@@ -462,10 +462,9 @@ static int get_i64(Ctx *c, Table *t, int i, const char *what, int allow_empty, i
         return 0;
     }
     if (import_util_parse_i64(s, n, v) == 0) return 0;
-    char clean[200];
-    import_util_sanitize(clean, sizeof clean, s, n);
-    report_bad(c, "%s:%lld: unparsable %s '%s'", t->display, (long long)csv_line(t->r), what,
-               clean);
+    /* the column, never the value: messages reach stderr and logs (no patient data there) */
+    report_bad(c, "%s:%lld: unparsable integer in column %s", t->display, (long long)csv_line(t->r),
+               what);
     return -1;
 }
 
@@ -478,10 +477,8 @@ static int get_time(Ctx *c, Table *t, int i, const char *what, int allow_empty, 
         return 0;
     }
     if (import_mimic_parse_time(s, n, v) == 0) return 0;
-    char clean[200];
-    import_util_sanitize(clean, sizeof clean, s, n);
-    report_bad(c, "%s:%lld: unparsable %s '%s'", t->display, (long long)csv_line(t->r), what,
-               clean);
+    report_bad(c, "%s:%lld: unparsable time in column %s", t->display, (long long)csv_line(t->r),
+               what);
     return -1;
 }
 
@@ -817,8 +814,8 @@ static PsStatus read_dictionary(Ctx *c, int which, uint8_t **out)
         int64_t id;
         if (get_i64(c, &t, 0, "itemid", 0, 0, &id)) continue;
         if (id < 0 || id >= MAX_ITEMID) {
-            report_bad(c, "%s:%lld: itemid %lld out of range", t.display, (long long)csv_line(t.r),
-                       (long long)id);
+            report_bad(c, "%s:%lld: itemid out of range in column itemid", t.display,
+                       (long long)csv_line(t.r));
             continue;
         }
         bits[id >> 3] |= (uint8_t)(1u << (id & 7));
@@ -1382,16 +1379,14 @@ static PsStatus map_row(Ctx *c, Table *t, Chunk *k)
     const char *s = fld(t, 2, &n);
     int64_t itemid;
     if (import_util_parse_i64(s, n, &itemid) != 0) {
-        char clean[200];
-        import_util_sanitize(clean, sizeof clean, s, n);
-        report_bad(c, "%s:%lld: unparsable itemid '%s'", t->display, (long long)csv_line(t->r),
-                   clean);
+        report_bad(c, "%s:%lld: unparsable integer in column itemid", t->display,
+                   (long long)csv_line(t->r));
         return PS_OK;
     }
     if (t->known &&
         (itemid < 0 || itemid >= MAX_ITEMID || !(t->known[itemid >> 3] & (1u << (itemid & 7))))) {
-        report_bad(c, "%s:%lld: unknown itemid %lld (not in the release's dictionary)", t->display,
-                   (long long)csv_line(t->r), (long long)itemid);
+        report_bad(c, "%s:%lld: unknown item in column itemid (not in the release's dictionary)",
+                   t->display, (long long)csv_line(t->r));
         return PS_OK;
     }
     if (itemid < 0 || itemid >= c->n_items || c->items[itemid].channel < 0)
@@ -1420,10 +1415,8 @@ static PsStatus map_row(Ctx *c, Table *t, Chunk *k)
             c->stats->from_valuenum++;
     }
     if (ok < 0) {
-        char clean[200];
-        import_util_sanitize(clean, sizeof clean, val, n);
-        report_bad(c, "%s:%lld: %s '%s' for %s", t->display, (long long)csv_line(t->r), reason,
-                   clean, catalog_channels[it->channel].name);
+        report_bad(c, "%s:%lld: %s in column value (%s)", t->display, (long long)csv_line(t->r),
+                   reason, catalog_channels[it->channel].name);
         return PS_OK;
     }
     const Range *rg = &c->ranges[it->channel];

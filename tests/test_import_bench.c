@@ -91,11 +91,12 @@ static void benchmark_layout(void **state)
     assert_int_equal(s.events, 21);
     static const char *const want[] = {
         "root/all_stays.csv:5: unparsable id, age, time, los or mortality",
-        "phenotyping/train/10000001_episode1_timeseries.csv:5: unknown category 'Sleepy' for "
+        "phenotyping/train/10000001_episode1_timeseries.csv:5: unknown category in column "
         "Glascow coma scale eye opening",
-        "phenotyping/train/10000001_episode1_timeseries.csv:5: unparsable number 'abc' for "
+        "phenotyping/train/10000001_episode1_timeseries.csv:5: unparsable number in column "
         "Heart Rate",
-        "phenotyping/train/listfile.csv:4: stay 30000099 is not in root/all_stays.csv",
+        "phenotyping/train/listfile.csv:4: the stay in column stay_id is not in "
+        "root/all_stays.csv",
         "phenotyping/test/listfile.csv:3: phenotype labels must be 0 or 1",
     };
     assert_int_equal(sink.n, 5);
