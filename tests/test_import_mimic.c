@@ -364,6 +364,62 @@ static void gzip_and_plain_give_the_same_store(void **state)
 
 /* ---- v1.0 fixture (core/, ethnicity, older event headers, BOM + CRLF) ----------------------- */
 
+/* Every table with a UTF-8 BOM and CRLF line ends (the events tables too, read through the
+ * two-thread pipeline) gives the store LF tables give, bad rows included. */
+static void crlf_and_bom_give_the_same_store(void **state)
+{
+    (void)state;
+    Tmp t;
+    tmp_make_named(&t, "tree");
+    char lf[400], crlf[400], db2[400];
+    snprintf(lf, sizeof lf, "%s/lf", t.dir);
+    snprintf(crlf, sizeof crlf, "%s/crlf", t.dir);
+    snprintf(db2, sizeof db2, "%s/crlf.db", t.dir);
+    copy_tree(FIX "/mimic_iv_v2", lf, 0);
+    copy_tree(FIX "/mimic_iv_v2", crlf, 0);
+    sh("cd '%s' && for f in */*.csv; do printf '\\357\\273\\277' > x && sed 's/$/\\r/' \"$f\" >> x "
+       "&& mv x \"$f\"; done && head -c 3 icu/chartevents.csv | od -An -tx1 | grep -q 'ef bb bf' "
+       "&& grep -c \"$(printf '\\r')\" icu/chartevents.csv > /dev/null",
+       crlf);
+    Sink s1 = {0}, s2 = {0};
+    ImportMimicStats st1, st2;
+    PsErr err = {{0}};
+    assert_int_equal(run_fixture(t.db, lf, 0, &s1, &st1, &err), PS_OK);
+    assert_int_equal(run_fixture(db2, crlf, 7, &s2, &st2, &err), PS_OK);
+    char *a = dump(t.db), *b = dump(db2);
+    assert_string_equal(a, b);
+    assert_int_equal(s1.n, s2.n);
+    for (int i = 0; i < s1.n && i < 64; i++)
+        assert_string_equal(s1.msgs[i], s2.msgs[i]);
+    assert_int_equal(st2.events, 31);
+    free(a);
+    free(b);
+    tmp_clean(&t);
+}
+
+/* The benchmark's last temperature rule: a value >= 79 is Fahrenheit even when neither the
+ * item's label nor the unit says F; 78.9 on a Celsius item stays as it is (then the ranges
+ * file clips or drops it like any other value). */
+static void temperature_79_rule(void **state)
+{
+    (void)state;
+    Tmp t;
+    tmp_make_named(&t, "tree");
+    copy_tree(FIX "/mimic_iv_v2", t.sub, 0);
+    sh("printf '%%s\\n' '10000001,20000001,30000001,1001,2180-01-01 13:00:00,,223762,100.4,100.4,C,0' "
+       "'10000001,20000001,30000001,1001,2180-01-01 14:00:00,,223762,38.2,38.2,C,0' "
+       ">> '%s/icu/chartevents.csv'",
+       t.sub);
+    Sink sink = {0};
+    ImportMimicStats s;
+    PsErr err = {{0}};
+    assert_int_equal(run_fixture(t.db, t.sub, 0, &sink, &s, &err), PS_OK);
+    ASSERT_NEAR(event_at(t.db, 30000001, 14, 3.0), 38.0); /* (100.4 - 32) * 5 / 9 */
+    ASSERT_NEAR(event_at(t.db, 30000001, 14, 4.0), 38.2);
+    assert_int_equal(s.events, 33);
+    tmp_clean(&t);
+}
+
 static void v1_layout(void **state)
 {
     (void)state;
@@ -648,6 +704,8 @@ int main(void)
         cmocka_unit_test(v2_stays_labels_and_splits),
         cmocka_unit_test(v2_every_conversion),
         cmocka_unit_test(gzip_and_plain_give_the_same_store),
+        cmocka_unit_test(crlf_and_bom_give_the_same_store),
+        cmocka_unit_test(temperature_79_rule),
         cmocka_unit_test(v1_layout),
         cmocka_unit_test(clear_failures),
         cmocka_unit_test(truncated_gzip_stops_with_one_message),
