@@ -256,10 +256,9 @@ static PsStatus write_timeseries(Ctx *c, const char *path, const char *display, 
             if (catalog_channels[ch].categorical) {
                 int k = catalog_category_index(ch, v);
                 if (k < 0) {
-                    char clean[200];
-                    import_util_sanitize(clean, sizeof clean, v, n);
-                    report_bad(c, "%s:%lld: unknown category '%s' for %s", display,
-                               (long long)csv_line(r), clean, catalog_channels[ch].name);
+                    /* the column, never the value (no patient data on stderr or in logs) */
+                    report_bad(c, "%s:%lld: unknown category in column %s", display,
+                               (long long)csv_line(r), catalog_channels[ch].name);
                     continue;
                 }
                 ev.value = (float)catalog_channels[ch].categories[k].score;
@@ -267,10 +266,8 @@ static PsStatus write_timeseries(Ctx *c, const char *path, const char *display, 
             } else {
                 double x;
                 if (parse_num(v, n, &x) != 0) {
-                    char clean[200];
-                    import_util_sanitize(clean, sizeof clean, v, n);
-                    report_bad(c, "%s:%lld: unparsable number '%s' for %s", display,
-                               (long long)csv_line(r), clean, catalog_channels[ch].name);
+                    report_bad(c, "%s:%lld: unparsable number in column %s", display,
+                               (long long)csv_line(r), catalog_channels[ch].name);
                     continue;
                 }
                 ev.value = (float)x;
@@ -292,6 +289,89 @@ typedef struct {
     int split;
 } Part;
 
+/* One batch of a listfile: up to `batch` records read and written inside the transaction. */
+typedef struct {
+    Ctx *c;
+    const Part *p;
+    CsvReader *r;
+    const char *display;
+    int *col, ncols, got;
+    int64_t batch, records, bad_before;
+} ListBatch;
+
+static PsStatus write_list_batch(void *ctx, ImportBatch *b, PsErr *err)
+{
+    (void)err; /* the Ctx carries err */
+    ListBatch *l = ctx;
+    Ctx *c = l->c;
+    CsvReader *r = l->r;
+    const int *col = l->col;
+    PsStatus rc = PS_OK;
+    for (int64_t k = 0; k < l->batch && rc == PS_OK; k++) {
+        if ((rc = next_row(c, r, l->ncols, &l->got)) != PS_OK || !l->got) break;
+        l->records++;
+        if (l->got == 2) continue;
+        size_t fn, sn;
+        const char *fname = csv_field(r, col[0], &fn), *sid = csv_field(r, col[2], &sn);
+        int64_t stay;
+        if (import_util_parse_i64(sid, sn, &stay) != 0 || fn == 0 || memchr(fname, '/', fn) ||
+            fn > 200) {
+            report_bad(c, "%s:%lld: unparsable stay_id or timeseries file name", l->display,
+                       (long long)csv_line(r));
+            continue;
+        }
+        const Row *row = find_row(c, stay);
+        if (!row) {
+            report_bad(c, "%s:%lld: the stay in column stay_id is not in root/all_stays.csv",
+                       l->display, (long long)csv_line(r));
+            continue;
+        }
+        uint8_t labels[CATALOG_N_PHENOTYPES];
+        int ok = 1;
+        for (int i = 0; i < CATALOG_N_PHENOTYPES && ok; i++) {
+            size_t ln;
+            const char *lab = csv_field(r, col[3 + i], &ln);
+            ok = ln == 1 && (lab[0] == '0' || lab[0] == '1');
+            labels[i] = (uint8_t)(lab[0] == '1');
+        }
+        if (!ok) {
+            report_bad(c, "%s:%lld: phenotype labels must be 0 or 1", l->display,
+                       (long long)csv_line(r));
+            continue;
+        }
+        /* the timeseries file: train/ or test/ (MedFuse's val stays live in train/) */
+        char ts[4400], tsd[300];
+        static const char *const dirs[2] = {"train", "test"};
+        int found = 0;
+        for (int d = 0; d < 2 && !found; d++) {
+            snprintf(ts, sizeof ts, "%s/phenotyping/%s/%.*s", c->opt->dir, dirs[d], (int)fn,
+                     fname);
+            snprintf(tsd, sizeof tsd, "phenotyping/%s/%.*s", dirs[d], (int)fn, fname);
+            found = file_exists(ts);
+        }
+        if (!found) {
+            report_bad(c, "%s:%lld: the timeseries file in column stay is in neither train/ nor "
+                       "test/",
+                       l->display, (long long)csv_line(r));
+            continue;
+        }
+        StorePatient pt = {row->s.subject_id, row->gender, row->anchor_age, 0};
+        StoreStay s = row->s;
+        s.split = l->p->split;
+        if ((rc = store_put_patient(c->st, &pt)) || (rc = store_put_stay(c->st, &s)) ||
+            (rc = store_put_labels(c->st, stay, labels))) {
+            rc = ps_err(c->err, rc, "%s", store_errmsg(c->st));
+            break;
+        }
+        int ts_ok;
+        if ((rc = write_timeseries(c, ts, tsd, stay, &ts_ok))) break;
+    }
+    b->records = l->records;
+    b->bad = l->bad_before + c->bad;
+    b->done = !l->got;
+    return rc;
+}
+
 static PsStatus import_listfile(Ctx *c, const Part *p, int64_t batch)
 {
     char path[4300], display[160], item[160];
@@ -305,7 +385,7 @@ static PsStatus import_listfile(Ctx *c, const Part *p, int64_t batch)
     const char *names[3 + CATALOG_N_PHENOTYPES] = {"stay", "period_length", "stay_id"};
     for (int i = 0; i < CATALOG_N_PHENOTYPES; i++)
         names[3 + i] = catalog_phenotypes[i].name;
-    int col[3 + CATALOG_N_PHENOTYPES], ncols, got = 1;
+    int col[3 + CATALOG_N_PHENOTYPES], ncols;
     CsvReader *r;
     if ((rc = open_csv(c, path, display, names, 3 + CATALOG_N_PHENOTYPES, col, &r, &ncols)))
         return rc;
@@ -322,84 +402,12 @@ static PsStatus import_listfile(Ctx *c, const Part *p, int64_t batch)
         records++;
     }
     c->bad = 0;
-    while (got) {
-        if ((rc = store_begin(c->st))) {
-            rc = ps_err(c->err, rc, "%s", store_errmsg(c->st));
-            break;
-        }
-        for (int64_t k = 0; k < batch && rc == PS_OK; k++) {
-            if ((rc = next_row(c, r, ncols, &got)) != PS_OK || !got) break;
-            records++;
-            if (got == 2) continue;
-            size_t fn, sn;
-            const char *fname = csv_field(r, col[0], &fn), *sid = csv_field(r, col[2], &sn);
-            int64_t stay;
-            if (import_util_parse_i64(sid, sn, &stay) != 0 || fn == 0 || memchr(fname, '/', fn) ||
-                fn > 200) {
-                report_bad(c, "%s:%lld: unparsable stay_id or timeseries file name", display,
-                           (long long)csv_line(r));
-                continue;
-            }
-            const Row *row = find_row(c, stay);
-            if (!row) {
-                report_bad(c, "%s:%lld: stay %lld is not in root/all_stays.csv", display,
-                           (long long)csv_line(r), (long long)stay);
-                continue;
-            }
-            uint8_t labels[CATALOG_N_PHENOTYPES];
-            int ok = 1;
-            for (int i = 0; i < CATALOG_N_PHENOTYPES && ok; i++) {
-                size_t ln;
-                const char *l = csv_field(r, col[3 + i], &ln);
-                ok = ln == 1 && (l[0] == '0' || l[0] == '1');
-                labels[i] = (uint8_t)(l[0] == '1');
-            }
-            if (!ok) {
-                report_bad(c, "%s:%lld: phenotype labels must be 0 or 1", display,
-                           (long long)csv_line(r));
-                continue;
-            }
-            /* the timeseries file: train/ or test/ (MedFuse's val stays live in train/) */
-            char ts[4400], tsd[300];
-            static const char *const dirs[2] = {"train", "test"};
-            int found = 0;
-            for (int d = 0; d < 2 && !found; d++) {
-                snprintf(ts, sizeof ts, "%s/phenotyping/%s/%.*s", c->opt->dir, dirs[d], (int)fn,
-                         fname);
-                snprintf(tsd, sizeof tsd, "phenotyping/%s/%.*s", dirs[d], (int)fn, fname);
-                found = file_exists(ts);
-            }
-            if (!found) {
-                char clean[300];
-                import_util_sanitize(clean, sizeof clean, fname, fn);
-                report_bad(c, "%s:%lld: timeseries file '%s' not found in train/ or test/", display,
-                           (long long)csv_line(r), clean);
-                continue;
-            }
-            StorePatient pt = {row->s.subject_id, row->gender, row->anchor_age, 0};
-            StoreStay s = row->s;
-            s.split = p->split;
-            if ((rc = store_put_patient(c->st, &pt)) || (rc = store_put_stay(c->st, &s)) ||
-                (rc = store_put_labels(c->st, stay, labels))) {
-                rc = ps_err(c->err, rc, "%s", store_errmsg(c->st));
-                break;
-            }
-            int ts_ok;
-            if ((rc = write_timeseries(c, ts, tsd, stay, &ts_ok))) break;
-        }
-        if (rc == PS_OK)
-            rc = import_util_progress_put(c->st, SOURCE, item, records, pg.bad + c->bad, !got, NULL,
-                                          c->err);
-        if (rc) {
-            store_rollback(c->st);
-            break;
-        }
-        if ((rc = store_commit(c->st))) {
-            rc = ps_err(c->err, rc, "%s", store_errmsg(c->st));
-            break;
-        }
+    ListBatch l = {c, p, r, display, col, ncols, 1, batch, records, pg.bad};
+    while (l.got) {
+        ImportBatch b = {.source = SOURCE, .item = item, .write = write_list_batch, .ctx = &l};
+        if ((rc = import_util_commit_batch(c->st, &b, c->err))) break;
         if (c->opt->on_progress &&
-            c->opt->on_progress(c->opt->ctx, display, records, csv_bytes_read(r), 0)) {
+            c->opt->on_progress(c->opt->ctx, display, l.records, csv_bytes_read(r), 0)) {
             rc = ps_err(c->err, PS_ERR_CANCELLED, "import cancelled");
             break;
         }
@@ -418,6 +426,42 @@ static int64_t query_i64(Store *st, const char *sql)
         v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     return v;
+}
+
+/* The first batch: the funnel's first step, with the all_stays progress record. */
+typedef struct {
+    Store *st;
+    int64_t n;
+} AllStaysWrite;
+
+static PsStatus write_all_stays(void *ctx, ImportBatch *b, PsErr *err)
+{
+    (void)b;
+    AllStaysWrite *w = ctx;
+    PsStatus rc = store_put_funnel(w->st, SOURCE, 0, "stays in root/all_stays.csv", w->n);
+    return rc ? ps_err(err, rc, "%s", store_errmsg(w->st)) : PS_OK;
+}
+
+/* The last batch: the funnel's second step, the source line and the pairs. */
+typedef struct {
+    Store *st;
+    int medfuse;
+    const char *dir;
+} FinishWrite;
+
+static PsStatus write_finish(void *ctx, ImportBatch *b, PsErr *err)
+{
+    (void)b;
+    FinishWrite *w = ctx;
+    char detail[4400];
+    int64_t n = query_i64(w->st, "SELECT count(*) FROM stays");
+    snprintf(detail, sizeof detail, "%s (benchmark output, %s listfiles), %lld stays", w->dir,
+             w->medfuse ? "MedFuse" : "benchmark", (long long)n);
+    PsStatus rc;
+    if ((rc = store_put_funnel(w->st, SOURCE, 1, "stays in the phenotyping listfiles", n)) ||
+        (rc = store_put_source(w->st, SOURCE, detail)) || (rc = store_recompute_pairs(w->st)))
+        return ps_err(err, rc, "%s", store_errmsg(w->st));
+    return PS_OK;
 }
 
 PsStatus import_bench_run(Store *st, const ImportBenchOptions *opt, ImportBenchStats *stats,
@@ -475,44 +519,29 @@ PsStatus import_bench_run(Store *st, const ImportBenchOptions *opt, ImportBenchS
     snprintf(path, sizeof path, "%s/root/all_stays.csv", opt->dir);
     if ((rc = read_all_stays(&c, path))) goto done;
     if (!first.found) {
-        if ((rc = store_begin(st)) == PS_OK) {
-            rc = store_put_funnel(st, SOURCE, 0, "stays in root/all_stays.csv", (int64_t)c.n_rows);
-            if (rc) rc = ps_err(err, rc, "%s", store_errmsg(st));
-            if (rc == PS_OK)
-                rc = import_util_progress_put(st, SOURCE, "all_stays", (int64_t)c.n_rows, c.bad, 1,
-                                              opt->dir, err);
-            if (rc)
-                store_rollback(st);
-            else if ((rc = store_commit(st)))
-                rc = ps_err(err, rc, "%s", store_errmsg(st));
-        } else {
-            rc = ps_err(err, rc, "%s", store_errmsg(st));
-        }
-        if (rc) goto done;
+        AllStaysWrite w = {st, (int64_t)c.n_rows};
+        ImportBatch b = {.source = SOURCE,
+                         .item = "all_stays",
+                         .detail = opt->dir,
+                         .records = (int64_t)c.n_rows,
+                         .bad = c.bad,
+                         .done = 1,
+                         .write = write_all_stays,
+                         .ctx = &w};
+        if ((rc = import_util_commit_batch(st, &b, err))) goto done;
     }
     int64_t batch = opt->batch_stays > 0 ? opt->batch_stays : 500;
     for (int i = 0; i < n_parts && rc == PS_OK; i++)
         rc = import_listfile(&c, &parts[i], batch);
     if (rc) goto done;
-    if ((rc = store_begin(st))) {
-        rc = ps_err(err, rc, "%s", store_errmsg(st));
-        goto done;
-    }
-    char detail[4400];
-    int64_t n = query_i64(st, "SELECT count(*) FROM stays");
-    snprintf(detail, sizeof detail, "%s (benchmark output, %s listfiles), %lld stays", opt->dir,
-             stats->medfuse_listfiles ? "MedFuse" : "benchmark", (long long)n);
-    if ((rc = store_put_funnel(st, SOURCE, 1, "stays in the phenotyping listfiles", n)) ||
-        (rc = store_put_source(st, SOURCE, detail)) || (rc = store_recompute_pairs(st)))
-        rc = ps_err(err, rc, "%s", store_errmsg(st));
-    if (rc == PS_OK) rc = import_util_progress_put(st, SOURCE, "finish", 0, 0, 1, NULL, err);
-    if (rc) {
-        store_rollback(st);
-        goto done;
-    }
-    if ((rc = store_commit(st))) {
-        rc = ps_err(err, rc, "%s", store_errmsg(st));
-        goto done;
+    {
+        FinishWrite w = {st, stats->medfuse_listfiles, opt->dir};
+        ImportBatch b = {.source = SOURCE,
+                         .item = "finish",
+                         .done = 1,
+                         .write = write_finish,
+                         .ctx = &w};
+        if ((rc = import_util_commit_batch(st, &b, err))) goto done;
     }
 stats:
     stats->funnel[0] =

@@ -352,10 +352,9 @@ static PsStatus read_chexpert(Ctx *c)
         const char *s = csv_field(r, col[1], &n);
         int64_t study;
         if (import_util_parse_i64(s, n, &study) != 0) {
-            char clean[200];
-            import_util_sanitize(clean, sizeof clean, s, n);
-            report_bad(c, "%s:%lld: unparsable study_id '%s'", csv_name(r), (long long)csv_line(r),
-                       clean);
+            /* the column, never the value (no patient data on stderr or in logs) */
+            report_bad(c, "%s:%lld: unparsable integer in column study_id", csv_name(r),
+                       (long long)csv_line(r));
             continue;
         }
         int8_t lab[CATALOG_N_CHEXPERT];
@@ -371,10 +370,8 @@ static PsStatus read_chexpert(Ctx *c)
             else if ((n == 4 && memcmp(v, "-1.0", 4) == 0) || (n == 2 && memcmp(v, "-1", 2) == 0))
                 lab[i] = CHEX_UNCERTAIN;
             else {
-                char clean[200];
-                import_util_sanitize(clean, sizeof clean, v, n);
-                report_bad(c, "%s:%lld: %s must be 1.0, 0.0, -1.0 or empty, not '%s'", csv_name(r),
-                           (long long)csv_line(r), catalog_chexpert[i], clean);
+                report_bad(c, "%s:%lld: column %s must be 1.0, 0.0, -1.0 or empty", csv_name(r),
+                           (long long)csv_line(r), catalog_chexpert[i]);
                 ok = 0;
             }
         }
@@ -409,10 +406,8 @@ static PsStatus read_split(Ctx *c)
         else if (sn == 4 && memcmp(s, "test", 4) == 0)
             split = SPLIT_TEST;
         else {
-            char clean[200];
-            import_util_sanitize(clean, sizeof clean, s, sn);
-            report_bad(c, "%s:%lld: split must be train, validate or test, not '%s'", csv_name(r),
-                       (long long)csv_line(r), clean);
+            report_bad(c, "%s:%lld: column split must be train, validate or test", csv_name(r),
+                       (long long)csv_line(r));
             continue;
         }
         if (dn == 0 || dn >= sizeof((StoreRadiograph *)0)->dicom_id) {
@@ -580,6 +575,24 @@ static void free_jobs(Ctx *c)
     c->n_jobs = 0;
 }
 
+/* Writes the batch's decoded jobs (inside import_util_commit_batch's transaction). */
+static PsStatus write_jobs(void *ctx, ImportBatch *b, PsErr *err)
+{
+    (void)b;
+    Ctx *c = ctx;
+    for (size_t i = 0; i < c->n_jobs; i++) {
+        Job *j = &c->jobs[i];
+        j->r.jpeg = j->jpeg;
+        j->r.jpeg_size = j->jpeg_size;
+        if (!j->jpeg) j->r.width = j->r.height = 0;
+        j->r.path = j->path;
+        PsStatus rc = store_put_radiograph(c->st, &j->r);
+        if (rc != PS_OK) return ps_err(err, rc, "%s", store_errmsg(c->st));
+        if (j->jpeg) c->stats->images_this_run++;
+    }
+    return PS_OK;
+}
+
 PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *stats, PsErr *err)
 {
     PS_CHECK(err, st && opt && opt->dir && stats);
@@ -598,7 +611,6 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
     PsStatus rc = PS_OK;
     int mutex_ok = pthread_mutex_init(&c->mu, NULL) == 0;
     CsvReader *r = NULL;
-    int in_tx = 0;
     if (!mutex_ok) {
         rc = ps_err(err, PS_ERR_NOMEM, "cannot create a mutex");
         goto done;
@@ -695,11 +707,8 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
             }
             const char *date = csv_field(r, col[4], &dn), *tim = csv_field(r, col[5], &tn);
             if (import_cxr_study_time(date, dn, tim, tn, &j->r.study_time) != 0) {
-                char a[80], b[80];
-                import_util_sanitize(a, sizeof a, date, dn);
-                import_util_sanitize(b, sizeof b, tim, tn);
-                report_bad(c, "%s:%lld: unparsable StudyDate/StudyTime '%s' '%s'", csv_name(r),
-                           (long long)j->line, a, b);
+                report_bad(c, "%s:%lld: unparsable date or time in column StudyDate or StudyTime",
+                           csv_name(r), (long long)j->line);
                 continue;
             }
             const char *view = csv_field(r, col[3], &n);
@@ -727,32 +736,15 @@ PsStatus import_cxr_run(Store *st, const ImportCxrOptions *opt, ImportCxrStats *
                 if (c->jobs[i].msg[0]) report_bad(c, "%s", c->jobs[i].msg);
         }
         /* write it */
-        rc = store_begin(st);
-        if (rc) {
-            rc = ps_err(err, rc, "%s", store_errmsg(st));
-            break;
-        }
-        in_tx = 1;
-        for (size_t i = 0; i < c->n_jobs && rc == PS_OK; i++) {
-            Job *j = &c->jobs[i];
-            j->r.jpeg = j->jpeg;
-            j->r.jpeg_size = j->jpeg_size;
-            if (!j->jpeg) j->r.width = j->r.height = 0;
-            j->r.path = j->path;
-            if ((rc = store_put_radiograph(st, &j->r)) != PS_OK)
-                rc = ps_err(err, rc, "%s", store_errmsg(st));
-            else if (j->jpeg)
-                stats->images_this_run++;
-        }
-        if (rc == PS_OK)
-            rc = import_util_progress_put(st, SOURCE, "metadata", records, bad_committed + c->bad,
-                                          !got, opt->dir, err);
-        if (rc) break;
-        in_tx = 0;
-        if ((rc = store_commit(st)) != PS_OK) {
-            rc = ps_err(err, rc, "%s", store_errmsg(st));
-            break;
-        }
+        ImportBatch b = {.source = SOURCE,
+                         .item = "metadata",
+                         .detail = opt->dir,
+                         .records = records,
+                         .bad = bad_committed + c->bad,
+                         .done = !got,
+                         .write = write_jobs,
+                         .ctx = c};
+        if ((rc = import_util_commit_batch(st, &b, err)) != PS_OK) break;
         free_jobs(c);
         if (opt->on_progress &&
             opt->on_progress(opt->ctx, csv_name(r), records, csv_bytes_read(r), total)) {
@@ -784,7 +776,6 @@ stats:
     stats->pairs = query_i64(c, "SELECT count(*) FROM pairs");
     stats->bad_rows = import_util_progress_bad(st, SOURCE);
 done:
-    if (in_tx) store_rollback(st);
     if (c->jobs) free_jobs(c);
     free(c->jobs);
     csv_close(r);

@@ -462,10 +462,9 @@ static int get_i64(Ctx *c, Table *t, int i, const char *what, int allow_empty, i
         return 0;
     }
     if (import_util_parse_i64(s, n, v) == 0) return 0;
-    char clean[200];
-    import_util_sanitize(clean, sizeof clean, s, n);
-    report_bad(c, "%s:%lld: unparsable %s '%s'", t->display, (long long)csv_line(t->r), what,
-               clean);
+    /* the column, never the value: messages reach stderr and logs (no patient data there) */
+    report_bad(c, "%s:%lld: unparsable integer in column %s", t->display, (long long)csv_line(t->r),
+               what);
     return -1;
 }
 
@@ -478,10 +477,8 @@ static int get_time(Ctx *c, Table *t, int i, const char *what, int allow_empty, 
         return 0;
     }
     if (import_mimic_parse_time(s, n, v) == 0) return 0;
-    char clean[200];
-    import_util_sanitize(clean, sizeof clean, s, n);
-    report_bad(c, "%s:%lld: unparsable %s '%s'", t->display, (long long)csv_line(t->r), what,
-               clean);
+    report_bad(c, "%s:%lld: unparsable time in column %s", t->display, (long long)csv_line(t->r),
+               what);
     return -1;
 }
 
@@ -817,8 +814,8 @@ static PsStatus read_dictionary(Ctx *c, int which, uint8_t **out)
         int64_t id;
         if (get_i64(c, &t, 0, "itemid", 0, 0, &id)) continue;
         if (id < 0 || id >= MAX_ITEMID) {
-            report_bad(c, "%s:%lld: itemid %lld out of range", t.display, (long long)csv_line(t.r),
-                       (long long)id);
+            report_bad(c, "%s:%lld: itemid out of range in column itemid", t.display,
+                       (long long)csv_line(t.r));
             continue;
         }
         bits[id >> 3] |= (uint8_t)(1u << (id & 7));
@@ -1128,6 +1125,23 @@ static PsStatus write_cohort(Ctx *c)
     return PS_OK;
 }
 
+/* The cohort batch: diagnoses with their titles, the cohort, the funnel; its progress record
+ * carries the bad rows of the resources and small tables. */
+typedef struct {
+    Ctx *c;
+    int64_t resource_bad;
+} CohortWrite;
+
+static PsStatus write_cohort_batch(void *ctx, ImportBatch *b, PsErr *err)
+{
+    (void)err; /* the Ctx carries err */
+    CohortWrite *w = ctx;
+    PsStatus rc = read_diagnoses(w->c, 1);
+    if (rc == PS_OK) rc = write_cohort(w->c);
+    b->bad = w->c->bad + w->resource_bad;
+    return rc;
+}
+
 /* ---- progress ------------------------------------------------------------------------------- */
 
 static PsStatus db_exec(Ctx *c, const char *sql)
@@ -1365,16 +1379,14 @@ static PsStatus map_row(Ctx *c, Table *t, Chunk *k)
     const char *s = fld(t, 2, &n);
     int64_t itemid;
     if (import_util_parse_i64(s, n, &itemid) != 0) {
-        char clean[200];
-        import_util_sanitize(clean, sizeof clean, s, n);
-        report_bad(c, "%s:%lld: unparsable itemid '%s'", t->display, (long long)csv_line(t->r),
-                   clean);
+        report_bad(c, "%s:%lld: unparsable integer in column itemid", t->display,
+                   (long long)csv_line(t->r));
         return PS_OK;
     }
     if (t->known &&
         (itemid < 0 || itemid >= MAX_ITEMID || !(t->known[itemid >> 3] & (1u << (itemid & 7))))) {
-        report_bad(c, "%s:%lld: unknown itemid %lld (not in the release's dictionary)", t->display,
-                   (long long)csv_line(t->r), (long long)itemid);
+        report_bad(c, "%s:%lld: unknown item in column itemid (not in the release's dictionary)",
+                   t->display, (long long)csv_line(t->r));
         return PS_OK;
     }
     if (itemid < 0 || itemid >= c->n_items || c->items[itemid].channel < 0)
@@ -1403,10 +1415,8 @@ static PsStatus map_row(Ctx *c, Table *t, Chunk *k)
             c->stats->from_valuenum++;
     }
     if (ok < 0) {
-        char clean[200];
-        import_util_sanitize(clean, sizeof clean, val, n);
-        report_bad(c, "%s:%lld: %s '%s' for %s", t->display, (long long)csv_line(t->r), reason,
-                   clean, catalog_channels[it->channel].name);
+        report_bad(c, "%s:%lld: %s in column value (%s)", t->display, (long long)csv_line(t->r),
+                   reason, catalog_channels[it->channel].name);
         return PS_OK;
     }
     const Range *rg = &c->ranges[it->channel];
@@ -1492,52 +1502,61 @@ static void *reader_main(void *arg)
 /* Inserts events through one multi-row INSERT of EVENTS_PER_STMT rows (the store's own
  * one-row writer for the remainder): a third of the per-row cost of single-row statements,
  * which is what lets an import keep up with the CSV reader. Rows as store_put_event writes
- * them (value NULL when not finite, text NULL when absent). */
+ * them (value NULL when not finite, text NULL when absent). The statement is prepared once per
+ * file (prepare_events), not per batch. */
 #define EVENTS_PER_STMT 64
-static PsStatus write_events(Ctx *c, const StoreEvent *ev, size_t n)
+static PsStatus prepare_events(Ctx *c, sqlite3_stmt **out)
+{
+    char sql[64 + EVENTS_PER_STMT * 16];
+    size_t w = (size_t)snprintf(sql, sizeof sql,
+                                "INSERT INTO events(stay_id, hours, channel, value, text) VALUES");
+    for (int r = 0; r < EVENTS_PER_STMT; r++)
+        w += (size_t)snprintf(sql + w, sizeof sql - w, "%s(?,?,?,?,?)", r ? "," : "");
+    int src = sqlite3_prepare_v3(store_db(c->st), sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    return src == SQLITE_OK ? PS_OK : db_error(c, src);
+}
+
+static PsStatus write_events(Ctx *c, sqlite3_stmt *s, const StoreEvent *ev, size_t n)
 {
     size_t j = 0;
-    if (n >= EVENTS_PER_STMT) {
-        char sql[64 + EVENTS_PER_STMT * 16];
-        size_t w = (size_t)snprintf(sql, sizeof sql,
-                                    "INSERT INTO events(stay_id, hours, channel, value, text) "
-                                    "VALUES");
-        for (int r = 0; r < EVENTS_PER_STMT; r++)
-            w += (size_t)snprintf(sql + w, sizeof sql - w, "%s(?,?,?,?,?)", r ? "," : "");
-        sqlite3_stmt *s = NULL;
-        int src = sqlite3_prepare_v3(store_db(c->st), sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
-        if (src != SQLITE_OK) return db_error(c, src);
-        for (; j + EVENTS_PER_STMT <= n; j += EVENTS_PER_STMT) {
-            for (int r = 0; r < EVENTS_PER_STMT; r++) {
-                const StoreEvent *e = &ev[j + (size_t)r];
-                int b = r * 5;
-                sqlite3_bind_int64(s, b + 1, e->stay_id);
-                sqlite3_bind_double(s, b + 2, e->hours);
-                sqlite3_bind_int(s, b + 3, e->channel);
-                if (isfinite(e->value))
-                    sqlite3_bind_double(s, b + 4, e->value);
-                else
-                    sqlite3_bind_null(s, b + 4);
-                if (e->text)
-                    sqlite3_bind_text(s, b + 5, e->text, -1, SQLITE_STATIC);
-                else
-                    sqlite3_bind_null(s, b + 5);
-            }
-            src = sqlite3_step(s);
-            sqlite3_reset(s);
-            if (src != SQLITE_DONE) {
-                PsStatus rc = db_error(c, src);
-                sqlite3_finalize(s);
-                return rc;
-            }
+    for (; j + EVENTS_PER_STMT <= n; j += EVENTS_PER_STMT) {
+        for (int r = 0; r < EVENTS_PER_STMT; r++) {
+            const StoreEvent *e = &ev[j + (size_t)r];
+            int b = r * 5;
+            sqlite3_bind_int64(s, b + 1, e->stay_id);
+            sqlite3_bind_double(s, b + 2, e->hours);
+            sqlite3_bind_int(s, b + 3, e->channel);
+            if (isfinite(e->value))
+                sqlite3_bind_double(s, b + 4, e->value);
+            else
+                sqlite3_bind_null(s, b + 4);
+            if (e->text)
+                sqlite3_bind_text(s, b + 5, e->text, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(s, b + 5);
         }
-        sqlite3_finalize(s);
+        int src = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (src != SQLITE_DONE) return db_error(c, src);
     }
     for (; j < n; j++) {
         PsStatus rc = store_put_event(c->st, &ev[j]);
         if (rc) return ps_err(c->err, rc, "%s", store_errmsg(c->st));
     }
     return PS_OK;
+}
+
+typedef struct {
+    Ctx *c;
+    const Chunk *k;
+    sqlite3_stmt *stmt;
+} ChunkWrite;
+
+static PsStatus write_chunk(void *ctx, ImportBatch *b, PsErr *err)
+{
+    (void)b, (void)err; /* the Ctx carries err */
+    ChunkWrite *w = ctx;
+    return write_events(w->c, w->stmt, w->k->ev, w->k->n);
 }
 
 static PsStatus import_events(Ctx *c, int which, const char *item)
@@ -1549,9 +1568,14 @@ static PsStatus import_events(Ctx *c, int which, const char *item)
     if (done_records > 0) c->stats->resumed = 1;
     static const char *const names[] = {"subject_id", "charttime", "itemid",   "value",
                                         "valueuom",   "?stay_id",  "?valuenum"};
+    sqlite3_stmt *stmt = NULL;
+    if ((rc = prepare_events(c, &stmt))) return rc;
     Table t;
     rc = table_open(c, &t, which, names, 7);
-    if (rc) return rc;
+    if (rc) {
+        sqlite3_finalize(stmt);
+        return rc;
+    }
     t.known = which == TABLE_CHARTEVENTS ? c->known_chart : c->known_lab;
     struct stat sb;
     uint64_t total = stat(c->path[which], &sb) == 0 ? (uint64_t)sb.st_size : 0;
@@ -1601,18 +1625,16 @@ static PsStatus import_events(Ctx *c, int which, const char *item)
             pthread_cond_wait(&p.cv, &p.mu);
         pthread_mutex_unlock(&p.mu);
         Chunk *k = &p.chunk[i];
-        if ((rc = begin(c)) != PS_OK) break;
-        rc = write_events(c, k->ev, k->n);
         /* progress goes with the events: a fatal error after them still keeps them */
-        if (rc == PS_OK)
-            rc = progress_put(c, item, k->records_end, bad_before + k->bad_end, k->eof && !k->rc,
-                              NULL);
-        if (rc) {
-            store_rollback(c->st);
-            c->in_tx = 0;
-            break;
-        }
-        if ((rc = commit(c)) != PS_OK) break;
+        ChunkWrite cw = {c, k, stmt};
+        ImportBatch b = {.source = SOURCE,
+                         .item = item,
+                         .records = k->records_end,
+                         .bad = bad_before + k->bad_end,
+                         .done = k->eof && !k->rc,
+                         .write = write_chunk,
+                         .ctx = &cw};
+        if ((rc = import_util_commit_batch(c->st, &b, c->err)) != PS_OK) break;
         if (k->rc) {
             rc = k->rc;
             snprintf(c->err->msg, sizeof c->err->msg, "%s", k->err.msg);
@@ -1644,17 +1666,12 @@ cleanup:
     free(p.chunk[0].ev);
     free(p.chunk[1].ev);
     if (eof && rc == PS_OK) { /* the file ended exactly where the last run stopped */
-        if ((rc = begin(c)) == PS_OK) {
-            rc = progress_put(c, item, t.records, bad_before, 1, NULL);
-            if (rc) {
-                store_rollback(c->st);
-                c->in_tx = 0;
-            } else {
-                rc = commit(c);
-            }
-        }
+        ImportBatch b = {.source = SOURCE, .item = item, .records = t.records, .bad = bad_before,
+                         .done = 1};
+        rc = import_util_commit_batch(c->st, &b, c->err);
     }
 out:
+    sqlite3_finalize(stmt);
     csv_close(t.r);
     return rc;
 }
@@ -1792,12 +1809,14 @@ PsStatus import_mimic_run(Store *st, const ImportMimicOptions *opt, ImportMimicS
     c->bad = 0;
     if ((rc = read_patients(c)) || (rc = read_admissions(c)) || (rc = read_stays(c))) goto done;
     if (!found) {
-        if ((rc = begin(c))) goto done;
-        rc = read_diagnoses(c, 1);
-        if (rc == PS_OK) rc = write_cohort(c);
-        if (rc == PS_OK) rc = progress_put(c, "cohort", 0, c->bad + resource_bad, 1, opt->dir);
-        if (rc) goto done;
-        if ((rc = commit(c))) goto done;
+        CohortWrite cw = {c, resource_bad};
+        ImportBatch b = {.source = SOURCE,
+                         .item = "cohort",
+                         .detail = opt->dir,
+                         .done = 1,
+                         .write = write_cohort_batch,
+                         .ctx = &cw};
+        if ((rc = import_util_commit_batch(st, &b, err))) goto done;
     } else if ((rc = read_diagnoses(c, 0))) {
         goto done;
     }

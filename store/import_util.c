@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/store_internal.h"
+#include "store/testhooks.h"
 
 void import_util_sanitize(char *dst, size_t n, const char *s, size_t len)
 {
@@ -122,4 +123,22 @@ int64_t import_util_progress_bad(Store *st, const char *source)
     }
     sqlite3_finalize(s);
     return v;
+}
+
+PsStatus import_util_commit_batch(Store *st, ImportBatch *b, PsErr *err)
+{
+    PsStatus rc = store_begin(st);
+    if (rc) return ps_err(err, rc, "%s", store_errmsg(st));
+    if (b->write) rc = b->write(b->ctx, b, err);
+    if (rc == PS_OK)
+        rc = import_util_progress_put(st, b->source, b->item, b->records, b->bad, b->done,
+                                      b->detail, err);
+    if (rc) {
+        store_rollback(st);
+        return rc;
+    }
+    PS_KILLPOINT("import.before_commit");
+    if ((rc = store_commit(st))) return ps_err(err, rc, "%s", store_errmsg(st));
+    PS_KILLPOINT("import.after_commit");
+    return PS_OK;
 }

@@ -38,6 +38,26 @@ PsStatus import_util_progress_get(Store *st, const char *source, const char *ite
 /* Writes (source, item) inside the caller's transaction. detail may be NULL. */
 PsStatus import_util_progress_put(Store *st, const char *source, const char *item, int64_t records,
                                   int64_t bad, int done, const char *detail, PsErr *err);
+/* One batch of an import and the progress record that goes with it. The write callback adds
+ * the batch's rows and leaves in the struct the progress to record (records of the item's file
+ * done, bad rows, done flag); detail may be NULL. */
+typedef struct ImportBatch ImportBatch;
+struct ImportBatch {
+    const char *source, *item, *detail;
+    int64_t records, bad;
+    int done;
+    /* Writes the batch's rows inside the open transaction; NULL: a progress record alone. */
+    PsStatus (*write)(void *ctx, ImportBatch *b, PsErr *err);
+    void *ctx;
+};
+
+/* Commits one batch as one transaction: BEGIN IMMEDIATE, b->write, the progress record, COMMIT.
+ * Any failure rolls the whole batch back (its rows and its progress: a resumed run redoes it).
+ * Kill points "import.before_commit" (everything written, not committed) and
+ * "import.after_commit" (committed, before the caller learns of it) are the importers' only
+ * ones: every batch of every importer passes here. */
+PsStatus import_util_commit_batch(Store *st, ImportBatch *b, PsErr *err);
+
 /* Sum of bad rows recorded for source. */
 int64_t import_util_progress_bad(Store *st, const char *source);
 

@@ -103,6 +103,66 @@ else
         "reached=$reached leaks:${leaks:- none} stderr lines=$(wc -l < "$errs")"
 fi
 
+# ---- canary values through the importers ----------------------------------------------------
+# Fixture rows whose bad fields (an unparsable number, time, integer or category, a wrong
+# column count, a quoted field with a newline) and good fields (a kept value, a unit, a
+# warning column) hold canaries: the bad-row messages name file, line and column, never the
+# value; no canary reaches stdout, stderr, a log or a temporary file.
+K1=CANARYbadnum3c8e K2=CANARYbadtime5d1f K3=CANARYbaditem6e2a K4=CANARYquoted7f3b
+K5=CANARYunit8a4c K6=CANARYwarn9b5d K7=87.3141592 K8=CANARYsplit1c6e K9=CANARYchex2d7f
+K10=CANARYdate3e8a K11=CANARYcat4f9b K12=CANARYcols5a1c
+fix=tests/fixtures
+imp="$tmp/imp"
+mkdir -p "$imp" && cp -r $fix/mimic_iv_v2 "$imp/mimic" && cp -r $fix/mimic_cxr "$imp/cxr" &&
+    cp -r $fix/benchmark "$imp/bench"
+ce="$imp/mimic/icu/chartevents.csv"
+cat >> "$ce" <<EOF
+10000001,20000001,30000001,1001,2180-01-01 12:00:00,,220045,$K1,,bpm,0
+10000001,20000001,30000001,1001,$K2,,220045,80,80,bpm,0
+10000001,20000001,30000001,1001,2180-01-01 12:00:00,,$K3,80,80,bpm,0
+10000001,20000001,30000001,1001,2180-01-01 12:10:00,,220045,"$K4
+, more",,bpm,0
+10000001,20000001,30000001,1001,2180-01-01 12:20:00,,220045,81,81,$K5,$K6
+10000001,20000001,30000001,1001,2180-01-01 12:30:00,,220045,$K7,$K7,bpm,0
+10000001,20000001,30000001,1001,2180-01-01 12:40:00,,220739,$K11,,,0
+10000001,20000001,30000001,1001,2180-01-01 12:50:00,$K12,220045
+EOF
+echo "0a000001-aaaaaaaa-bbbbbbbb-cccccccc-00000001,50000001,10000001,$K8" >> "$imp/cxr/mimic-cxr-2.0.0-split.csv"
+echo "10000001,50000099,$K9,,,,,,,,,,,,,1.0" >> "$imp/cxr/mimic-cxr-2.0.0-chexpert.csv"
+echo "0a000099-aaaaaaaa-bbbbbbbb-cccccccc-00000099,10000001,50000099,CHEST,AP,400,300,$K10,121500.000,CHEST,antero-posterior,Erect" \
+    >> "$imp/cxr/mimic-cxr-2.0.0-metadata.csv"
+ts="$imp/bench/phenotyping/train/10000001_episode1_timeseries.csv"
+echo "2.0,,,,$K11,,,,,$K1,,,,,,,," >> "$ts"
+mkdir -p "$tmp/state2" "$tmp/tmpdir2" "$tmp/cache2"
+iout="$tmp/iout"
+ierr="$tmp/ierr"
+irc=""
+for src in "mimic-iv $imp/mimic --resources $fix/mimic_resources" "mimic-cxr $imp/cxr" \
+           "benchmark $imp/bench"; do
+    # shellcheck disable=SC2086
+    XDG_STATE_HOME="$tmp/state2" TMPDIR="$tmp/tmpdir2" XDG_CACHE_HOME="$tmp/cache2" \
+        "$bin" --store "$tmp/imp.db" import $src >> "$iout" 2>> "$ierr"
+    irc="$irc $?"
+    # shellcheck disable=SC2086
+    XDG_STATE_HOME="$tmp/state2" TMPDIR="$tmp/tmpdir2" XDG_CACHE_HOME="$tmp/cache2" \
+        "$bin" --store "$tmp/imp-$(echo $src | cut -d' ' -f1).db" import $src >> "$iout" 2>> "$ierr"
+    irc="$irc $?"
+done
+leaks=""
+for c in $K1 $K2 $K3 $K4 $K5 $K6 $K7 $K8 $K9 $K10 $K11 $K12; do
+    grep -q "$c" "$iout" "$ierr" && leaks="$leaks output:$c"
+    grep -rlq "$c" "$tmp/state2" "$tmp/tmpdir2" "$tmp/cache2" 2>/dev/null && leaks="$leaks file:$c"
+done
+# the planted bad rows were reported (by file, line and column), and the kept value was stored
+named=$(grep -c 'chartevents.csv:[0-9]*: .*column \|split.csv:[0-9]*: column split\|chexpert.csv:[0-9]*: unparsable integer in column study_id\|metadata.csv:[0-9]*: .*column StudyDate\|timeseries.csv:[0-9]*: .* in column ' "$ierr")
+kept=$(sqlite3 "$tmp/imp-mimic-iv.db" "SELECT count(*) FROM events WHERE abs(value - $K7) < 1e-3" 2>/dev/null)
+if [ -z "$leaks" ] && [ "$named" -ge 9 ] && [ "$kept" = 1 ]; then
+    pass "importers' bad-row messages and output carry no canary value ($named bad rows named by column)"
+else
+    failed "importers keep canary values out of stdout, stderr, logs and temp files" \
+        "leaks:${leaks:- none} named=$named kept=$kept rc=$irc $(grep -m3 CANARY "$ierr")"
+fi
+
 # ---- no network ------------------------------------------------------------------------------
 if command -v nm > /dev/null 2>&1; then
     net=$(nm -u "$bin" 2>/dev/null | grep -E ' (socket|connect|getaddrinfo|gethostbyname[0-9_r]*|sendto|sendmsg|bind|listen|accept4?|curl_[a-z_]+)(@.*)?$')

@@ -18,54 +18,10 @@
 #include "store/import_bench.h"
 #include "store/import_cxr.h"
 #include "store/store.h"
+#include "tests/import_fixture.h"
 
 #define FIX "tests/fixtures"
 #define BENCH FIX "/benchmark"
-
-typedef struct {
-    char msgs[32][PS_ERRMSG_MAX];
-    int n, kill_at_bad, kill_at_progress, progress;
-} Sink;
-
-static void sink_bad(void *ctx, const char *msg)
-{
-    Sink *s = ctx;
-    if (s->n < 32) snprintf(s->msgs[s->n], sizeof s->msgs[0], "%s", msg);
-    s->n++;
-    if (s->kill_at_bad && s->n == s->kill_at_bad) raise(SIGKILL);
-}
-
-static int sink_progress(void *ctx, const char *f, int64_t r, uint64_t b, uint64_t t)
-{
-    (void)f, (void)r, (void)b, (void)t;
-    Sink *s = ctx;
-    s->progress++;
-    if (s->kill_at_progress && s->progress == s->kill_at_progress) raise(SIGKILL);
-    return 0;
-}
-
-typedef struct {
-    char dir[256], db[300], tree[300];
-} Tmp;
-
-static void tmp_make(Tmp *t)
-{
-    snprintf(t->dir, sizeof t->dir, "/tmp/ps_test_bench.XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
-    snprintf(t->db, sizeof t->db, "%s/store.db", t->dir);
-    snprintf(t->tree, sizeof t->tree, "%s/bench", t->dir);
-}
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[1500];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    assert_int_equal(system(cmd), 0);
-}
 
 static PsStatus run(const char *db, const char *dir, int64_t batch, Sink *sink, ImportBenchStats *s,
                     PsErr *err)
@@ -81,20 +37,6 @@ static PsStatus run(const char *db, const char *dir, int64_t batch, Sink *sink, 
     rc = import_bench_run(st, &o, s, err);
     store_close(st);
     return rc;
-}
-
-static int64_t q_i64(const char *db, const char *sql)
-{
-    sqlite3 *h = NULL;
-    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *s = NULL;
-    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &s, NULL), SQLITE_OK);
-    int64_t v = INT64_MIN;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(h);
-    return v;
 }
 
 static char *dump(const char *db)
@@ -135,7 +77,7 @@ static void benchmark_layout(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "bench");
     Sink sink = {0};
     ImportBenchStats s;
     PsErr err = {{0}};
@@ -149,11 +91,12 @@ static void benchmark_layout(void **state)
     assert_int_equal(s.events, 21);
     static const char *const want[] = {
         "root/all_stays.csv:5: unparsable id, age, time, los or mortality",
-        "phenotyping/train/10000001_episode1_timeseries.csv:5: unknown category 'Sleepy' for "
+        "phenotyping/train/10000001_episode1_timeseries.csv:5: unknown category in column "
         "Glascow coma scale eye opening",
-        "phenotyping/train/10000001_episode1_timeseries.csv:5: unparsable number 'abc' for "
+        "phenotyping/train/10000001_episode1_timeseries.csv:5: unparsable number in column "
         "Heart Rate",
-        "phenotyping/train/listfile.csv:4: stay 30000099 is not in root/all_stays.csv",
+        "phenotyping/train/listfile.csv:4: the stay in column stay_id is not in "
+        "root/all_stays.csv",
         "phenotyping/test/listfile.csv:3: phenotype labels must be 0 or 1",
     };
     assert_int_equal(sink.n, 5);
@@ -195,19 +138,19 @@ static void medfuse_listfiles_and_pairing(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
-    sh("cp -r '" BENCH "' '%s'", t.tree);
+    tmp_make_named(&t, "bench");
+    sh("cp -r '" BENCH "' '%s'", t.sub);
     /* MedFuse's top-level listfiles: validation carved out of train */
     sh("cd '%s/phenotyping' && head -1 train/listfile.csv > train_listfile.csv && "
        "cp train_listfile.csv val_listfile.csv && cp train_listfile.csv test_listfile.csv && "
        "sed -n 2p train/listfile.csv >> train_listfile.csv && "
        "sed -n 3p train/listfile.csv >> val_listfile.csv && "
        "sed -n 2p test/listfile.csv >> test_listfile.csv",
-       t.tree);
+       t.sub);
     Sink sink = {0};
     ImportBenchStats s;
     PsErr err = {{0}};
-    assert_int_equal(run(t.db, t.tree, 0, &sink, &s, &err), PS_OK);
+    assert_int_equal(run(t.db, t.sub, 0, &sink, &s, &err), PS_OK);
     assert_int_equal(s.medfuse_listfiles, 1);
     assert_int_equal(s.per_split[SPLIT_TRAIN], 1);
     assert_int_equal(s.per_split[SPLIT_VAL], 1);
@@ -238,56 +181,51 @@ static void clear_failures(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "bench");
     Sink sink = {0};
     ImportBenchStats s;
     PsErr err = {{0}};
     assert_int_equal(run(t.db, FIX "/mimic_cxr", 0, &sink, &s, &err), PS_ERR_NOTFOUND);
     assert_string_equal(err.msg, FIX "/mimic_cxr: root/all_stays.csv is missing (is this the "
                                      "output of the benchmark pipeline?)");
-    sh("cp -r '" BENCH "' '%s' && rm '%s/phenotyping/test/listfile.csv'", t.tree, t.tree);
-    assert_int_equal(run(t.db, t.tree, 0, &sink, &s, &err), PS_ERR_NOTFOUND);
+    sh("cp -r '" BENCH "' '%s' && rm '%s/phenotyping/test/listfile.csv'", t.sub, t.sub);
+    assert_int_equal(run(t.db, t.sub, 0, &sink, &s, &err), PS_ERR_NOTFOUND);
     char want[600];
     snprintf(want, sizeof want,
              "%s: phenotyping/test/listfile.csv is missing (and no MedFuse "
              "{train,val,test}_listfile.csv)",
-             t.tree);
+             t.sub);
     assert_string_equal(err.msg, want);
-    sh("printf 'stay,stay_id\\n' > '%s/phenotyping/test/listfile.csv'", t.tree);
-    assert_int_equal(run(t.db, t.tree, 0, &sink, &s, &err), PS_ERR_PARSE);
+    sh("printf 'stay,stay_id\\n' > '%s/phenotyping/test/listfile.csv'", t.sub);
+    assert_int_equal(run(t.db, t.sub, 0, &sink, &s, &err), PS_ERR_PARSE);
     assert_string_equal(err.msg,
                         "phenotyping/test/listfile.csv:1: header lacks column 'period_length'");
     sh("rm -rf '%s'", t.dir);
 }
 
+typedef struct {
+    const char *db, *dir;
+} KillArg;
+
+static PsStatus kill_arg_run(void *arg, Sink *sink)
+{
+    KillArg *a = arg;
+    ImportBenchStats s;
+    PsErr err = {{0}};
+    return run(a->db, a->dir, 1, sink, &s, &err);
+}
+
 static int killed_run(const char *db, const char *dir, int at_bad, int at_progress)
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        Sink sink = {0};
-        sink.kill_at_bad = at_bad;
-        sink.kill_at_progress = at_progress;
-        ImportBenchStats s;
-        PsErr err = {{0}};
-        _exit(run(db, dir, 1, &sink, &s, &err) == PS_OK ? 0 : 3);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (WIFSIGNALED(status)) {
-        assert_int_equal(WTERMSIG(status), SIGKILL);
-        return 1;
-    }
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    return 0;
+    KillArg a = {db, dir};
+    return killed_import(kill_arg_run, &a, at_bad, at_progress);
 }
 
 static void killed_import_resumes_to_the_same_rows(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "bench");
     Sink sink = {0};
     ImportBenchStats s;
     PsErr err = {{0}};

@@ -21,63 +21,12 @@
 #include "store/import_mimic.h"
 #include "store/jpeg.h"
 #include "store/store.h"
+#include "tests/import_fixture.h"
 
 #define FIX "tests/fixtures"
 #define CXR FIX "/mimic_cxr"
 #define RES FIX "/mimic_resources"
 #define D(n) "0" n "-aaaaaaaa-bbbbbbbb-cccccccc-000000"
-
-typedef struct {
-    char msgs[32][PS_ERRMSG_MAX];
-    int n, kill_at_bad, kill_at_progress, progress;
-} Sink;
-
-static void sink_bad(void *ctx, const char *msg)
-{
-    Sink *s = ctx;
-    if (s->n < 32) snprintf(s->msgs[s->n], sizeof s->msgs[0], "%s", msg);
-    s->n++;
-    if (s->kill_at_bad && s->n == s->kill_at_bad) raise(SIGKILL);
-}
-
-static int sink_progress(void *ctx, const char *f, int64_t r, uint64_t b, uint64_t t)
-{
-    (void)f, (void)r, (void)b, (void)t;
-    Sink *s = ctx;
-    s->progress++;
-    if (s->kill_at_progress && s->progress == s->kill_at_progress) raise(SIGKILL);
-    return 0;
-}
-
-typedef struct {
-    char dir[256], db[300], cxr[300];
-} Tmp;
-
-static void tmp_make(Tmp *t)
-{
-    snprintf(t->dir, sizeof t->dir, "/tmp/ps_test_cxr.XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
-    snprintf(t->db, sizeof t->db, "%s/store.db", t->dir);
-    snprintf(t->cxr, sizeof t->cxr, "%s/cxr", t->dir);
-}
-
-static void tmp_clean(Tmp *t)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->dir);
-    assert_int_equal(system(cmd), 0);
-}
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[1200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    assert_int_equal(system(cmd), 0);
-}
 
 /* A w x h gradient with a bright disc, so a resize that misplaces pixels shows. */
 static unsigned char *picture(int w, int h)
@@ -146,20 +95,6 @@ static PsStatus run(const char *db, const char *dir, int side, int64_t batch, Si
     return rc;
 }
 
-static int64_t q_i64(const char *db, const char *sql)
-{
-    sqlite3 *h = NULL;
-    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *s = NULL;
-    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &s, NULL), SQLITE_OK);
-    int64_t v = INT64_MIN;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(h);
-    return v;
-}
-
 static char *dump(const char *db)
 {
     sqlite3 *h = NULL;
@@ -221,7 +156,7 @@ static void metadata_only(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "cxr");
     Sink sink = {0};
     ImportCxrStats s;
     PsErr err = {{0}};
@@ -232,9 +167,10 @@ static void metadata_only(void **state)
     assert_int_equal(s.without_labels, 1);
     assert_int_equal(s.recomputed, 0);
     static const char *const want[] = {
-        "mimic-cxr-2.0.0-chexpert.csv:9: Atelectasis must be 1.0, 0.0, -1.0 or empty, not '2.0'",
-        "mimic-cxr-2.0.0-split.csv:11: split must be train, validate or test, not 'holdout'",
-        "mimic-cxr-2.0.0-metadata.csv:10: unparsable StudyDate/StudyTime '2150011' '54003.0'",
+        "mimic-cxr-2.0.0-chexpert.csv:9: column Atelectasis must be 1.0, 0.0, -1.0 or empty",
+        "mimic-cxr-2.0.0-split.csv:11: column split must be train, validate or test",
+        "mimic-cxr-2.0.0-metadata.csv:10: unparsable date or time in column StudyDate or "
+        "StudyTime",
         "mimic-cxr-2.0.0-metadata.csv:12: expected 12 columns, got 6",
     };
     assert_int_equal(sink.n, 4);
@@ -281,12 +217,12 @@ static void images_decoded_resized_and_kept(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
-    make_tree(t.cxr);
+    tmp_make_named(&t, "cxr");
+    make_tree(t.sub);
     Sink sink = {0};
     ImportCxrStats s;
     PsErr err = {{0}};
-    assert_int_equal(run(t.db, t.cxr, 128, 3, &sink, &s, &err), PS_OK);
+    assert_int_equal(run(t.db, t.sub, 128, 3, &sink, &s, &err), PS_OK);
     assert_int_equal(s.images_dir, 1);
     assert_int_equal(s.radiographs, 9);
     assert_int_equal(s.images, 7);
@@ -345,7 +281,7 @@ static void pairing_rule_after_both_imports(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "cxr");
     Store *st = NULL;
     PsErr err = {{0}};
     assert_int_equal(store_open(&st, t.db, STORE_OPEN_CREATE, &err), PS_OK);
@@ -394,63 +330,58 @@ static void clear_failures(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "cxr");
     Sink sink = {0};
     ImportCxrStats s;
     PsErr err = {{0}};
     assert_int_equal(run(t.db, "/nonexistent/cxr", 0, 0, &sink, &s, &err), PS_ERR_NOTFOUND);
     assert_string_equal(err.msg, "/nonexistent/cxr: No such file or directory");
-    sh("cp -r '" CXR "' '%s' && rm '%s/mimic-cxr-2.0.0-split.csv'", t.cxr, t.cxr);
-    assert_int_equal(run(t.db, t.cxr, 0, 0, &sink, &s, &err), PS_ERR_NOTFOUND);
+    sh("cp -r '" CXR "' '%s' && rm '%s/mimic-cxr-2.0.0-split.csv'", t.sub, t.sub);
+    assert_int_equal(run(t.db, t.sub, 0, 0, &sink, &s, &err), PS_ERR_NOTFOUND);
     char want[600];
     snprintf(want, sizeof want,
              "%s: mimic-cxr-2.0.0-split.csv[.gz] is missing (is this a "
              "MIMIC-CXR-JPG 2.0.0 directory?)",
-             t.cxr);
+             t.sub);
     assert_string_equal(err.msg, want);
     sh("cp '" CXR "/mimic-cxr-2.0.0-split.csv' '%s/' && gzip '%s/mimic-cxr-2.0.0-metadata.csv' "
        "&& head -c 200 '%s/mimic-cxr-2.0.0-metadata.csv.gz' > '%s/x' && "
        "mv '%s/x' '%s/mimic-cxr-2.0.0-metadata.csv.gz'",
-       t.cxr, t.cxr, t.cxr, t.cxr, t.cxr, t.cxr);
-    assert_int_equal(run(t.db, t.cxr, 0, 0, &sink, &s, &err), PS_ERR_IO);
+       t.sub, t.sub, t.sub, t.sub, t.sub, t.sub);
+    assert_int_equal(run(t.db, t.sub, 0, 0, &sink, &s, &err), PS_ERR_IO);
     assert_string_equal(err.msg, "mimic-cxr-2.0.0-metadata.csv.gz: truncated gzip");
     assert_int_equal(q_i64(t.db, "SELECT count(*) FROM radiographs"), 0);
     tmp_clean(&t);
 }
 
+typedef struct {
+    const char *db, *dir;
+} KillArg;
+
+static PsStatus kill_arg_run(void *arg, Sink *sink)
+{
+    KillArg *a = arg;
+    ImportCxrStats s;
+    PsErr err = {{0}};
+    return run(a->db, a->dir, 128, 2, sink, &s, &err);
+}
+
 static int killed_run(const char *db, const char *dir, int at_bad, int at_progress)
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        Sink sink = {0};
-        sink.kill_at_bad = at_bad;
-        sink.kill_at_progress = at_progress;
-        ImportCxrStats s;
-        PsErr err = {{0}};
-        _exit(run(db, dir, 128, 2, &sink, &s, &err) == PS_OK ? 0 : 3);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (WIFSIGNALED(status)) {
-        assert_int_equal(WTERMSIG(status), SIGKILL);
-        return 1;
-    }
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    return 0;
+    KillArg a = {db, dir};
+    return killed_import(kill_arg_run, &a, at_bad, at_progress);
 }
 
 static void killed_import_resumes_to_the_same_rows(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
-    make_tree(t.cxr);
+    tmp_make_named(&t, "cxr");
+    make_tree(t.sub);
     Sink sink = {0};
     ImportCxrStats s;
     PsErr err = {{0}};
-    assert_int_equal(run(t.db, t.cxr, 128, 2, &sink, &s, &err), PS_OK);
+    assert_int_equal(run(t.db, t.sub, 128, 2, &sink, &s, &err), PS_OK);
     char *clean = dump(t.db);
     int64_t bad = s.bad_rows;
     int kills = 0;
@@ -458,9 +389,9 @@ static void killed_import_resumes_to_the_same_rows(void **state)
         for (int k = 1; k <= 6; k++) {
             char db[400];
             snprintf(db, sizeof db, "%s/k%d_%d.db", t.dir, mode, k);
-            kills += mode == 0 ? killed_run(db, t.cxr, k, 0) : killed_run(db, t.cxr, 0, k);
+            kills += mode == 0 ? killed_run(db, t.sub, k, 0) : killed_run(db, t.sub, 0, k);
             Sink s2 = {0};
-            assert_int_equal(run(db, t.cxr, 128, 2, &s2, &s, &err), PS_OK);
+            assert_int_equal(run(db, t.sub, 128, 2, &s2, &s, &err), PS_OK);
             char *got = dump(db);
             assert_string_equal(got, clean);
             assert_int_equal(s.bad_rows, bad);

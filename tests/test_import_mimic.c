@@ -20,56 +20,12 @@
 
 #include "store/import_mimic.h"
 #include "store/store.h"
+#include "tests/import_fixture.h"
 
 #define FIX "tests/fixtures"
 #define RES FIX "/mimic_resources"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-
-typedef struct {
-    char msgs[64][PS_ERRMSG_MAX];
-    int n;
-    int kill_at_bad;      /* SIGKILL this process at the k-th bad row (mid-transaction), 0: never */
-    int kill_at_progress; /* SIGKILL at the k-th progress call (after a commit), 0: never */
-    int progress_calls;
-} Sink;
-
-static void sink_bad(void *ctx, const char *msg)
-{
-    Sink *s = ctx;
-    if (s->n < 64) snprintf(s->msgs[s->n], sizeof s->msgs[0], "%s", msg);
-    s->n++;
-    if (s->kill_at_bad && s->n == s->kill_at_bad) raise(SIGKILL);
-}
-
-static int sink_progress(void *ctx, const char *file, int64_t records, uint64_t bytes,
-                         uint64_t total)
-{
-    (void)file, (void)records, (void)bytes, (void)total;
-    Sink *s = ctx;
-    s->progress_calls++;
-    if (s->kill_at_progress && s->progress_calls == s->kill_at_progress) raise(SIGKILL);
-    return 0;
-}
-
-typedef struct {
-    char dir[256];
-    char db[300];
-} Tmp;
-
-static void tmp_make(Tmp *t)
-{
-    snprintf(t->dir, sizeof t->dir, "/tmp/ps_test_import.XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
-    snprintf(t->db, sizeof t->db, "%s/store.db", t->dir);
-}
-
-static void tmp_clean(Tmp *t)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->dir);
-    assert_int_equal(system(cmd), 0);
-}
 
 static PsStatus run_import(const char *db, const char *dir, const char *res_defs,
                            const char *res_items, const char *res_ranges, int64_t batch, Sink *sink,
@@ -143,20 +99,6 @@ static char *dump(const char *db)
     }
     sqlite3_close(h);
     return out;
-}
-
-static int64_t q_i64(const char *db, const char *sql)
-{
-    sqlite3 *h = NULL;
-    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *s = NULL;
-    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &s, NULL), SQLITE_OK);
-    int64_t v = INT64_MIN;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(h);
-    return v;
 }
 
 /* The value of the one event of (stay, channel) at hours h; NAN when there is none. */
@@ -244,7 +186,7 @@ static void v2_cohort_funnel_and_bad_rows(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -258,14 +200,15 @@ static void v2_cohort_funnel_and_bad_rows(void **state)
         assert_int_equal(s.funnel[k], want_funnel[k]);
     static const char *const want_bad[] = {
         "hosp/admissions.csv:10: expected 16 columns, got 4",
-        "icu/icustays.csv:13: unparsable stay_id '3000001x'",
-        "hosp/diagnoses_icd.csv:12: unparsable seq_num 'x'",
-        "icu/chartevents.csv:31: unparsable number 'ERROR' for Glucose",
-        "icu/chartevents.csv:32: unknown category 'Sleepy' for Glascow coma scale eye opening",
-        "icu/chartevents.csv:33: unparsable charttime '2180-13-01 22:00:00'",
+        "icu/icustays.csv:13: unparsable integer in column stay_id",
+        "hosp/diagnoses_icd.csv:12: unparsable integer in column seq_num",
+        "icu/chartevents.csv:31: unparsable number in column value (Glucose)",
+        "icu/chartevents.csv:32: unknown category in column value (Glascow coma scale eye "
+        "opening)",
+        "icu/chartevents.csv:33: unparsable time in column charttime",
         "icu/chartevents.csv:34: expected 11 columns, got 10",
-        "icu/chartevents.csv:39: unknown itemid 888888 (not in the release's dictionary)",
-        "hosp/labevents.csv:8: unparsable number 'multi\\x0aline note, not a number' for Glucose",
+        "icu/chartevents.csv:39: unknown item in column itemid (not in the release's dictionary)",
+        "hosp/labevents.csv:8: unparsable number in column value (Glucose)",
     };
     int nb = (int)(sizeof want_bad / sizeof *want_bad);
     for (int i = 0; i < sink.n && i < nb; i++)
@@ -282,7 +225,7 @@ static void v2_stays_labels_and_splits(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -338,7 +281,7 @@ static void v2_every_conversion(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -398,7 +341,7 @@ static void gzip_and_plain_give_the_same_store(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     char plain[400], gz[400], db2[400];
     snprintf(plain, sizeof plain, "%s/plain", t.dir);
     snprintf(gz, sizeof gz, "%s/gz", t.dir);
@@ -421,11 +364,67 @@ static void gzip_and_plain_give_the_same_store(void **state)
 
 /* ---- v1.0 fixture (core/, ethnicity, older event headers, BOM + CRLF) ----------------------- */
 
+/* Every table with a UTF-8 BOM and CRLF line ends (the events tables too, read through the
+ * two-thread pipeline) gives the store LF tables give, bad rows included. */
+static void crlf_and_bom_give_the_same_store(void **state)
+{
+    (void)state;
+    Tmp t;
+    tmp_make_named(&t, "tree");
+    char lf[400], crlf[400], db2[400];
+    snprintf(lf, sizeof lf, "%s/lf", t.dir);
+    snprintf(crlf, sizeof crlf, "%s/crlf", t.dir);
+    snprintf(db2, sizeof db2, "%s/crlf.db", t.dir);
+    copy_tree(FIX "/mimic_iv_v2", lf, 0);
+    copy_tree(FIX "/mimic_iv_v2", crlf, 0);
+    sh("cd '%s' && for f in */*.csv; do printf '\\357\\273\\277' > x && sed 's/$/\\r/' \"$f\" >> x "
+       "&& mv x \"$f\"; done && head -c 3 icu/chartevents.csv | od -An -tx1 | grep -q 'ef bb bf' "
+       "&& grep -c \"$(printf '\\r')\" icu/chartevents.csv > /dev/null",
+       crlf);
+    Sink s1 = {0}, s2 = {0};
+    ImportMimicStats st1, st2;
+    PsErr err = {{0}};
+    assert_int_equal(run_fixture(t.db, lf, 0, &s1, &st1, &err), PS_OK);
+    assert_int_equal(run_fixture(db2, crlf, 7, &s2, &st2, &err), PS_OK);
+    char *a = dump(t.db), *b = dump(db2);
+    assert_string_equal(a, b);
+    assert_int_equal(s1.n, s2.n);
+    for (int i = 0; i < s1.n && i < 64; i++)
+        assert_string_equal(s1.msgs[i], s2.msgs[i]);
+    assert_int_equal(st2.events, 31);
+    free(a);
+    free(b);
+    tmp_clean(&t);
+}
+
+/* The benchmark's last temperature rule: a value >= 79 is Fahrenheit even when neither the
+ * item's label nor the unit says F; 78.9 on a Celsius item stays as it is (then the ranges
+ * file clips or drops it like any other value). */
+static void temperature_79_rule(void **state)
+{
+    (void)state;
+    Tmp t;
+    tmp_make_named(&t, "tree");
+    copy_tree(FIX "/mimic_iv_v2", t.sub, 0);
+    sh("printf '%%s\\n' '10000001,20000001,30000001,1001,2180-01-01 13:00:00,,223762,100.4,100.4,C,0' "
+       "'10000001,20000001,30000001,1001,2180-01-01 14:00:00,,223762,38.2,38.2,C,0' "
+       ">> '%s/icu/chartevents.csv'",
+       t.sub);
+    Sink sink = {0};
+    ImportMimicStats s;
+    PsErr err = {{0}};
+    assert_int_equal(run_fixture(t.db, t.sub, 0, &sink, &s, &err), PS_OK);
+    ASSERT_NEAR(event_at(t.db, 30000001, 14, 3.0), 38.0); /* (100.4 - 32) * 5 / 9 */
+    ASSERT_NEAR(event_at(t.db, 30000001, 14, 4.0), 38.2);
+    assert_int_equal(s.events, 33);
+    tmp_clean(&t);
+}
+
 static void v1_layout(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -466,7 +465,7 @@ static void clear_failures(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -513,7 +512,7 @@ static void truncated_gzip_stops_with_one_message(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     char d[400], p[500];
     snprintf(d, sizeof d, "%s/gz", t.dir);
     copy_tree(FIX "/mimic_iv_v2", d, 1);
@@ -533,34 +532,29 @@ static void truncated_gzip_stops_with_one_message(void **state)
 
 /* Runs the import in a child that SIGKILLs itself at the given point, checks it died that way
  * (or finished, when the point lies beyond the run). */
+typedef struct {
+    const char *db, *dir;
+} KillArg;
+
+static PsStatus kill_arg_run(void *arg, Sink *sink)
+{
+    KillArg *a = arg;
+    ImportMimicStats s;
+    PsErr err = {{0}};
+    return run_fixture(a->db, a->dir, 4, sink, &s, &err);
+}
+
 static int killed_run(const char *db, const char *dir, int at_bad, int at_progress)
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        Sink sink = {0};
-        sink.kill_at_bad = at_bad;
-        sink.kill_at_progress = at_progress;
-        ImportMimicStats s;
-        PsErr err = {{0}};
-        _exit(run_fixture(db, dir, 4, &sink, &s, &err) == PS_OK ? 0 : 3);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (WIFSIGNALED(status)) {
-        assert_int_equal(WTERMSIG(status), SIGKILL);
-        return 1;
-    }
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    return 0;
+    KillArg a = {db, dir};
+    return killed_import(kill_arg_run, &a, at_bad, at_progress);
 }
 
 static void killed_import_resumes_to_the_same_rows(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -595,7 +589,7 @@ static void second_run_is_a_no_op(void **state)
 {
     (void)state;
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsErr err = {{0}};
@@ -665,7 +659,7 @@ static void open_demo_imports_cleanly(void **state)
     assert_int_equal(import_mimic_find_resources(rdir, defs, items, ranges, sizeof defs, &err),
                      PS_OK);
     Tmp t;
-    tmp_make(&t);
+    tmp_make_named(&t, "tree");
     Sink sink = {0};
     ImportMimicStats s;
     PsStatus rc = run_import(t.db, dir, defs, items, ranges, 0, &sink, &s, &err);
@@ -710,6 +704,8 @@ int main(void)
         cmocka_unit_test(v2_stays_labels_and_splits),
         cmocka_unit_test(v2_every_conversion),
         cmocka_unit_test(gzip_and_plain_give_the_same_store),
+        cmocka_unit_test(crlf_and_bom_give_the_same_store),
+        cmocka_unit_test(temperature_79_rule),
         cmocka_unit_test(v1_layout),
         cmocka_unit_test(clear_failures),
         cmocka_unit_test(truncated_gzip_stops_with_one_message),
