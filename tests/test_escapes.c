@@ -580,13 +580,13 @@ static void radiographs_as_sixel(void **state)
 /* ---- the headless verbs --------------------------------------------------------------------- */
 
 /* Runs a verb on a pseudo-terminal (stdout and stderr both); appends what it wrote. */
-static void verb_pty(Buf *out, const char *const *args)
+static void verb_pty(Buf *out, const char *store, const char *const *args)
 {
     const char *argv[24];
     int n = 0;
     argv[n++] = fx.bin;
     argv[n++] = "--store";
-    argv[n++] = fx.store;
+    argv[n++] = store;
     for (; *args && n < 23; args++) argv[n++] = *args;
     argv[n] = NULL;
     int m = -1;
@@ -602,7 +602,7 @@ static void verb_pty(Buf *out, const char *const *args)
 }
 
 /* Runs a verb with stdout and stderr into pipes (files); appends each to its buffer. */
-static void verb_pipe(Buf *out, Buf *err, const char *const *args)
+static void verb_pipe(Buf *out, Buf *err, const char *store, const char *const *args)
 {
     char o[256], e[256];
     snprintf(o, sizeof o, "%s/out", fx.dir);
@@ -614,7 +614,7 @@ static void verb_pipe(Buf *out, Buf *err, const char *const *args)
         int n = 0;
         argv[n++] = fx.bin;
         argv[n++] = "--store";
-        argv[n++] = fx.store;
+        argv[n++] = store;
         for (; *args && n < 23; args++) argv[n++] = *args;
         argv[n] = NULL;
         int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0600), fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -650,15 +650,29 @@ static void headless_verbs(void **state)
     char sa[32], sb[32], hdir[256], path[300];
     snprintf(sa, sizeof sa, "%lld", fx.stay_a);
     snprintf(sb, sizeof sb, "%lld", fx.stay_b);
-    /* an import directory whose name is hostile, holding a metadata file whose row is too */
+    /* an import directory whose name is hostile, holding MIMIC-CXR tables whose rows are too:
+     * the importer's bad-row lines quote the offending fields */
     hostile_dir(hdir, sizeof hdir);
     assert_int_equal(mkdir(hdir, 0700), 0);
-    snprintf(path, sizeof path, "%s/mimic-cxr-2.0.0-metadata.csv", hdir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fprintf(f, "dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,Columns,"
-               "StudyDate,StudyTime\n" ESC "]0;QPA\007x,1" ESC "[2JQCL,2,CHEST,AP,1,1,21000101,000000\n");
-    fclose(f);
+    static const char *const tables[3][2] = {
+        {"metadata", "dicom_id,subject_id,study_id,ViewPosition,StudyDate,StudyTime\n"
+                     "d1,1,2,AP,2100" ESC "]0;QPA\007,00" "\x9b" "31mQKS\n"},
+        {"chexpert", "subject_id,study_id,Atelectasis,Cardiomegaly,Consolidation,Edema,"
+                     "Enlarged Cardiomediastinum,Fracture,Lung Lesion,Lung Opacity,No Finding,"
+                     "Pleural Effusion,Pleural Other,Pneumonia,Pneumothorax,Support Devices\n"
+                     "1,2" ESC "[2JQCL,1.0" "\xe2\x80\xae" "QRL,,,,,,,,,,,,,\n"},
+        {"split", "dicom_id,study_id,subject_id,split\n"
+                  "d1,2,1,tr" "\xc2\x9d" "0;QUO\007ain\n"},
+    };
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/mimic-cxr-2.0.0-%s.csv", hdir, tables[k][0]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(tables[k][1], f);
+        assert_int_equal(fclose(f), 0);
+    }
+    char istore[300]; /* imports go to a store of their own: the others read the hostile one */
+    snprintf(istore, sizeof istore, "%s/import.db", fx.dir);
     char missing[300];
     snprintf(missing, sizeof missing, "%s/none", hdir);
     char hstore[300];
@@ -689,13 +703,14 @@ static void headless_verbs(void **state)
         char what[64];
         snprintf(what, sizeof what, "%s %s on a terminal", runs[i][0], runs[i][1] ? runs[i][1] : "");
         Buf t = {0};
-        verb_pty(&t, runs[i]);
+        const char *st = strcmp(runs[i][0], "import") == 0 ? istore : fx.store;
+        verb_pty(&t, st, runs[i]);
         bad += bad_bytes(&t, what, 0, 0);
         buf_add(&all_tty, t.p ? t.p : (unsigned char *)"", t.n);
         free(t.p);
         /* into pipes: stderr always sanitised; stdout too, except export's CSV, which is data */
         Buf o = {0}, e = {0};
-        verb_pipe(&o, &e, runs[i]);
+        verb_pipe(&o, &e, st, runs[i]);
         snprintf(what, sizeof what, "%s %s stderr", runs[i][0], runs[i][1] ? runs[i][1] : "");
         bad += bad_bytes(&e, what, 1, 0);
         if (strcmp(runs[i][0], "export") != 0) {
@@ -717,7 +732,7 @@ static void export_to_a_pipe_is_verbatim(void **state)
     (void)state;
     Buf o = {0}, e = {0};
     const char *const args[] = {"export", "pairs", NULL};
-    verb_pipe(&o, &e, args);
+    verb_pipe(&o, &e, fx.store, args);
     int found = memmem(o.p, o.n, fx.dicom_a, strlen(fx.dicom_a)) != NULL;
     free(o.p);
     free(e.p);
