@@ -51,18 +51,19 @@ typedef struct {
     const char *safe;   /* how the sanitiser shows intro + marker */
 } Payload;
 
+/* Octal escapes where digits follow: "\23331m" is the byte 0x9b, then "31m". */
 static const Payload payloads[] = {
-    {"\033]0;", "QPA", "\007", "?]0;QPA"},        /* OSC 0: set the title, BEL-terminated */
-    {"\033]2;", "QPB", "\033\\", "?]2;QPB"},      /* OSC 2, ST-terminated */
-    {"\033[2J", "QCL", "", "?[2JQCL"},            /* CSI: erase the screen */
-    {"\033[31m", "QRD", "", "?[31mQRD"},          /* CSI: red */
-    {"\x9b" "31m", "QKS", "", "?31mQKS"},         /* a raw 8-bit CSI byte (invalid UTF-8) */
-    {"\x9d" "0;", "QKO", "\007", "?0;QKO"},       /* a raw 8-bit OSC byte */
-    {"\xc2\x9b" "31m", "QUS", "", "?31mQUS"},     /* U+009B CSI as UTF-8 */
-    {"\xc2\x9d" "0;", "QUO", "\007", "?0;QUO"},   /* U+009D OSC as UTF-8 */
-    {"\x7f", "QDL", "", "?QDL"},                  /* DEL */
-    {"\xe2\x80\xae", "QRL", "", "?QRL"},          /* U+202E RIGHT-TO-LEFT OVERRIDE */
-    {"\xff\xc0\xaf", "QBD", "", "???QBD"},        /* invalid UTF-8 and an overlong '/' */
+    {"\033]0;", "QPA", "\007", "?]0;QPA"},   /* OSC 0: set the title, BEL-terminated */
+    {"\033]2;", "QPB", "\033\\", "?]2;QPB"}, /* OSC 2, ST-terminated */
+    {"\033[2J", "QCL", "", "?[2JQCL"},       /* CSI: erase the screen */
+    {"\033[31m", "QRD", "", "?[31mQRD"},     /* CSI: red */
+    {"\23331m", "QKS", "", "?31mQKS"},       /* a raw 8-bit CSI byte (invalid UTF-8) */
+    {"\2350;", "QKO", "\007", "?0;QKO"},     /* a raw 8-bit OSC byte */
+    {"\302\23331m", "QUS", "", "?31mQUS"},   /* U+009B CSI as UTF-8 */
+    {"\302\2350;", "QUO", "\007", "?0;QUO"}, /* U+009D OSC as UTF-8 */
+    {"\x7f", "QDL", "", "?QDL"},             /* DEL */
+    {"\xe2\x80\xae", "QRL", "", "?QRL"},     /* U+202E RIGHT-TO-LEFT OVERRIDE */
+    {"\xff\xc0\xaf", "QBD", "", "???QBD"},   /* invalid UTF-8 and an overlong '/' */
 };
 #define N_PAYLOADS (int)(sizeof payloads / sizeof payloads[0])
 #define FIRST_PAYLOAD 9 /* U+202E */
@@ -139,9 +140,12 @@ static void sql(sqlite3 *db, const char *q, const char *a, const char *b)
     int rc = sqlite3_prepare_v2(db, q, -1, &s, NULL);
     if (rc != SQLITE_OK) fail_msg("%s: %s", q, sqlite3_errmsg(db));
     /* text bound with its byte length: SQLite keeps invalid UTF-8 as it is */
-    if (a) assert_int_equal(sqlite3_bind_text(s, 1, a, (int)strlen(a), SQLITE_TRANSIENT), SQLITE_OK);
-    if (b) assert_int_equal(sqlite3_bind_text(s, 2, b, (int)strlen(b), SQLITE_TRANSIENT), SQLITE_OK);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {}
+    if (a)
+        assert_int_equal(sqlite3_bind_text(s, 1, a, (int)strlen(a), SQLITE_TRANSIENT), SQLITE_OK);
+    if (b)
+        assert_int_equal(sqlite3_bind_text(s, 2, b, (int)strlen(b), SQLITE_TRANSIENT), SQLITE_OK);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    }
     if (rc != SQLITE_DONE) fail_msg("%s: %s", q, sqlite3_errmsg(db));
     sqlite3_finalize(s);
 }
@@ -150,7 +154,8 @@ static long long sql_int(sqlite3 *db, const char *q)
 {
     sqlite3_stmt *s = NULL;
     long long v = -1;
-    if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK) fail_msg("%s: %s", q, sqlite3_errmsg(db));
+    if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", q, sqlite3_errmsg(db));
     if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     return v;
@@ -164,7 +169,8 @@ static void per_row(sqlite3 *db, const char *q)
     for (int v = 0; v < N_PAYLOADS; v++) {
         one(one_s, sizeof one_s, v);
         sqlite3_stmt *s = NULL;
-        if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK) fail_msg("%s: %s", q, sqlite3_errmsg(db));
+        if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
+            fail_msg("%s: %s", q, sqlite3_errmsg(db));
         sqlite3_bind_text(s, 1, one_s, (int)strlen(one_s), SQLITE_TRANSIENT);
         sqlite3_bind_int(s, 2, N_PAYLOADS);
         sqlite3_bind_int(s, 3, v);
@@ -180,7 +186,8 @@ static void poison(void)
     sql(db, "PRAGMA foreign_keys = OFF", NULL, NULL);
     sql(db, "BEGIN", NULL, NULL);
     fx.stay_a = sql_int(db, "SELECT min(stay_id) FROM pairs");
-    fx.stay_b = sql_int(db, "SELECT min(stay_id) FROM pairs WHERE stay_id > (SELECT min(stay_id) FROM pairs)");
+    fx.stay_b = sql_int(
+        db, "SELECT min(stay_id) FROM pairs WHERE stay_id > (SELECT min(stay_id) FROM pairs)");
     assert_true(fx.stay_a > 0 && fx.stay_b > 0);
 
     /* care units: a name with an abbreviation in parentheses (the cohort shows the latter) */
@@ -192,13 +199,17 @@ static void poison(void)
     sql(db, "UPDATE icd_titles SET icd_code = ?1 || icd_code", "\xe2\x80\xae\033[31m", NULL);
     char *t = all("title", 0), *tl = all("long title", 6000);
     sql(db, "UPDATE icd_titles SET title = ?1", t, NULL);
-    sql(db, "UPDATE icd_titles SET title = ?1 WHERE icd_code IN (SELECT icd_code FROM diagnoses "
-            "WHERE seq_num % 3 = 2)", tl, NULL);
+    sql(db,
+        "UPDATE icd_titles SET title = ?1 WHERE icd_code IN (SELECT icd_code FROM diagnoses "
+        "WHERE seq_num % 3 = 2)",
+        tl, NULL);
     /* radiographs: view positions and dicom ids, everywhere a dicom id is stored */
     per_row(db, "UPDATE radiographs SET view = ?1 WHERE study_id % ?2 = ?3");
     /* the same new id everywhere one is stored: images and pairs first, radiographs last */
-    per_row(db, "UPDATE radiograph_images SET dicom_id = substr(?1 || dicom_id, 1, 95) WHERE dicom_id IN "
-                "(SELECT dicom_id FROM radiographs WHERE subject_id % ?2 = ?3)");
+    per_row(
+        db,
+        "UPDATE radiograph_images SET dicom_id = substr(?1 || dicom_id, 1, 95) WHERE dicom_id IN "
+        "(SELECT dicom_id FROM radiographs WHERE subject_id % ?2 = ?3)");
     per_row(db, "UPDATE pairs SET dicom_id = substr(?1 || dicom_id, 1, 95) WHERE dicom_id IN "
                 "(SELECT dicom_id FROM radiographs WHERE subject_id % ?2 = ?3)");
     per_row(db, "UPDATE radiographs SET dicom_id = substr(?1 || dicom_id, 1, 95) "
@@ -206,14 +217,16 @@ static void poison(void)
     {
         char b[32];
         snprintf(b, sizeof b, "%lld", fx.stay_b);
-        sql(db, "UPDATE radiograph_images SET jpeg = x'ffd8ffe000104a464946' WHERE dicom_id = "
-                "(SELECT dicom_id FROM pairs WHERE stay_id = CAST(?1 AS INTEGER))",
+        sql(db,
+            "UPDATE radiograph_images SET jpeg = x'ffd8ffe000104a464946' WHERE dicom_id = "
+            "(SELECT dicom_id FROM pairs WHERE stay_id = CAST(?1 AS INTEGER))",
             b, NULL);
         snprintf(b, sizeof b, "%lld", fx.stay_a);
         sqlite3_stmt *s = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT dicom_id FROM pairs WHERE stay_id = CAST(?1 AS INTEGER)",
-                                            -1, &s, NULL),
-                         SQLITE_OK);
+        assert_int_equal(
+            sqlite3_prepare_v2(db, "SELECT dicom_id FROM pairs WHERE stay_id = CAST(?1 AS INTEGER)",
+                               -1, &s, NULL),
+            SQLITE_OK);
         sqlite3_bind_text(s, 1, b, -1, SQLITE_TRANSIENT);
         assert_int_equal(sqlite3_step(s), SQLITE_ROW);
         snprintf(fx.dicom_a, sizeof fx.dicom_a, "%s", (const char *)sqlite3_column_text(s, 0));
@@ -223,24 +236,32 @@ static void poison(void)
     char *rule = all("rule", 0);
     sql(db, "UPDATE funnel SET rule = ?1 || rule", rule, NULL);
     sql(db, "UPDATE funnel SET source = ?1", "demo\033]0;QPA\007", NULL);
-    sql(db, "UPDATE sources SET name = ?1, detail = ?2", "demo\xc2\x9b" "31mQUS", rule);
+    sql(db, "UPDATE sources SET name = ?1, detail = ?2", "demo\302\23331mQUS", rule);
     /* runs: the trained run keeps its method and status (predictions use it); a second,
      * stopped run and a third with a hostile status carry the rest */
     char *msg = all("message", 3000);
     sql(db, "UPDATE runs SET message = ?1, code_version = ?2", msg, "v\033[2JQCL\xe2\x80\xae");
     const char *cfg = "{\"method\":\"\\u001b]0;QPA\\u0007\",\"name\":\"\\u009b31mQKS\","
                       "\"note\":\"\\u202eQRL\\u001b[31mQRD\"}";
-    sql(db, "INSERT INTO runs(run_id, method, config, seed, code_version, status, message, created, updated) "
-            "SELECT 2, ?1, ?2, 7, code_version, 'stopped', message, created + 1, updated + 1 FROM runs WHERE run_id = 1",
+    sql(db,
+        "INSERT INTO runs(run_id, method, config, seed, code_version, status, message, created, "
+        "updated) "
+        "SELECT 2, ?1, ?2, 7, code_version, 'stopped', message, created + 1, updated + 1 FROM runs "
+        "WHERE run_id = 1",
         "\033]0;QPA\007unified", cfg);
-    sql(db, "INSERT INTO runs(run_id, method, config, seed, code_version, status, message, created, updated) "
-            "SELECT 3, 'ehr', config, 7, code_version, ?1, message, created + 2, updated + 2 FROM runs WHERE run_id = 1",
-        "\x9b" "31mQKS", NULL);
-    sql(db, "INSERT INTO run_progress(run_id, time, pid, phase, iteration, iterations, epoch, epochs) "
-            "SELECT 2, time, 0, ?1, 1, 2, 1, 1 FROM run_progress WHERE run_id = 1",
+    sql(db,
+        "INSERT INTO runs(run_id, method, config, seed, code_version, status, message, created, "
+        "updated) "
+        "SELECT 3, 'ehr', config, 7, code_version, ?1, message, created + 2, updated + 2 FROM runs "
+        "WHERE run_id = 1",
+        "\23331mQKS", NULL);
+    sql(db,
+        "INSERT INTO run_progress(run_id, time, pid, phase, iteration, iterations, epoch, epochs) "
+        "SELECT 2, time, 0, ?1, 1, 2, 1, 1 FROM run_progress WHERE run_id = 1",
         "\033]2;QPB\033\\", NULL);
-    sql(db, "INSERT INTO run_epochs(run_id, epoch, metrics) VALUES (2, 1, "
-            "'{\"val_auroc\":0.5,\"\\u001b]0;QPA\\u0007\":1,\"phase\":\"\\u009d0;QUO\"}')",
+    sql(db,
+        "INSERT INTO run_epochs(run_id, epoch, metrics) VALUES (2, 1, "
+        "'{\"val_auroc\":0.5,\"\\u001b]0;QPA\\u0007\":1,\"phase\":\"\\u009d0;QUO\"}')",
         NULL, NULL);
     sql(db, "COMMIT", NULL, NULL);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -262,11 +283,14 @@ static int setup(void **state)
     snprintf(fx.dir, sizeof fx.dir, "/tmp/ps_escapes_XXXXXX");
     if (!mkdtemp(fx.dir)) return -1;
     snprintf(fx.store, sizeof fx.store, "%s/s.db", fx.dir);
-    const char *demo[] = {fx.bin, "--store", fx.store, "demo", "--stays", "60", "--seed", "3", NULL};
+    const char *demo[] = {fx.bin, "--store", fx.store, "demo", "--stays",
+                          "60",   "--seed",  "3",      NULL};
     if (run_quiet(demo) != 0) return -1;
-    const char *train[] = {fx.bin, "--store", fx.store, "train", "--method", "unified", "--epochs", "1",
-                     "--max-iters", "2", "--quick", "--img-size", "32", "--width", "4", "--hidden", "16",
-                     "--batch", "8", "--threads", "1", NULL};
+    const char *train[] = {fx.bin,     "--store",    fx.store,  "train",       "--method",
+                           "unified",  "--epochs",   "1",       "--max-iters", "2",
+                           "--quick",  "--img-size", "32",      "--width",     "4",
+                           "--hidden", "16",         "--batch", "8",           "--threads",
+                           "1",        NULL};
     if (run_quiet(train) != 0) return -1;
     poison();
     return 0;
@@ -292,7 +316,8 @@ static void buf_add(Buf *b, const void *d, size_t n)
 {
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->n + n + 1) cap *= 2;
+        while (cap < b->n + n + 1)
+            cap *= 2;
         unsigned char *p = realloc(b->p, cap);
         assert_non_null(p);
         b->p = p;
@@ -341,8 +366,16 @@ static pid_t start_pty(const char *const argv[], const char *lang, int cols, int
     pid_t pid = forkpty(master, NULL, NULL, &ws);
     assert_true(pid >= 0);
     if (pid == 0) {
-        const char *keep[] = {"PATH", "HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "OPENBLAS_NUM_THREADS"};
-        const char *env[16];
+        const char *keep[] = {"PATH",
+                              "HOME",
+                              "XDG_DATA_HOME",
+                              "XDG_STATE_HOME",
+                              "OPENBLAS_NUM_THREADS",
+                              "ASAN_OPTIONS",
+                              "UBSAN_OPTIONS",
+                              "LSAN_OPTIONS",
+                              "TSAN_OPTIONS"};
+        const char *env[24];
         int n = 0;
         for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
             const char *v = getenv(keep[i]);
@@ -380,23 +413,26 @@ static int reap(pid_t pid, int m, Buf *b, int ms)
             waitpid(pid, &st, 0);
             break;
         }
-        if (m >= 0 && b) pump(m, b, 50, 50);
-        else usleep(20000);
+        if (m >= 0 && b)
+            pump(m, b, 50, 50);
+        else
+            usleep(20000);
     }
     return st;
 }
 
 /* Runs the TUI with extra arguments, typing keys one at a time and letting the screen settle
  * after each; the last key must quit. Everything written to the terminal is appended to out. */
-static void tui(Buf *out, const char *const *args, const char *lang, const char *const *keys, int cols,
-                int rows)
+static void tui(Buf *out, const char *const *args, const char *lang, const char *const *keys,
+                int cols, int rows)
 {
     const char *argv[16];
     int n = 0;
     argv[n++] = fx.bin;
     argv[n++] = "--store";
     argv[n++] = fx.store;
-    for (; args && *args && n < 14; args++) argv[n++] = *args;
+    for (; args && *args && n < 14; args++)
+        argv[n++] = *args;
     argv[n] = NULL;
     int m = -1;
     pid_t pid = start_pty(argv, lang, cols, rows, &m);
@@ -433,7 +469,8 @@ static void hexdump_at(const Buf *b, size_t at)
     size_t o = 0;
     for (size_t i = lo; i < hi && o + 5 < sizeof line; i++) {
         unsigned c = b->p[i];
-        o += (size_t)snprintf(line + o, sizeof line - o, c >= 0x20 && c < 0x7f ? "%c" : "<%02x>", c);
+        o +=
+            (size_t)snprintf(line + o, sizeof line - o, c >= 0x20 && c < 0x7f ? "%c" : "<%02x>", c);
     }
     print_message("  near byte %zu: %s\n", at, line);
 }
@@ -450,16 +487,23 @@ static int bidi(unsigned cp)
 static int bad_bytes(const Buf *b, const char *what, int no_esc, int ascii)
 {
     int bad = 0;
+    if (b->n == 0) return 0; /* nothing written (memmem takes no NULL) */
     for (size_t i = 0; i < b->n;) {
         unsigned cp = 0;
         int k = sanitize_utf8_decode(b->p + i, b->n - i, &cp);
         const char *why = NULL;
-        if (k == 0) why = "invalid UTF-8 (raw 8-bit control?)";
-        else if (cp == 0x1b && i + 1 < b->n && b->p[i + 1] == ']') why = "an OSC sequence (ESC ])";
-        else if (cp == 0x1b && no_esc) why = "an ESC";
-        else if (cp >= 0x80 && cp <= 0x9f) why = "a C1 control character";
-        else if (bidi(cp)) why = "a bidi control character";
-        else if (ascii && cp >= 0x80) why = "non-ASCII in an ASCII locale";
+        if (k == 0)
+            why = "invalid UTF-8 (raw 8-bit control?)";
+        else if (cp == 0x1b && i + 1 < b->n && b->p[i + 1] == ']')
+            why = "an OSC sequence (ESC ])";
+        else if (cp == 0x1b && no_esc)
+            why = "an ESC";
+        else if (cp >= 0x80 && cp <= 0x9f)
+            why = "a C1 control character";
+        else if (bidi(cp))
+            why = "a bidi control character";
+        else if (ascii && cp >= 0x80)
+            why = "non-ASCII in an ASCII locale";
         if (why) {
             if (bad < 5) {
                 print_message("%s: %s\n", what, why);
@@ -472,7 +516,8 @@ static int bad_bytes(const Buf *b, const char *what, int no_esc, int ascii)
     /* ^[ as text, outside sixel images (DCS ESC P .. ESC \, where '^' and '[' are pixels) */
     int in_dcs = 0;
     for (size_t i = 0; i + 1 < b->n; i++) {
-        if (b->p[i] == 0x1b) in_dcs = b->p[i + 1] == 'P' ? 1 : b->p[i + 1] == '\\' ? 0 : in_dcs;
+        if (b->p[i] == 0x1b)
+            in_dcs = b->p[i + 1] == 'P' ? 1 : b->p[i + 1] == '\\' ? 0 : in_dcs;
         else if (!in_dcs && b->p[i] == '^' && b->p[i + 1] == '[') {
             print_message("%s: ESC reached curses, which drew it as ^[\n", what);
             hexdump_at(b, i);
@@ -498,9 +543,9 @@ static int unseen(const Buf *b, const char *what)
 {
     int n = 0;
     for (int v = 0; v < N_PAYLOADS; v++) {
-        if (!memmem(b->p, b->n, payloads[v].safe, strlen(payloads[v].safe))) {
-            print_message("%s: never saw '%s' (payload %s drawn neutralised)\n", what, payloads[v].safe,
-                          payloads[v].marker);
+        if (b->n == 0 || !memmem(b->p, b->n, payloads[v].safe, strlen(payloads[v].safe))) {
+            print_message("%s: never saw '%s' (payload %s drawn neutralised)\n", what,
+                          payloads[v].safe, payloads[v].marker);
             n++;
         }
     }
@@ -515,9 +560,10 @@ static int unseen(const Buf *b, const char *what)
  * stay (panels), its radiographs, the training list and each run, predictions (withhold,
  * sort), help; then the second paired stay, whose image is damaged, through the same screens. */
 static const char *const tour[] = {
-    "/", "Q", "R", "\r", ESC, "t", "t", "t", "t", "f", "j", "\r", "c", ">", ">", ">", "r", "<", "<", "<",
-    "r", "p", "\r", "\t", "\t", "\t", "x", "j", "k", "p", "4", "\r", ESC, "j", "\r", ESC, "j", "\r", ESC,
-    "5", "w", "s", "s", "?", "q", "1", "j", "\r", "\t", "\t", "x", "5", "3", "1", "q", NULL,
+    "/", "Q", "R", "\r", ESC, "t",  "t",  "t",  "t",  "f",  "j",  "\r", "c", ">",
+    ">", ">", "r", "<",  "<", "<",  "r",  "p",  "\r", "\t", "\t", "\t", "x", "j",
+    "k", "p", "4", "\r", ESC, "j",  "\r", ESC,  "j",  "\r", ESC,  "5",  "w", "s",
+    "s", "?", "q", "1",  "j", "\r", "\t", "\t", "x",  "5",  "3",  "1",  "q", NULL,
 };
 
 static void every_screen_utf8(void **state)
@@ -571,7 +617,8 @@ static void radiographs_as_sixel(void **state)
     tui(&b, args, "C.UTF-8", keys, 160, 50);
     save(&b, "sixel");
     int bad = bad_bytes(&b, "sixel", 0, 0);
-    int sixel = memmem(b.p, b.n, ESC "P", 2) != NULL; /* the image really went out as sixel */
+    int sixel =
+        b.n > 0 && memmem(b.p, b.n, ESC "P", 2) != NULL; /* the image really went out as sixel */
     free(b.p);
     assert_int_equal(bad, 0);
     assert_true(sixel);
@@ -587,7 +634,8 @@ static void verb_pty(Buf *out, const char *store, const char *const *args)
     argv[n++] = fx.bin;
     argv[n++] = "--store";
     argv[n++] = store;
-    for (; *args && n < 23; args++) argv[n++] = *args;
+    for (; *args && n < 23; args++)
+        argv[n++] = *args;
     argv[n] = NULL;
     int m = -1;
     pid_t pid = start_pty(argv, "C.UTF-8", 120, 40, &m);
@@ -615,9 +663,11 @@ static void verb_pipe(Buf *out, Buf *err, const char *store, const char *const *
         argv[n++] = fx.bin;
         argv[n++] = "--store";
         argv[n++] = store;
-        for (; *args && n < 23; args++) argv[n++] = *args;
+        for (; *args && n < 23; args++)
+            argv[n++] = *args;
         argv[n] = NULL;
-        int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0600), fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+            fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int fi = open("/dev/null", O_RDONLY);
         if (fo < 0 || fe < 0 || fi < 0) _exit(126);
         dup2(fi, 0);
@@ -634,14 +684,18 @@ static void verb_pipe(Buf *out, Buf *err, const char *store, const char *const *
         assert_non_null(f);
         char chunk[8192];
         size_t k;
-        while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) buf_add(bufs[i], chunk, k);
+        while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
+            buf_add(bufs[i], chunk, k);
         fclose(f);
     }
 }
 
 static void hostile_dir(char *dst, size_t n)
 {
-    snprintf(dst, n, "%s/in" ESC "]0;QPA\007" "\x9b" "31mQKS" "\xe2\x80\xae" "QRL", fx.dir);
+    snprintf(dst, n,
+             "%s/in" ESC "]0;QPA\007\23331mQKS"
+             "\xe2\x80\xaeQRL",
+             fx.dir);
 }
 
 static void headless_verbs(void **state)
@@ -656,13 +710,15 @@ static void headless_verbs(void **state)
     assert_int_equal(mkdir(hdir, 0700), 0);
     static const char *const tables[3][2] = {
         {"metadata", "dicom_id,subject_id,study_id,ViewPosition,StudyDate,StudyTime\n"
-                     "d1,1,2,AP,2100" ESC "]0;QPA\007,00" "\x9b" "31mQKS\n"},
+                     "d1,1,2,AP,2100" ESC "]0;QPA\007,00\23331mQKS\n"},
         {"chexpert", "subject_id,study_id,Atelectasis,Cardiomegaly,Consolidation,Edema,"
                      "Enlarged Cardiomediastinum,Fracture,Lung Lesion,Lung Opacity,No Finding,"
                      "Pleural Effusion,Pleural Other,Pneumonia,Pneumothorax,Support Devices\n"
-                     "1,2" ESC "[2JQCL,1.0" "\xe2\x80\xae" "QRL,,,,,,,,,,,,,\n"},
+                     "1,2" ESC "[2JQCL,1.0"
+                     "\xe2\x80\xaeQRL,,,,,,,,,,,,,\n"},
         {"split", "dicom_id,study_id,subject_id,split\n"
-                  "d1,2,1,tr" "\xc2\x9d" "0;QUO\007ain\n"},
+                  "d1,2,1,tr"
+                  "\302\2350;QUO\007ain\n"},
     };
     for (int k = 0; k < 3; k++) {
         snprintf(path, sizeof path, "%s/mimic-cxr-2.0.0-%s.csv", hdir, tables[k][0]);
@@ -676,9 +732,15 @@ static void headless_verbs(void **state)
     char missing[300];
     snprintf(missing, sizeof missing, "%s/none", hdir);
     char hstore[300];
-    snprintf(hstore, sizeof hstore, "%s/demo" ESC "[2JQCL" "\xc2\x9d" "0;QUO.db", hdir);
+    snprintf(hstore, sizeof hstore,
+             "%s/demo" ESC "[2JQCL"
+             "\302\2350;QUO.db",
+             hdir);
     char dicom_opt[160];
-    snprintf(dicom_opt, sizeof dicom_opt, "%s" "\xc2\x9d" "0;QUO", fx.dicom_a);
+    snprintf(dicom_opt, sizeof dicom_opt,
+             "%s"
+             "\302\2350;QUO",
+             fx.dicom_a);
     const char *const runs[][8] = {
         {"info", NULL},
         {"predict", "--stay", sa, NULL},
@@ -701,7 +763,8 @@ static void headless_verbs(void **state)
     Buf all_tty = {0};
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         char what[64];
-        snprintf(what, sizeof what, "%s %s on a terminal", runs[i][0], runs[i][1] ? runs[i][1] : "");
+        snprintf(what, sizeof what, "%s %s on a terminal", runs[i][0],
+                 runs[i][1] ? runs[i][1] : "");
         Buf t = {0};
         const char *st = strcmp(runs[i][0], "import") == 0 ? istore : fx.store;
         verb_pty(&t, st, runs[i]);
@@ -733,7 +796,7 @@ static void export_to_a_pipe_is_verbatim(void **state)
     Buf o = {0}, e = {0};
     const char *const args[] = {"export", "pairs", NULL};
     verb_pipe(&o, &e, fx.store, args);
-    int found = memmem(o.p, o.n, fx.dicom_a, strlen(fx.dicom_a)) != NULL;
+    int found = o.n > 0 && memmem(o.p, o.n, fx.dicom_a, strlen(fx.dicom_a)) != NULL;
     free(o.p);
     free(e.p);
     assert_true(found);
