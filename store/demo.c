@@ -18,10 +18,13 @@
 #include "store/demo.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1379,5 +1382,63 @@ done:
     plan_free(&P);
     free(L);
     free(icd);
+    return rc;
+}
+
+/* ---- temporary files of interrupted runs -------------------------------------------------- */
+
+#define TEMP_TAG ".demo-tmp-"
+
+PsStatus demo_temp_path(char *dst, size_t n, const char *store_path, long pid, PsErr *err)
+{
+    int k = snprintf(dst, n, "%s" TEMP_TAG "%ld", store_path, pid);
+    if (k < 0 || (size_t)k >= n) return ps_err(err, PS_ERR_INVALID, "%s: path too long", store_path);
+    return PS_OK;
+}
+
+/* The pid in a directory entry named "<base>.demo-tmp-<pid>[-wal|-shm|-journal]", else 0. */
+static long temp_pid(const char *name, const char *base)
+{
+    size_t bl = strlen(base), tl = strlen(TEMP_TAG);
+    if (strncmp(name, base, bl) != 0 || strncmp(name + bl, TEMP_TAG, tl) != 0) return 0;
+    const char *d = name + bl + tl, *e = d;
+    long pid = 0;
+    while (*e >= '0' && *e <= '9' && e - d < 10) pid = pid * 10 + (*e++ - '0');
+    if (e == d || pid <= 0) return 0;
+    if (*e && strcmp(e, "-wal") != 0 && strcmp(e, "-shm") != 0 && strcmp(e, "-journal") != 0) return 0;
+    return pid;
+}
+
+PsStatus demo_remove_stale_temps(const char *store_path, int *removed, PsErr *err)
+{
+    if (removed) *removed = 0;
+    char dir[4096];
+    const char *slash = strrchr(store_path, '/'), *base = slash ? slash + 1 : store_path;
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == store_path) snprintf(dir, sizeof dir, "/");
+    else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - store_path), store_path) >= (int)sizeof dir)
+        return ps_err(err, PS_ERR_INVALID, "%s: path too long", store_path);
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        if (errno == ENOENT) return PS_OK; /* no directory yet: nothing left behind */
+        return ps_err(err, PS_ERR_IO, "%s: cannot read the directory: %s", dir, strerror(errno));
+    }
+    PsStatus rc = PS_OK;
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        long pid = temp_pid(de->d_name, base);
+        /* kill(pid, 0) fails with ESRCH only when no such process exists; EPERM means it
+         * exists under another user, so the file may be in use */
+        if (pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char path[4400];
+        if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= (int)sizeof path) continue;
+        if (unlink(path) == 0) {
+            if (removed) (*removed)++;
+        } else if (errno != ENOENT && !rc) {
+            rc = ps_err(err, PS_ERR_IO, "cannot remove %s, left by an interrupted demo: %s", path,
+                        strerror(errno));
+        }
+    }
+    closedir(dp);
     return rc;
 }

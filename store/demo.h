@@ -47,6 +47,17 @@ void demo_config_init(DemoConfig *cfg);
  * temporary file and renames it, so users never see one). sum may be NULL. */
 PsStatus demo_generate(Store *st, const DemoConfig *cfg, DemoSummary *sum, PsErr *err);
 
+/* The temporary file `phenoscope demo` builds the cohort in, beside the store and named after
+ * the process: "<store>.demo-tmp-<pid>". PS_ERR_INVALID when it does not fit in n bytes. */
+PsStatus demo_temp_path(char *dst, size_t n, const char *store_path, long pid, PsErr *err);
+
+/* Removes the temporary files (and their -wal, -shm, -journal) that demos killed before they
+ * could clean up left beside store_path: those whose process no longer exists. A file of a live
+ * process (a demo still running, or a pid reused since) is kept. *removed (may be NULL) counts
+ * the files removed. Errors only for a directory that cannot be read or a file that cannot be
+ * removed. */
+PsStatus demo_remove_stale_temps(const char *store_path, int *removed, PsErr *err);
+
 /* Number of patients + stays + radiographs in st (0 = an empty store). */
 PsStatus demo_store_rows(Store *st, int64_t *rows, PsErr *err);
 

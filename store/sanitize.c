@@ -40,7 +40,9 @@ static int dangerous(unsigned cp)
            (cp >= 0x2066 && cp <= 0x2069);
 }
 
-size_t sanitize_for_terminal(char *dst, size_t n, const char *src)
+/* The one sanitiser behind both entry points; ascii_only also folds every non-ASCII character
+ * (valid or not) to a single '?'. */
+static size_t sanitize(char *dst, size_t n, const char *src, int ascii_only)
 {
     if (n == 0) return 0;
     if (!src) src = "";
@@ -49,7 +51,7 @@ size_t sanitize_for_terminal(char *dst, size_t n, const char *src)
     while (i < len) {
         unsigned cp;
         int k = sanitize_utf8_decode(s + i, len - i, &cp);
-        if (k == 0 || dangerous(cp)) {
+        if (k == 0 || dangerous(cp) || (ascii_only && cp >= 0x80)) {
             if (o + 1 >= n) break;
             dst[o++] = '?';
             i += k ? (size_t)k : 1; /* an invalid byte costs one '?'; a bad character one too */
@@ -62,4 +64,15 @@ size_t sanitize_for_terminal(char *dst, size_t n, const char *src)
     }
     dst[o] = 0;
     return o;
+}
+
+size_t sanitize_for_terminal(char *dst, size_t n, const char *src)
+{
+    return sanitize(dst, n, src, 0);
+}
+
+char *sanitize_for_locale(char *dst, size_t n, const char *src, int utf8)
+{
+    if (n > 0) sanitize(dst, n, src, !utf8);
+    return dst;
 }

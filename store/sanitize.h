@@ -17,6 +17,11 @@
  * character. Returns the length written (excluding the NUL). src NULL is treated as "". */
 size_t sanitize_for_terminal(char *dst, size_t n, const char *src);
 
+/* The same for text shown by the TUI, which knows the terminal's locale: with utf8 = 0 (an
+ * ASCII terminal) each non-ASCII character becomes one '?' too, so curses never receives
+ * bytes the terminal cannot show. Same rules otherwise (n >= 1, src NULL is ""). Returns dst. */
+char *sanitize_for_locale(char *dst, size_t n, const char *src, int utf8);
+
 /* Decodes one well-formed UTF-8 character at s (at most len bytes): returns its byte length
  * (1..4) and sets *cp, or returns 0 when the bytes are not a valid, shortest-form character. */
 int sanitize_utf8_decode(const unsigned char *s, size_t len, unsigned *cp);

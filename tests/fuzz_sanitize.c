@@ -5,7 +5,8 @@
  * the buffer, length as returned; valid UTF-8 throughout; no C0 control, no DEL, no C1
  * control, no bidirectional control; never longer than the input; characters are never split;
  * sanitising again changes nothing (idempotent); with room to spare, every input character
- * yields a character (so nothing is silently dropped). */
+ * yields a character (so nothing is silently dropped). The ASCII-locale form
+ * (sanitize_for_locale with utf8 = 0) yields printable ASCII only, one '?' per character. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(sanitize_for_terminal(again, cap, dst) == n);
     FUZZ_CHECK(memcmp(again, dst, n + 1) == 0);
     free(again);
+    sanitize_for_locale(dst, cap, src, 0);
+    for (const char *p = dst; *p; p++) FUZZ_CHECK((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+    if (data[0] == 255) FUZZ_CHECK(strlen(dst) == units(src));
     free(dst);
     free(src);
     return 0;

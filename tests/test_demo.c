@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/demo.h"
@@ -368,6 +370,74 @@ static void refuses_a_store_with_data(void **state)
     store_close(s);
 }
 
+static void touch(const char *d, const char *name)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", d, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+}
+
+static int exists(const char *d, const char *name)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", d, name);
+    return access(p, F_OK) == 0;
+}
+
+/* A demo killed with SIGKILL leaves "<store>.demo-tmp-<pid>" (and -wal, -shm); the next run
+ * removes those of dead processes only: a live one may be a demo still writing. */
+static void stale_temps_of_dead_processes_removed(void **state)
+{
+    (void)state;
+    char sd[] = "/tmp/ps_demo_stale_XXXXXX";
+    assert_non_null(mkdtemp(sd));
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0) _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    char name[128], live[128], other[128];
+    snprintf(name, sizeof name, "s.db.demo-tmp-%ld", (long)dead);
+    snprintf(live, sizeof live, "s.db.demo-tmp-%ld", (long)getpid());
+    snprintf(other, sizeof other, "t.db.demo-tmp-%ld", (long)dead); /* another store's */
+    const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+    for (int i = 0; i < 4; i++) {
+        char n[160];
+        snprintf(n, sizeof n, "%s%s", name, suffix[i]);
+        touch(sd, n);
+    }
+    touch(sd, live);
+    touch(sd, other);
+    touch(sd, "s.db.demo-tmp-12x"); /* not a pid: not ours to judge */
+    touch(sd, "s.db");
+    char store[128], tmp[160];
+    snprintf(store, sizeof store, "%s/s.db", sd);
+    PsErr err = {{0}};
+    assert_int_equal(demo_temp_path(tmp, sizeof tmp, store, (long)dead, &err), PS_OK);
+    assert_string_equal(strrchr(tmp, '/') + 1, name);
+    int removed = -1;
+    assert_int_equal(demo_remove_stale_temps(store, &removed, &err), PS_OK);
+    assert_int_equal(removed, 4);
+    for (int i = 0; i < 4; i++) {
+        char n[160];
+        snprintf(n, sizeof n, "%s%s", name, suffix[i]);
+        assert_false(exists(sd, n));
+    }
+    assert_true(exists(sd, live));
+    assert_true(exists(sd, other));
+    assert_true(exists(sd, "s.db.demo-tmp-12x"));
+    assert_true(exists(sd, "s.db"));
+    /* a store in a directory not made yet: nothing to do */
+    char none[160];
+    snprintf(none, sizeof none, "%s/no/such/s.db", sd);
+    assert_int_equal(demo_remove_stale_temps(none, &removed, &err), PS_OK);
+    assert_int_equal(removed, 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", sd);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +447,7 @@ int main(void)
         cmocka_unit_test(stays_events_labels_and_signal),
         cmocka_unit_test(pairs_follow_the_rule),
         cmocka_unit_test(refuses_a_store_with_data),
+        cmocka_unit_test(stale_temps_of_dead_processes_removed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,8 +1,11 @@
-/* test_jpeg_limits.c — one hostile JPEG costs little: a small file declaring a huge image, a
- * progressive file with hundreds of scans, a progressive file whose coefficients would need
- * hundreds of megabytes. Each is refused in well under a second of CPU and without the
- * process's peak memory growing by more than a few tens of megabytes; honest files of the
- * same kinds still decode. */
+/* test_jpeg_limits.c — one hostile JPEG costs little: a small file declaring a huge image
+ * (16000 x 12000, and 16384 x 16384 beyond the declared-pixel limit), a progressive file with
+ * hundreds of scans, a progressive file whose coefficients would need hundreds of megabytes.
+ * Each is refused in well under a second of CPU and without the process's peak memory growing
+ * by more than a few tens of megabytes; honest files of the same kinds still decode. A valid
+ * 12000 x 12000 image of 1-2 MB (a decompression bomb: 144 MB of pixels) is refused at full
+ * size and decodes with DCT scaling at 1/8 within a memory cap, measured with getrusage in a
+ * child process that does nothing else. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +16,10 @@
 #include <jpeglib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/jpeg.h"
 
@@ -227,6 +233,141 @@ static void honest_large_image_decodes(void **state)
     free(jpg);
 }
 
+/* ---- one decode alone in a child: its peak memory from getrusage ------------------------- */
+
+typedef struct {
+    PsStatus rc;
+    int w, h;
+    long grew_kb; /* ru_maxrss after the decode minus before it (the child's own high water) */
+    double cpu_s;
+    char msg[PS_ERRMSG_MAX];
+} ChildCost;
+
+static ChildCost child_cost(const unsigned char *jpg, size_t n, int min_w, int min_h)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fd[0]);
+        ChildCost c = {0};
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru); /* the high water a forked child starts from */
+        long before = ru.ru_maxrss;
+        struct timespec a, b;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+        unsigned char *out = NULL;
+        PsErr err = {{0}};
+        c.rc = jpeg_decode_gray(&out, &c.w, &c.h, jpg, n, min_w, min_h, "bomb.jpg", &err);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+        getrusage(RUSAGE_SELF, &ru);
+        c.grew_kb = ru.ru_maxrss - before;
+        c.cpu_s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
+        snprintf(c.msg, sizeof c.msg, "%s", err.msg);
+        free(out);
+        _exit(write(fd[1], &c, sizeof c) == (ssize_t)sizeof c ? 0 : 1);
+    }
+    close(fd[1]);
+    ChildCost c;
+    size_t got = 0;
+    while (got < sizeof c) {
+        ssize_t k = read(fd[0], (char *)&c + got, sizeof c - got);
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fd[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(got, sizeof c);
+    print_message("  child: %s %dx%d, %.3f s CPU, peak +%ld kB %s\n", c.rc == PS_OK ? "decoded" : "refused",
+                  c.w, c.h, c.cpu_s, c.grew_kb, c.rc == PS_OK ? "" : c.msg);
+    return c;
+}
+
+/* A generous sanity bound only: the time figure itself is `make bench` (jpeg_decode_max). */
+#define SANITY_CPU_S 20.0
+#define SCALED_PEAK_LIMIT_KB (32L * 1024)
+
+/* Encodes a smooth w x h gray baseline JPEG a row at a time (never w x h bytes in memory):
+ * flat 64-pixel tiles, so the file is tiny for its size. */
+static void encode_smooth(int w, int h, unsigned char **out, unsigned long *n)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr em;
+    c.err = jpeg_std_error(&em);
+    jpeg_create_compress(&c);
+    *out = NULL;
+    *n = 0;
+    jpeg_mem_dest(&c, out, n);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 1;
+    c.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 75, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    unsigned char *row = malloc((size_t)w);
+    assert_non_null(row);
+    while (c.next_scanline < c.image_height) {
+        int y = (int)c.next_scanline;
+        for (int x = 0; x < w; x++) row[x] = (unsigned char)(((x >> 6) * 5 + (y >> 6) * 3) & 255);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(row);
+}
+
+/* 16384 x 16384 declared (268 million pixels, over JPEG_MAX_PIXELS) in a 64 x 64 file: refused
+ * from the header, before the output or libjpeg's buffers are allocated, scaled or not. */
+static void header_16k_square_refused_before_allocation(void **state)
+{
+    (void)state;
+    unsigned char *pix = gradient(64, 64), *jpg;
+    unsigned long n;
+    encode(pix, 64, 64, 0, NULL, 0, &jpg, &n);
+    patch_size(jpg, n, 16384, 16384);
+    for (int scaled = 0; scaled < 2; scaled++) {
+        ChildCost c = child_cost(jpg, n, scaled ? 256 : 0, scaled ? 256 : 0);
+        assert_int_equal(c.rc, PS_ERR_PARSE);
+        assert_non_null(strstr(c.msg, "declares 16384x16384"));
+        assert_true(c.grew_kb < 4096); /* nothing image-sized was allocated */
+        assert_true(c.cpu_s < SANITY_CPU_S);
+    }
+    int w = 0, h = 0;
+    PsErr err = {{0}};
+    assert_int_equal(jpeg_read_size(jpg, n, "x.jpg", &w, &h, &err), PS_ERR_PARSE);
+    free(jpg);
+    free(pix);
+}
+
+/* A valid 12000 x 12000 image that compresses to a megabyte or two: at full size it would be
+ * 144 MB of pixels (over JPEG_MAX_OUT_PIXELS: refused before allocating them); at 1/8, as the
+ * importer and the screens ask for it, 1500 x 1500 decodes in bounded memory. */
+static void bomb_refused_full_and_bounded_scaled(void **state)
+{
+    (void)state;
+    unsigned char *jpg;
+    unsigned long n;
+    encode_smooth(12000, 12000, &jpg, &n);
+    print_message("  12000x12000 smooth JPEG: %lu bytes\n", n);
+    assert_true(n < 8UL << 20);
+    ChildCost c = child_cost(jpg, n, 0, 0);
+    assert_int_equal(c.rc, PS_ERR_PARSE);
+    assert_non_null(strstr(c.msg, "too large to decode"));
+    assert_true(c.grew_kb < 4096);
+    c = child_cost(jpg, n, 512, 512);
+    assert_int_equal(c.rc, PS_OK);
+    assert_int_equal(c.w, 1500);
+    assert_int_equal(c.h, 1500);
+    assert_true(c.grew_kb < SCALED_PEAK_LIMIT_KB);
+    assert_true(c.cpu_s < SANITY_CPU_S);
+    free(jpg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +375,8 @@ int main(void)
         cmocka_unit_test(scan_bomb_refused),
         cmocka_unit_test(progressive_memory_capped),
         cmocka_unit_test(honest_large_image_decodes),
+        cmocka_unit_test(header_16k_square_refused_before_allocation),
+        cmocka_unit_test(bomb_refused_full_and_bounded_scaled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* test_sanitize.c — what may reach a terminal: controls, bidi overrides, broken UTF-8. */
+/* test_sanitize.c — what may reach a terminal: controls, bidi overrides, broken UTF-8; and
+ * for the TUI (sanitize_for_locale) the same, plus ASCII only when the locale is not UTF-8. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,6 +77,43 @@ static void truncation_keeps_characters_whole(void **state)
     assert_string_equal(one, "");
 }
 
+static void locale_utf8_same_as_terminal(void **state)
+{
+    (void)state;
+    char out[128];
+    /* A title that would clear the screen and set the window title. */
+    assert_ptr_equal(sanitize_for_locale(out, sizeof out, "ICU\033[2J\033]0;pwned\007 unit", 1), out);
+    assert_string_equal(out, "ICU?[2J?]0;pwned? unit");
+    sanitize_for_locale(out, sizeof out, "x\xc2\x9b" "31m \xe2\x80\xae \xff", 1);
+    assert_string_equal(out, "x?31m ? ?");
+    sanitize_for_locale(out, sizeof out, "M\xc3\xa9" "dical ICU \xe2\x9c\x93 (MICU)", 1);
+    assert_string_equal(out, "M\xc3\xa9" "dical ICU \xe2\x9c\x93 (MICU)");
+    sanitize_for_locale(out, sizeof out, NULL, 1);
+    assert_string_equal(out, "");
+}
+
+static void locale_ascii_folds_each_character_once(void **state)
+{
+    (void)state;
+    char out[128];
+    /* One '?' per character whatever its length; one per byte of invalid UTF-8, as above. */
+    sanitize_for_locale(out, sizeof out, "M\xc3\xa9" "dical \xe2\x9c\x93 \xf0\x9f\xa9\xba", 0);
+    assert_string_equal(out, "M?dical ? ?");
+    sanitize_for_locale(out, sizeof out, "\xff\xc0\xaf" "z\x1b[31m\xc2\x9d", 0);
+    assert_string_equal(out, "???z?[31m?");
+    for (const char *p = out; *p; p++) assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+    /* Folding happens before truncation: the '?' for a character that would not fit whole in
+     * UTF-8 still fits. */
+    char small[4];
+    sanitize_for_locale(small, sizeof small, "ab\xe2\x9c\x93" "cd", 0);
+    assert_string_equal(small, "ab?");
+    sanitize_for_locale(small, sizeof small, "ab\xe2\x9c\x93" "cd", 1);
+    assert_string_equal(small, "ab");
+    char one[1] = {'x'};
+    sanitize_for_locale(one, sizeof one, "xyz", 0);
+    assert_string_equal(one, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -84,6 +122,8 @@ int main(void)
         cmocka_unit_test(bidi_replaced),
         cmocka_unit_test(invalid_utf8_replaced),
         cmocka_unit_test(truncation_keeps_characters_whole),
+        cmocka_unit_test(locale_utf8_same_as_terminal),
+        cmocka_unit_test(locale_ascii_folds_each_character_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "ui/table.h"
-#include "ui/textsafe.h"
+#include "store/sanitize.h"
 
 /* Screens not built into this version are NULL; their number keys say so. */
 static const UiScreen *const screens[SCREEN_COUNT] = {
@@ -54,7 +54,7 @@ void app_status(App *app, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    textsafe_copy(app->status, sizeof app->status, raw, app->utf8);
+    sanitize_for_locale(app->status, sizeof app->status, raw, app->utf8);
     app->status_until = mono_ms() + STATUS_MS;
     app->dirty = 1;
 }
@@ -142,7 +142,7 @@ static void draw_topbar(App *app, int w)
         const char *base = strrchr(app->opt.store_path, '/');
         base = base ? base + 1 : app->opt.store_path;
         char safe[64];
-        textsafe_copy(safe, sizeof safe, base, app->utf8);
+        sanitize_for_locale(safe, sizeof safe, base, app->utf8);
         int len = table_text_width(safe);
         if (x + len + 2 <= w) {
             wattrset(stdscr, theme_attr(th, THEME_TITLE));

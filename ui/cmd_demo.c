@@ -2,7 +2,9 @@
  *
  * The cohort is built in a temporary file beside the store and renamed over it at the end, so a
  * failed or interrupted run leaves no half-written store (and `--if-absent` never mistakes one
- * for a finished cohort). Refuses to replace a store that holds data unless --force.
+ * for a finished cohort). A run killed before it could clean up (SIGKILL) leaves its file; the
+ * next run removes every such file whose process is gone. Refuses to replace a store that holds
+ * data unless --force.
  */
 #include "ui/cmd.h"
 
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "store/demo.h"
+#include "store/sanitize.h"
 #include "store/store.h"
 
 typedef struct {
@@ -166,6 +169,12 @@ int cmd_demo_run(const CmdGlobal *g, int argc, char **argv)
         return 1;
     }
 
+    /* A demo killed before it could clean up (SIGKILL, a crash) left its file behind; not
+     * fatal when one cannot be removed (it only costs disk space). */
+    if (demo_remove_stale_temps(path, NULL, &err)) cmd_error("demo: %s", err.msg);
+    char shown[4 * sizeof path]; /* the path as printed: it may hold anything */
+    sanitize_for_terminal(shown, sizeof shown, path);
+
     /* An existing store with data is left alone unless --force. */
     struct stat sb;
     if (stat(path, &sb) == 0) {
@@ -175,27 +184,29 @@ int cmd_demo_run(const CmdGlobal *g, int argc, char **argv)
         if (!rc) rc = demo_store_rows(old, &rows, &err);
         store_close(old);
         if (rc && !force) {
-            fprintf(stderr, "phenoscope demo: %s (use --force to replace it)\n", err.msg);
+            cmd_error("demo: %s (use --force to replace it)", err.msg);
             return 1;
         }
         if (rows > 0 && if_absent) {
-            printf("phenoscope: store %s already exists; not regenerating the demo\n", path);
+            printf("phenoscope: store %s already exists; not regenerating the demo\n", shown);
             return 0;
         }
         if (rows > 0 && !force) {
-            fprintf(stderr,
-                    "phenoscope demo: %s already holds a cohort (%lld rows); use --force to replace it\n",
-                    path, (long long)rows);
+            cmd_error("demo: %s already holds a cohort (%lld rows); use --force to replace it", path,
+                      (long long)rows);
             return 1;
         }
     }
 
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.demo-tmp-%ld", path, (long)getpid());
+    if (demo_temp_path(tmp, sizeof tmp, path, (long)getpid(), &err)) {
+        cmd_error("demo: %s", err.msg);
+        return 1;
+    }
     remove_db(tmp);
     Store *st = NULL;
     if (store_open(&st, tmp, STORE_OPEN_CREATE, &err)) {
-        fprintf(stderr, "phenoscope demo: cannot write %s: %s\n", path, err.msg);
+        cmd_error("demo: cannot write %s: %s", path, err.msg);
         return 1;
     }
     Bar bar = {0};
@@ -220,7 +231,7 @@ int cmd_demo_run(const CmdGlobal *g, int argc, char **argv)
     if (bar.tty && bar.shown) fputc('\n', stderr);
     if (rc) {
         remove_db(tmp);
-        fprintf(stderr, "phenoscope demo: %s\n", rc == PS_ERR_CANCELLED ? "interrupted; nothing written" : err.msg);
+        cmd_error("demo: %s", rc == PS_ERR_CANCELLED ? "interrupted; nothing written" : err.msg);
         return 1;
     }
     /* the old store's journal files must not be replayed into the new file */
@@ -230,12 +241,12 @@ int cmd_demo_run(const CmdGlobal *g, int argc, char **argv)
     snprintf(side, sizeof side, "%s-shm", path);
     unlink(side);
     if (rename(tmp, path) != 0) {
-        fprintf(stderr, "phenoscope demo: cannot move %s to %s: %s\n", tmp, path, strerror(errno));
+        cmd_error("demo: cannot move %s to %s: %s", tmp, path, strerror(errno));
         remove_db(tmp);
         return 1;
     }
     printf("demo: %lld stays of %lld subjects, %lld radiographs, %lld pairs (seed %llu) in %s [%.1f s]\n",
            (long long)sum.stays, (long long)sum.subjects, (long long)sum.radiographs,
-           (long long)sum.pairs, (unsigned long long)cfg.seed, path, since(&bar.start));
+           (long long)sum.pairs, (unsigned long long)cfg.seed, shown, since(&bar.start));
     return 0;
 }

@@ -23,7 +23,7 @@
 
 #include "store/catalog.h"
 #include "ui/app.h"
-#include "ui/textsafe.h"
+#include "store/sanitize.h"
 
 /* ---- the table model ---------------------------------------------------------------------- */
 
@@ -56,9 +56,9 @@ void cohort_unit_short(char *dst, size_t n, const char *unit, int utf8)
     char tmp[COHORT_UNIT_MAX];
     if (open && close && close > open + 1) {
         snprintf(tmp, sizeof tmp, "%.*s", (int)(close - open - 1), open + 1);
-        textsafe_copy(dst, n, tmp, utf8);
+        sanitize_for_locale(dst, n, tmp, utf8);
     } else {
-        textsafe_copy(dst, n, unit, utf8);
+        sanitize_for_locale(dst, n, unit, utf8);
     }
 }
 
@@ -434,7 +434,7 @@ static int cohort_tick(void *state, App *app)
     c->thread_running = 0;
     if (r.rc != PS_OK) {
         char safe[PS_ERRMSG_MAX];
-        textsafe_copy(safe, sizeof safe, r.err, app->utf8);
+        sanitize_for_locale(safe, sizeof safe, r.err, app->utf8);
         /* A failed reload keeps the rows on screen and says why. */
         if (c->loaded) app_status(app, "Reload failed: %s", safe);
         else snprintf(c->error, sizeof c->error, "%s", safe);
@@ -498,8 +498,8 @@ static void funnel_text(const Cohort *c, int utf8, char *buf, size_t n)
     }
     for (size_t i = 0; i < c->nf && k + 1 < n; i++) {
         char src[64], rule[160];
-        textsafe_copy(src, sizeof src, c->funnel[i].source, utf8);
-        textsafe_copy(rule, sizeof rule, c->funnel[i].rule, utf8);
+        sanitize_for_locale(src, sizeof src, c->funnel[i].source, utf8);
+        sanitize_for_locale(rule, sizeof rule, c->funnel[i].rule, utf8);
         fmt_count(num, sizeof num, (long long)c->funnel[i].count);
         int first = i == 0 || strcmp(c->funnel[i].source, c->funnel[i - 1].source) != 0;
         int w;
@@ -602,7 +602,7 @@ static void cohort_draw(void *state, App *app, UiRect r)
         k = (size_t)snprintf(line, sizeof line, "Showing %s of %s", shown, total);
     if (c->search[0] && k < sizeof line) {
         char safe[TABLE_SEARCH_MAX];
-        textsafe_copy(safe, sizeof safe, c->search, app->utf8);
+        sanitize_for_locale(safe, sizeof safe, c->search, app->utf8);
         k += (size_t)snprintf(line + k, sizeof line - k, "  search \"%s\"", safe);
     }
     if (c->model.split != COHORT_SPLIT_ALL && k < sizeof line)
@@ -626,7 +626,7 @@ static void cohort_draw(void *state, App *app, UiRect r)
     }
     if (c->searching) {
         char safe[TABLE_SEARCH_MAX];
-        textsafe_copy(safe, sizeof safe, c->search, app->utf8);
+        sanitize_for_locale(safe, sizeof safe, c->search, app->utf8);
         snprintf(line, sizeof line, "Search: %s_   (Enter keep, Esc clear)", safe);
         wattrset(stdscr, theme_attr(th, THEME_SEARCH));
         table_put_text(stdscr, r.y + r.h - 1, r.x, r.w, line, TABLE_LEFT, app->utf8);

@@ -24,7 +24,7 @@
 #include "ui/bars.h"
 #include "ui/screen_stay.h"
 #include "ui/table.h"
-#include "ui/textsafe.h"
+#include "store/sanitize.h"
 
 #define MAX_RUNS 200
 
@@ -281,7 +281,7 @@ static void pred_draw(void *state, App *app, UiRect r)
     screen_stay_id_text(sid, sizeof sid, p->stay, app->opt.mask_ids, app->utf8);
     const RunPick *rk = &p->runs[p->run_ix];
     char m[32];
-    textsafe_copy(m, sizeof m, rk->method, app->utf8);
+    sanitize_for_locale(m, sizeof m, rk->method, app->utf8);
     snprintf(line, sizeof line, "Stay %s%s  run %lld %s (%d/%d)", sid,
              app->selected_stay ? "" : " (first paired stay)", (long long)rk->run_id, m, p->run_ix + 1,
              p->n_runs);
@@ -297,7 +297,7 @@ static void pred_draw(void *state, App *app, UiRect r)
     const PredictResult *res = &p->r;
     int paired = res->paired, use_uni = paired && !p->withhold;
     char dic[96];
-    textsafe_copy(dic, sizeof dic, res->dicom_id, app->utf8);
+    sanitize_for_locale(dic, sizeof dic, res->dicom_id, app->utf8);
     const char *arrow = app->utf8 ? "\xe2\x86\x92" : "->";
     if (!paired)
         snprintf(line, sizeof line, "No X-ray%s %s the inference rule uses EHR-only",

@@ -27,7 +27,7 @@
 #include "ui/app.h"
 #include "ui/screen_stay.h"
 #include "ui/table.h"
-#include "ui/textsafe.h"
+#include "store/sanitize.h"
 
 int screen_radiograph_column(int64_t t, int64_t tmin, int64_t tmax, int64_t intime,
                              int64_t outtime, int width)
@@ -231,7 +231,7 @@ static int rad_tick(void *state, App *app)
                 v->n = r.n;
                 r.list = NULL;
                 v->list_stay = r.job.stay_id;
-                if (r.rc != PS_OK) textsafe_copy(v->error, sizeof v->error, r.err, app->utf8);
+                if (r.rc != PS_OK) sanitize_for_locale(v->error, sizeof v->error, r.err, app->utf8);
                 else {
                     v->error[0] = 0;
                     v->stay = r.stay;
@@ -247,7 +247,8 @@ static int rad_tick(void *state, App *app)
             v->h = r.h;
             v->img_ms = r.ms;
             snprintf(v->img_dicom, sizeof v->img_dicom, "%s", r.job.dicom);
-            if (r.rc != PS_OK) textsafe_copy(v->img_error, sizeof v->img_error, r.err, app->utf8);
+            if (r.rc != PS_OK)
+                sanitize_for_locale(v->img_error, sizeof v->img_error, r.err, app->utf8);
             else v->img_error[0] = 0;
         }
     }
@@ -433,7 +434,7 @@ static void rad_draw(void *state, App *app, UiRect r)
         size_t k = v->top + (size_t)i;
         const StayviewRadiograph *c = &v->list[k];
         char t[24], reason[96], view[24];
-        textsafe_copy(view, sizeof view, c->view, app->utf8);
+        sanitize_for_locale(view, sizeof view, c->view, app->utf8);
         rel_time(t, sizeof t, c->hours);
         stayview_reason_text(reason, sizeof reason, c->reason, view);
         snprintf(line, sizeof line, "%s%c %6s %-7s %s", k == v->cur ? (app->utf8 ? "\u25b6" : ">") : " ",
@@ -445,10 +446,10 @@ static void rad_draw(void *state, App *app, UiRect r)
     const StayviewRadiograph *c = &v->list[v->cur];
     int dy = top + list_rows + 1;
     char safe[128], reason[96], view[24], t[24];
-    textsafe_copy(safe, sizeof safe, c->dicom_id, app->utf8);
+    sanitize_for_locale(safe, sizeof safe, c->dicom_id, app->utf8);
     if (app->opt.mask_ids) snprintf(dic, sizeof dic, "%s", app->utf8 ? "\u2022\u2022\u2022\u2022\u2022\u2022" : "******");
     else snprintf(dic, sizeof dic, "%s", safe);
-    textsafe_copy(view, sizeof view, c->view, app->utf8);
+    sanitize_for_locale(view, sizeof view, c->view, app->utf8);
     rel_time(t, sizeof t, c->hours);
     const char *split = c->split == SPLIT_TRAIN ? "train" : c->split == SPLIT_VAL ? "val" : c->split == SPLIT_TEST ? "test" : "no split";
     snprintf(line, sizeof line, "%zu/%zu  dicom %s", v->cur + 1, v->n, dic);

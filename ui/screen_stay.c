@@ -30,7 +30,7 @@
 #include "ui/chart.h"
 #include "ui/screen_cohort.h"
 #include "ui/table.h"
-#include "ui/textsafe.h"
+#include "store/sanitize.h"
 
 const int screen_stay_channel_order[CATALOG_N_CHANNELS] = {
     8, 13, 1, 10, 12, 11, 14, 2, 7, 16, 15, 9, /* continuous */
@@ -168,7 +168,7 @@ static int stay_tick(void *state, App *app)
             if (r.stay_id != app->selected_stay) {
                 stayview_stay_free(&r.data); /* the user moved on meanwhile */
             } else if (r.rc != PS_OK) {
-                textsafe_copy(v->error, sizeof v->error, r.err, app->utf8);
+                sanitize_for_locale(v->error, sizeof v->error, r.err, app->utf8);
                 stayview_stay_free(&v->s);
                 v->have = 0;
                 changed = 1;
@@ -403,8 +403,8 @@ static void draw_diagnoses(Stay *v, App *app, UiRect r, int focused)
     int codew = 9;
     for (int i = 0; i < rows && v->dx_top + i < (int)v->s.n_dx; i++) {
         const StayviewDiagnosis *d = &v->s.dx[v->dx_top + i];
-        textsafe_copy(code, sizeof code, d->icd_code, app->utf8);
-        textsafe_copy(title, sizeof title, d->title, app->utf8);
+        sanitize_for_locale(code, sizeof code, d->icd_code, app->utf8);
+        sanitize_for_locale(title, sizeof title, d->title, app->utf8);
         snprintf(line, sizeof line, "%2d %s", d->seq_num, code);
         put(app, r.y + 1 + i, r.x, codew, THEME_ACCENT, 0, line);
         snprintf(line, sizeof line, "%d", d->icd_version);

@@ -32,7 +32,7 @@
 #include "ui/chart.h"
 #include "ui/form.h"
 #include "ui/table.h"
-#include "ui/textsafe.h"
+#include "store/sanitize.h"
 
 #define MAX_LIST 500
 #define MAX_STEPS 4000
@@ -650,8 +650,8 @@ static int draw_run_header(Train *t, App *app, const RunView *v, int64_t run, in
     if (t->job && run && t->snap.progress.run_id == run) jp = &t->snap.progress;
     char method[40] = "", status[40] = "", line[256], a[32], b[32], c[32];
     if (v) {
-        textsafe_copy(method, sizeof method, v->info.method, app->utf8);
-        textsafe_copy(status, sizeof status, v->info.status, app->utf8);
+        sanitize_for_locale(method, sizeof method, v->info.method, app->utf8);
+        sanitize_for_locale(status, sizeof status, v->info.status, app->utf8);
     }
     if (jp) {
         snprintf(method, sizeof method, "%s", jp->method);
@@ -667,7 +667,7 @@ static int draw_run_header(Train *t, App *app, const RunView *v, int64_t run, in
     double eta = jp ? jp->eta_s : rp ? rp->eta_s : NAN;
     const char *phase = jp ? jp->phase : rp ? rp->phase : "";
     char ph[40];
-    textsafe_copy(ph, sizeof ph, phase, app->utf8);
+    sanitize_for_locale(ph, sizeof ph, phase, app->utf8);
     const char *who = jp ? "  (this session)" : "";
     char pid[48] = "";
     if (!jp && rp && v && is_live(v->info.status)) {
@@ -720,7 +720,7 @@ static int draw_run_header(Train *t, App *app, const RunView *v, int64_t run, in
     put(app, y + 2, x, w, THEME_NORMAL, line);
     if (v && v->info.message[0] && !is_live(v->info.status)) {
         char m[256];
-        textsafe_copy(m, sizeof m, v->info.message, app->utf8);
+        sanitize_for_locale(m, sizeof m, v->info.message, app->utf8);
         put(app, y + 3, x, w, !strcmp(v->info.status, "failed") ? THEME_BAD : THEME_DIM, m);
         return 4;
     }
@@ -810,9 +810,9 @@ static void draw_list(Train *t, App *app, UiRect r)
     for (int i = t->top; i < l->n_rows && i - t->top < rows; i++) {
         const RunRow *rr = &l->rows[i];
         char m[32], s[24], msg[256], a[16], when[32] = "";
-        textsafe_copy(m, sizeof m, rr->info.method, app->utf8);
-        textsafe_copy(s, sizeof s, rr->info.status, app->utf8);
-        textsafe_copy(msg, sizeof msg, rr->info.message, app->utf8);
+        sanitize_for_locale(m, sizeof m, rr->info.method, app->utf8);
+        sanitize_for_locale(s, sizeof s, rr->info.status, app->utf8);
+        sanitize_for_locale(msg, sizeof msg, rr->info.message, app->utf8);
         fmt_dec(a, sizeof a, rr->best_auroc, 3);
         if (t->job && t->snap.progress.run_id == rr->info.run_id && job_going(t))
             snprintf(s, sizeof s, "%s", t->snap.progress.state);
@@ -856,7 +856,7 @@ static void draw_compare(Train *t, App *app, UiRect r)
     char h[2][64];
     for (int k = 0; k < 2; k++) {
         char m[32];
-        textsafe_copy(m, sizeof m, v[k]->info.method, app->utf8);
+        sanitize_for_locale(m, sizeof m, v[k]->info.method, app->utf8);
         snprintf(h[k], sizeof h[k], "Run %lld %s", (long long)v[k]->info.run_id, m);
     }
     put(app, r.y, r.x, lw, THEME_HEADER, "Compare");
@@ -903,7 +903,7 @@ static void draw_compare(Train *t, App *app, UiRect r)
         put(app, y, r.x, lw, THEME_DIM, res[i].name);
         if (i == 0) {
             for (int k = 0; k < 2; k++) {
-                textsafe_copy(s[k], sizeof s[k], v[k]->info.status, app->utf8);
+                sanitize_for_locale(s[k], sizeof s[k], v[k]->info.status, app->utf8);
                 put(app, y, r.x + lw + k * cw, cw, THEME_NORMAL, s[k]);
             }
             continue;
