@@ -103,10 +103,11 @@ void testhooks_crash_check(void)
     const char *s = getenv("PHENOSCOPE_CRASH_SIGNAL");
     if (!s) s = "segv";
     if (strcmp(s, "segv") == 0) {
-        /* a real invalid access, not a polite raise(); the pointer is opaque to the compiler,
-         * which would otherwise replace the access with a trap instruction (SIGILL) */
-        int *volatile null = NULL;
-        *null = 1;
+        /* a real invalid access, not a polite raise(): a store to the unmapped first page. The
+         * pointer is opaque to the compiler, which would otherwise replace the access with a
+         * trap instruction (SIGILL), and not NULL, which UBSan would report before the fault */
+        int *volatile bad = (int *)(uintptr_t)64;
+        *bad = 1;
     }
     if (strcmp(s, "abrt") == 0) abort();
     raise(strcmp(s, "bus") == 0 ? SIGBUS : strcmp(s, "fpe") == 0 ? SIGFPE : SIGSEGV);
