@@ -211,7 +211,7 @@ for what in write:full write:ioerr sync:ioerr; do
         k=$((k + step))
     done
     if [ -z "$bad" ] && [ $k -gt 0 ] && [ $k -lt 500 ]; then
-        pass "$kind $code at $((tried - 1)) of the ~$k ${kind}s of one checkpoint (every $step): one line, exit 1, store as before, resume bit-identical"
+        pass "$kind $code at $((tried - 1)) $kind indexes (0..$((k - step)), every $step) of one checkpoint: one line, exit 1, store as before, resume bit-identical"
     else
         failed "$kind $code in a checkpoint" "k=$k:$bad"
     fi
