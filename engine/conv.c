@@ -85,6 +85,10 @@ PsStatus conv_par_new(ConvPar **out, int threads, PsErr *err)
         /* workers never see SIGINT/SIGTERM/SIGWINCH: those belong to the UI thread */
         sigset_t all, old;
         sigfillset(&all);
+        /* faults stay deliverable: a crash in the worker must reach the handler that restores the
+         * terminal (a blocked SIGSEGV kills the process without running any handler) */
+        for (const int *f = (const int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, 0}; *f; f++)
+            sigdelset(&all, *f);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         for (int k = 1; k < p->threads; k++) {
             p->workers[k].par = p;

@@ -21,6 +21,7 @@
 #include "engine/resnet.h"
 #include "engine/safetensors.h"
 #include "store/runs.h"
+#include "store/testhooks.h"
 
 #define NP CATALOG_N_PHENOTYPES
 #define NC CATALOG_N_CHEXPERT
@@ -1122,6 +1123,7 @@ static PsStatus commit_checkpoint(Store *st, Trainer *t, int64_t run_id, StepBuf
     size_t len = 0;
     PsStatus rc = trainer_save(t, &blob, &len, err);
     if (rc) return rc;
+    PS_KILLPOINT("checkpoint.before_begin");
     if ((rc = store_begin(st))) {
         free(blob);
         return ps_err(err, rc, "saving run %lld: %s", (long long)run_id, store_errmsg(st));
@@ -1130,6 +1132,8 @@ static PsStatus commit_checkpoint(Store *st, Trainer *t, int64_t run_id, StepBuf
     if (!rc && epoch_json && (rc = runs_put_epoch(st, run_id, t->epoch, epoch_json)))
         rc = ps_err(err, rc, "saving epoch %d of run %lld: %s", t->epoch, (long long)run_id,
                     store_errmsg(st));
+    /* losses and the epoch row are written, the weights not yet: a crash here must lose both */
+    if (!rc) PS_KILLPOINT("checkpoint.mid_write");
     if (!rc && (rc = runs_put_checkpoint(st, run_id, "last", t->epoch, blob, len)))
         rc = ps_err(err, rc, "saving a checkpoint of run %lld: %s", (long long)run_id,
                     store_errmsg(st));
@@ -1141,12 +1145,48 @@ static PsStatus commit_checkpoint(Store *st, Trainer *t, int64_t run_id, StepBuf
         store_rollback(st);
         return rc;
     }
+    PS_KILLPOINT("checkpoint.before_commit");
     if ((rc = store_commit(st)))
         return ps_err(err, rc, "saving run %lld: %s", (long long)run_id, store_errmsg(st));
+    PS_KILLPOINT("checkpoint.after_commit");
     return PS_OK;
 }
 
 #define LOSS_WINDOW 50
+
+/* The loss sums of steps (from, to] of a run, as the epoch loop accumulates them. */
+typedef struct {
+    int64_t from, to;
+    double *sum;
+    int *cnt;
+} EpochSums;
+
+static int epoch_sums_add(void *ctx, const RunStep *s)
+{
+    EpochSums *e = ctx;
+    if (s->step <= e->from || s->step > e->to) return 0;
+    const double v[3] = {s->loss_cxr, s->loss_ehr, s->loss_joint};
+    for (int k = 0; k < 3; k++)
+        if (!isnan(v[k])) {
+            e->sum[k] += v[k];
+            e->cnt[k]++;
+        }
+    return 0;
+}
+
+/* Whether the losses and progress row are due for their own short transaction: every couple
+ * of seconds. Test builds can ask for every N iterations instead (PHENOSCOPE_FLUSH_EVERY), so
+ * the kill point after that write is reached at a known step. */
+static int flush_due(double since_s, int64_t iteration)
+{
+#ifdef PS_TEST_HOOKS
+    int every = testhooks_flush_every();
+    if (every > 0) return iteration % every == 0;
+#else
+    (void)iteration;
+#endif
+    return since_s >= 2.0;
+}
 
 PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfig *cfg, int resume,
                    const TrainHooks *hooks, PsErr *err)
@@ -1218,6 +1258,15 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
         p.iterations = t->iteration - t->iter_in_epoch + iters_remaining(t, t->epoch, total_epochs);
         double sum[3] = {0, 0, 0};
         int cnt[3] = {0, 0, 0};
+        if (t->iter_in_epoch > 0) {
+            /* resumed mid-epoch (the run was stopped): the epoch's mean losses take the steps
+             * before the stop from the store, in order, so they are the uninterrupted sums */
+            EpochSums es = {t->iteration - t->iter_in_epoch, t->iteration, sum, cnt};
+            if ((rc = runs_each_step(st, run_id, epoch_sums_add, &es))) {
+                rc = ps_err(err, rc, "%s", store_errmsg(st));
+                goto fail;
+            }
+        }
         while (t->iter_in_epoch < ipe) {
             if (hooks && hooks->control && hooks->control(hooks->ctx)) {
                 /* stop: everything up to here is saved, the run resumes from this point */
@@ -1235,6 +1284,8 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
             }
             TrainLosses l;
             if ((rc = trainer_iteration(t, &l, err))) goto fail;
+            /* the step is done in memory only: a crash loses it and resume repeats it */
+            PS_KILLPOINT("train.after_step");
             double lv[3] = {l.cxr, l.ehr, l.joint};
             for (int k = 0; k < 3; k++) {
                 win[k][wn % LOSS_WINDOW] = lv[k];
@@ -1276,7 +1327,7 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
             double val_per_epoch = t->epoch > 0 && val_seconds > 0 ? val_seconds / (t->epoch) : 0;
             p.eta_s = sec_per_it * (double)(p.iterations - t->iteration) +
                       val_per_epoch * (total_epochs - t->epoch);
-            if (now - t_flush >= 2.0) {
+            if (flush_due(now - t_flush, t->iteration)) {
                 /* short transactions: losses and the progress row every couple of seconds */
                 t_flush = now;
                 if ((rc = flush_steps(st, run_id, &sb, err))) goto fail;
@@ -1286,9 +1337,12 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
                     rc = ps_err(err, rc, "%s", store_errmsg(st));
                     goto fail;
                 }
+                /* losses are in the store ahead of the checkpoint: resume must drop them */
+                PS_KILLPOINT("train.steps_flushed");
             }
             if (hooks && hooks->progress) hooks->progress(hooks->ctx, &p);
         }
+        PS_KILLPOINT("train.epoch_end");
         /* end of epoch: validate, select, checkpoint */
         snprintf(p.phase, sizeof p.phase, "validate");
         if (hooks && hooks->progress) hooks->progress(hooks->ctx, &p);
@@ -1346,6 +1400,8 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
         }
         if (hooks && hooks->progress) hooks->progress(hooks->ctx, &p);
     }
+    /* every epoch is checkpointed, the run not yet marked done: resume only marks it */
+    PS_KILLPOINT("train.before_done");
     snprintf(p.state, sizeof p.state, "done");
     snprintf(p.phase, sizeof p.phase, "done");
     p.eta_s = 0;

@@ -6,7 +6,17 @@
  *   store.begin.after     a write transaction has just been opened (BEGIN IMMEDIATE done)
  *   store.commit.before   every write of the transaction is done, COMMIT not yet issued
  *   store.commit.after    COMMIT returned: the batch is durable
- * Importers and the trainer add their own ("import.before_commit", "checkpoint.mid_write").
+ * Importers and the trainer add their own ("import.before_commit", ...). The trainer's
+ * (engine/train.c), in the order a run passes them:
+ *   train.after_step          an iteration is done in memory, its loss not yet recorded
+ *   train.steps_flushed       losses and progress of the epoch so far written (ahead of the
+ *                             checkpoint; PHENOSCOPE_FLUSH_EVERY makes this happen on a count)
+ *   train.epoch_end           the epoch's iterations are done, validation not yet
+ *   checkpoint.before_begin   the checkpoint blob is built, its transaction not yet opened
+ *   checkpoint.mid_write      losses and epoch row written inside the transaction, weights not
+ *   checkpoint.before_commit  everything written, COMMIT not yet issued
+ *   checkpoint.after_commit   the checkpoint is durable
+ *   train.before_done         the last epoch is checkpointed, the run not yet marked done
  *
  * Deliberately not here: failing reads (a failed read cannot lose data, and SQLite reports it
  * like any other I/O error), a general malloc interposer (tests that need one interpose in the
@@ -16,30 +26,98 @@
 
 #ifdef PS_TEST_HOOKS
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- kill points ------------------------------------------------------------------------- */
 
 static atomic_long kill_hits;
 
+/* A fault armed at a kill point (PHENOSCOPE_FAULT="...@point:N"): set once, from the
+ * environment, before any thread starts. */
+static struct {
+    char point[64];
+    long want;
+    int kind;
+    long long k;
+    int code;
+} fault_anchor;
+static atomic_long anchor_hits;
+
+/* Whether spec ("name" or "name:N") names this point; *want receives N (default 1). */
+static int point_matches(const char *spec, const char *name, long *want)
+{
+    size_t n = strlen(name);
+    *want = 1;
+    if (strncmp(spec, name, n) != 0) return 0;
+    if (spec[n] == ':') *want = strtol(spec + n + 1, NULL, 10);
+    else if (spec[n] != 0) return 0; /* a longer name that starts with this one */
+    return 1;
+}
+
+/* PHENOSCOPE_KILLPOINT_LOG=FILE: every point passed appends its name to FILE, so a test learns
+ * which points a run reaches and how often. One O_APPEND write per line: lines never tear. */
+static void log_point(const char *name)
+{
+    const char *path = getenv("PHENOSCOPE_KILLPOINT_LOG");
+    if (!path || !*path) return;
+    char line[128];
+    int n = snprintf(line, sizeof line, "%s\n", name);
+    if (n <= 0 || (size_t)n >= sizeof line) return;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    ssize_t w = write(fd, line, (size_t)n);
+    (void)w; /* a test that cannot log sees missing lines and fails on its own */
+    close(fd);
+}
+
 void testhooks_killpoint(const char *name)
 {
+    log_point(name);
+    if (fault_anchor.point[0] && strcmp(fault_anchor.point, name) == 0 &&
+        atomic_fetch_add(&anchor_hits, 1) + 1 == fault_anchor.want)
+        testhooks_fault_set(fault_anchor.kind, fault_anchor.k, fault_anchor.code);
     const char *env = getenv("PHENOSCOPE_KILLPOINT");
-    if (!env || !*env) return;
-    size_t n = strlen(name);
-    long want = 1;
-    if (strncmp(env, name, n) != 0) return;
-    if (env[n] == ':')
-        want = strtol(env + n + 1, NULL, 10);
-    else if (env[n] != 0)
-        return; /* a longer name that starts with this one */
+    long want;
+    if (!env || !*env || !point_matches(env, name, &want)) return;
     if (atomic_fetch_add(&kill_hits, 1) + 1 == want) raise(SIGKILL);
+}
+
+void testhooks_crash_check(void)
+{
+    static atomic_llong start_ms = -1;
+    const char *e = getenv("PHENOSCOPE_CRASH_AFTER_MS");
+    if (!e || !*e) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, expect = -1;
+    if (atomic_compare_exchange_strong(&start_ms, &expect, now)) return;
+    if (now - atomic_load(&start_ms) < strtoll(e, NULL, 10)) return;
+    const char *s = getenv("PHENOSCOPE_CRASH_SIGNAL");
+    if (!s) s = "segv";
+    if (strcmp(s, "segv") == 0) {
+        /* a real invalid access, not a polite raise(): a store to the unmapped first page. The
+         * pointer is opaque to the compiler, which would otherwise replace the access with a
+         * trap instruction (SIGILL), and not NULL, which UBSan would report before the fault */
+        int *volatile bad = (int *)(uintptr_t)64;
+        *bad = 1;
+    }
+    if (strcmp(s, "abrt") == 0) abort();
+    raise(strcmp(s, "bus") == 0 ? SIGBUS : strcmp(s, "fpe") == 0 ? SIGFPE : SIGSEGV);
+}
+
+int testhooks_flush_every(void)
+{
+    const char *e = getenv("PHENOSCOPE_FLUSH_EVERY");
+    long v = e ? strtol(e, NULL, 10) : 0;
+    return v > 0 && v < 1000000 ? (int)v : 0;
 }
 
 /* ---- the fault VFS ----------------------------------------------------------------------- */
@@ -270,6 +348,21 @@ int testhooks_init_from_env(void)
                                             : 0;
     if (kd < 0 || code == 0) return -1;
     if (testhooks_vfs_install() != SQLITE_OK) return -1;
+    const char *at = strchr(env, '@');
+    if (at) {
+        /* armed later, when the named point is passed */
+        long want;
+        size_t n = strcspn(at + 1, ":");
+        if (n == 0 || n >= sizeof fault_anchor.point) return -1;
+        memcpy(fault_anchor.point, at + 1, n);
+        fault_anchor.point[n] = 0;
+        if (!point_matches(at + 1, fault_anchor.point, &want) || want < 1) return -1;
+        fault_anchor.want = want;
+        fault_anchor.kind = kd;
+        fault_anchor.k = k;
+        fault_anchor.code = code;
+        return 0;
+    }
     testhooks_fault_set(kd, k, code);
     return 0;
 }

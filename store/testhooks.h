@@ -9,7 +9,8 @@
  * When the environment variable PHENOSCOPE_KILLPOINT names that point, the process raises
  * SIGKILL there (no clean-up, no atexit, exactly as a power cut or the OOM killer). "name:N"
  * kills on the N-th hit (1-based), "name" on the first. Names are "module.moment"; the list of
- * points that exist is in README "Reliability" and in testhooks.c.
+ * points that exist is in README "Reliability" and in testhooks.c. PHENOSCOPE_KILLPOINT_LOG=FILE
+ * appends the name of every point passed to FILE (one line each), so a test can count them.
  *
  * Fault VFS. testhooks_vfs_install() registers a VFS wrapping the default one and makes it the
  * default, so every store opened afterwards goes through it. testhooks_fault_set() arms it:
@@ -17,7 +18,10 @@
  * TESTHOOKS_KILL, raises SIGKILL in the middle of the I/O — before the k-th write reaches the
  * file. Once fired, the fault stays fired ("sticky") until re-armed: a full disk stays full.
  * From the environment (for the hooks binary): PHENOSCOPE_FAULT="write:K:full",
- * "write:K:ioerr", "sync:K:ioerr", "write:K:kill", read by testhooks_init_from_env().
+ * "write:K:ioerr", "sync:K:ioerr", "write:K:kill", read by testhooks_init_from_env(). A suffix
+ * "@point" or "@point:N" arms the fault only when kill point `point` is passed (the N-th time),
+ * so K counts from a known moment, e.g. "write:3:full@checkpoint.before_begin:2" fails the
+ * fourth write of the second checkpoint's transaction (and every write after it).
  *
  * Allocation faults. testhooks_sqlite_malloc_install() replaces SQLite's allocator (it must be
  * called before SQLite is initialised, or after sqlite3_shutdown) with one that fails the k-th
@@ -63,6 +67,15 @@ int64_t testhooks_malloc_count(void);
 /* Reads PHENOSCOPE_FAULT and installs and arms the fault VFS accordingly; also notes
  * PHENOSCOPE_KILLPOINT. Returns 0, or -1 when PHENOSCOPE_FAULT is malformed. */
 int testhooks_init_from_env(void);
+
+/* PHENOSCOPE_FLUSH_EVERY as a positive number of iterations, or 0 (unset): the trainer then
+ * writes its losses every N iterations instead of every couple of seconds. */
+int testhooks_flush_every(void);
+
+/* PHENOSCOPE_CRASH_AFTER_MS=N: the first call starts a clock; a call N ms or more later crashes
+ * the process with PHENOSCOPE_CRASH_SIGNAL (segv, the default, abrt, bus or fpe), as a bug
+ * would, so a test can check what a crash leaves behind (the terminal's modes). */
+void testhooks_crash_check(void);
 
 #else
 

@@ -1,7 +1,7 @@
 /* cmd_train.c — `phenoscope train`: one training run in the background thread (engine/job.h)
  * while the main thread shows its progress: one live line on a terminal, a plain line per epoch
- * when piped, JSON lines with --json. SIGINT / SIGTERM stop the run after its current iteration
- * with its checkpoint saved; `--resume RUN` continues it (also after SIGKILL, from the last
+ * when piped, JSON lines with --json. SIGINT / SIGTERM / SIGHUP stop the run after its current
+ * iteration with its checkpoint saved; `--resume RUN` continues it (also after SIGKILL, from the last
  * epoch's checkpoint). Also the options and helpers the other training verbs share.
  */
 #include "ui/cmd_train.h"
@@ -400,6 +400,14 @@ int cmd_train_run(const CmdGlobal *g, int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    /* a hangup (the SSH link or terminal gone) stops the run with its checkpoint like Ctrl-C;
+     * output to a vanished pipe must not kill the process before that checkpoint is written */
+    struct sigaction old_hup, old_pipe, ign;
+    sigaction(SIGHUP, &sa, &old_hup);
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old_pipe);
     int id;
     if (job_submit(job, &req, &id, &err)) {
         fprintf(stderr, "phenoscope train: %s\n", err.msg);
@@ -414,10 +422,13 @@ int cmd_train_run(const CmdGlobal *g, int argc, char **argv)
     for (;;) {
         struct timespec ts = {0, 200000000L};
         nanosleep(&ts, NULL);
-        if (got_signal && !stopping) {
-            stopping = 1;
+        if (got_signal) {
+            /* again on every turn: a stop asked before the worker picked the run up is reset
+             * when the run starts */
             job_stop(job);
-            if (!json) fprintf(stderr, "\nphenoscope train: stopping after this iteration...\n");
+            if (!stopping && !json)
+                fprintf(stderr, "\nphenoscope train: stopping after this iteration...\n");
+            stopping = 1;
         }
         JobSnapshot s;
         job_snapshot(job, &s);
@@ -451,6 +462,8 @@ int cmd_train_run(const CmdGlobal *g, int argc, char **argv)
     if (tty) printf("\n");
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
     JobSnapshot s;
     job_snapshot(job, &s);
     job_free(job);

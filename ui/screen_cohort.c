@@ -373,6 +373,10 @@ static int start_loader(Cohort *c)
     /* The worker must never take SIGINT/SIGTERM/SIGWINCH: the UI thread's flags handle them. */
     sigset_t all, old;
     sigfillset(&all);
+    /* faults stay deliverable: a crash in the worker must reach the handler that restores the
+     * terminal (a blocked SIGSEGV kills the process without running any handler) */
+    for (const int *f = (const int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, 0}; *f; f++)
+        sigdelset(&all, *f);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int prc = pthread_create(&c->thread, NULL, loader, c);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +168,16 @@ static void *pred_open(App *app)
     p->app = app;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+    /* the worker never takes the UI's signals (quit, hangup, resize): their flags are read by
+     * the UI thread, which must be the one interrupted */
+    sigset_t block, old;
+    sigemptyset(&block);
+    for (const int *s = (const int[]){SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGPIPE, 0}; *s; s++)
+        sigaddset(&block, *s);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     if (app->opt.store_path && pthread_create(&p->th, NULL, worker, p) == 0) p->th_started = 1;
     else snprintf(p->err, sizeof p->err, "cannot start the prediction worker");
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return p;
 }
 

@@ -163,6 +163,10 @@ static int start_job(Rad *v, int64_t stay_id, const char *dicom)
     snprintf(v->job.dicom, sizeof v->job.dicom, "%s", dicom ? dicom : "");
     sigset_t all, old;
     sigfillset(&all);
+    /* faults stay deliverable: a crash in the worker must reach the handler that restores the
+     * terminal (a blocked SIGSEGV kills the process without running any handler) */
+    for (const int *f = (const int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, 0}; *f; f++)
+        sigdelset(&all, *f);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int prc = pthread_create(&v->thread, NULL, loader, v);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -116,6 +116,10 @@ static void start_loader(Stay *v, App *app, int64_t stay_id)
     v->load.stay_id = stay_id;
     sigset_t all, old;
     sigfillset(&all);
+    /* faults stay deliverable: a crash in the worker must reach the handler that restores the
+     * terminal (a blocked SIGSEGV kills the process without running any handler) */
+    for (const int *f = (const int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, 0}; *f; f++)
+        sigdelset(&all, *f);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int prc = pthread_create(&v->thread, NULL, loader, v);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

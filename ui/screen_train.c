@@ -18,6 +18,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,10 +283,17 @@ static void *train_open(App *app)
     pthread_cond_init(&t->cv, NULL);
     if (!app->opt.store_path) {
         app_status(app, "Training: no store");
-    } else if (pthread_create(&t->th, NULL, loader_main, t) == 0) {
-        t->th_started = 1;
     } else {
-        app_status(app, "Training: cannot start the loader thread");
+        /* the loader never takes the UI's signals (quit, hangup, resize) */
+        sigset_t block, old;
+        sigemptyset(&block);
+        for (const int *s = (const int[]){SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGPIPE, 0};
+             *s; s++)
+            sigaddset(&block, *s);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        if (pthread_create(&t->th, NULL, loader_main, t) == 0) t->th_started = 1;
+        else app_status(app, "Training: cannot start the loader thread");
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     return t;
 }

@@ -7,23 +7,75 @@
  * Signals: our own handlers for SIGINT, SIGTERM, SIGHUP and SIGWINCH are installed before
  * curses starts, so ncurses leaves them alone (it only catches signals whose handler is still
  * SIG_DFL). They set a flag and nothing else; term_getkey turns the flags into TERM_KEY_QUIT or
- * KEY_RESIZE. The flags are the one piece of process-global mutable state here, because a
- * signal handler can reach nothing else.
+ * KEY_RESIZE. A terminal that is gone without a SIGHUP (input at end of file or failing with
+ * EIO) counts as a hangup too, so the loop never spins on a dead tty.
+ *
+ * Crashes: SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT and SIGQUIT get a handler that puts the
+ * saved tty modes back with tcsetattr, writes the terminal's own "leave the alternate screen,
+ * show the cursor, plain attributes" strings (both async-signal-safe: no stdio, no curses), and
+ * re-raises the signal with its default action, so the exit status and any core dump are the
+ * usual ones. The flags and the crash copy of the tty state are the one piece of process-global
+ * mutable state here, because a signal handler can reach nothing else.
  */
 #include "ui/term.h"
 
 #include <errno.h>
 #include <langinfo.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <term.h>
+#include <time.h>
 #include <unistd.h>
 #include <wchar.h>
 
+#ifdef PS_TEST_HOOKS
+#include "store/testhooks.h"
+#endif
+
 static volatile sig_atomic_t quit_signal;
 static volatile sig_atomic_t winch_pending;
+
+/* What the crash handler restores: written by term_start / term_stop on the main thread while
+ * crash_armed is 0, read by the handler only when it is 1. */
+static struct termios crash_termios;
+static char crash_reset[128];
+static size_t crash_reset_len;
+static int crash_tty_fd = -1, crash_out_fd = -1;
+static volatile sig_atomic_t crash_armed;
+
+static void on_fatal(int sig)
+{
+    if (crash_armed) {
+        crash_armed = 0;
+        if (crash_reset_len) {
+            ssize_t w = write(crash_out_fd, crash_reset, crash_reset_len);
+            (void)w; /* nothing else can be done about a terminal that is gone */
+        }
+        tcsetattr(crash_tty_fd, TCSANOW, &crash_termios);
+    }
+    /* SA_RESETHAND has put the default action back and SA_NODEFER lets it act at once */
+    raise(sig);
+}
+
+/* Appends a terminfo string (or the fallback when the terminal has none) to the crash reset. */
+static void crash_reset_add(const char *cap, const char *fallback)
+{
+    const char *v = NULL;
+    if (cap) {
+        char name[16];
+        snprintf(name, sizeof name, "%s", cap);
+        v = tigetstr(name);
+    }
+    if (v == NULL || v == (const char *)-1) v = fallback;
+    size_t n = strlen(v);
+    if (crash_reset_len + n >= sizeof crash_reset) return;
+    memcpy(crash_reset + crash_reset_len, v, n);
+    crash_reset_len += n;
+}
 
 static void on_quit(int sig) { quit_signal = sig; }
 static void on_winch(int sig)
@@ -44,6 +96,10 @@ void term_signals_install(void)
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = on_winch;
     sigaction(SIGWINCH, &sa, NULL);
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGQUIT};
+    sa.sa_handler = on_fatal;
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) sigaction(fatal[i], &sa, NULL);
 }
 
 int term_quit_signal(void) { return (int)quit_signal; }
@@ -114,6 +170,19 @@ PsStatus term_start(Term *t, const TermOptions *o, PsErr *err)
         use_default_colors();
         t->colors = COLORS;
     }
+    if (t->have_saved) {
+        crash_armed = 0;
+        crash_termios = t->saved;
+        crash_tty_fd = t->tty_fd;
+        crash_out_fd = STDOUT_FILENO;
+        crash_reset_len = 0;
+        crash_reset_add("sgr0", "\033[0m");
+        crash_reset_add("cnorm", "\033[?25h");
+        crash_reset_add("rmcup", "\033[?1049l");
+        crash_reset_add("rmkx", "");
+        crash_reset_add(NULL, "\r\n");
+        crash_armed = 1;
+    }
     return PS_OK;
 }
 
@@ -137,6 +206,24 @@ static int headless_key(Term *t)
     return k;
 }
 
+static long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the terminal has hung up: after a hangup the tty's input is at end of file (or fails
+ * with EIO) and poll reports POLLHUP / POLLERR, so getch returns at once instead of waiting. */
+static int tty_gone(const Term *t)
+{
+    if (t->tty_fd < 0) return 0;
+    struct pollfd p = {.fd = t->tty_fd, .events = POLLIN};
+    int r = poll(&p, 1, 0);
+    if (r < 0) return errno != EINTR;
+    return r > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
 int term_getkey(Term *t, int timeout_ms)
 {
     if (quit_signal) return TERM_KEY_QUIT;
@@ -144,15 +231,24 @@ int term_getkey(Term *t, int timeout_ms)
         winch_pending = 0;
         return resize_from_tty(t);
     }
+#ifdef PS_TEST_HOOKS
+    testhooks_crash_check();
+#endif
     if (t->headless) return headless_key(t);
     wtimeout(stdscr, timeout_ms);
     wint_t wc = 0;
+    long t0 = mono_ms();
     int r = wget_wch(stdscr, &wc);
     if (quit_signal) return TERM_KEY_QUIT;
     if (r == ERR) {
         if (winch_pending) {
             winch_pending = 0;
             return resize_from_tty(t);
+        }
+        /* an early ERR without a signal: the terminal may be gone */
+        if (timeout_ms > 0 && mono_ms() - t0 < timeout_ms / 2 && tty_gone(t)) {
+            quit_signal = SIGHUP;
+            return TERM_KEY_QUIT;
         }
         return TERM_KEY_NONE;
     }
@@ -181,6 +277,7 @@ void term_write_raw(Term *t, const char *buf, size_t n)
 
 void term_stop(Term *t)
 {
+    crash_armed = 0;
     if (t->started) {
         endwin();
         delscreen(t->scr);
