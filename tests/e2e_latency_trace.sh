@@ -31,7 +31,7 @@ case "$keys" in
 "258 258 106 10 49 " | "258 258 106 13 49 " | "258 258 106 343 49 ") pass trace_keys_in_order ;;
 *) fail trace_keys_in_order "$keys" ;;
 esac
-bad=$(awk '!/^key=[0-9]+ read_ns=[0-9]+ done_ns=[0-9]+ ms=[0-9]+\.[0-9]+ drew=[01] screen=[1-6]$/ ||
+bad=$(awk '!/^key=[0-9]+ read_ns=[0-9]+ done_ns=[0-9]+ ms=[0-9]+\.[0-9]+ cpu_ms=[0-9]+\.[0-9]+ drew=[01] screen=[1-6]$/ ||
            substr($3, 9) + 0 < substr($2, 9) + 0' "$tmp/trace")
 [ -z "$bad" ] && pass trace_lines_well_formed || fail trace_lines_well_formed "$bad"
 # the Enter's frame was drawn on the stay screen (2), the '1' on the cohort (1)

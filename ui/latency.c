@@ -5,10 +5,10 @@
 #include <string.h>
 #include <time.h>
 
-static int64_t now_ns(void)
+static int64_t clock_ns(clockid_t c)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(c, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -25,17 +25,18 @@ void latency_key(LatencyTrace *t, int key)
     if (!t->f) return;
     t->pending = 1;
     t->key = key;
-    t->read_ns = now_ns();
+    t->read_ns = clock_ns(CLOCK_MONOTONIC);
+    t->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 void latency_done(LatencyTrace *t, int drew, int screen)
 {
     if (!t->f || !t->pending) return;
-    int64_t done = now_ns();
+    int64_t done = clock_ns(CLOCK_MONOTONIC), cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     t->pending = 0;
-    fprintf(t->f, "key=%d read_ns=%lld done_ns=%lld ms=%.3f drew=%d screen=%d\n", t->key,
-            (long long)t->read_ns, (long long)done, (double)(done - t->read_ns) / 1e6, drew,
-            screen + 1);
+    fprintf(t->f, "key=%d read_ns=%lld done_ns=%lld ms=%.3f cpu_ms=%.3f drew=%d screen=%d\n",
+            t->key, (long long)t->read_ns, (long long)done, (double)(done - t->read_ns) / 1e6,
+            (double)(cpu - t->cpu_ns) / 1e6, drew, screen + 1);
     fflush(t->f);
 }
 
