@@ -151,6 +151,33 @@ static int cohort_compare(void *ctx, size_t a, size_t b, int col)
     return 0;
 }
 
+/* The same order as cohort_compare, as radix keys. */
+static void cohort_sort_key(void *ctx, size_t row, int col, uint64_t key[2])
+{
+    const CohortModel *m = ctx;
+    const CohortRow *r = &m->rows[row];
+    key[1] = 0;
+    switch (col) {
+    case COHORT_COL_STAY: key[0] = table_key_i64(r->stay_id); return;
+    case COHORT_COL_SUBJECT:
+        key[0] = table_key_i64(r->subject_id);
+        key[1] = table_key_i64(r->stay_id);
+        return;
+    case COHORT_COL_AGE: key[0] = table_key_i64(r->age); return;
+    case COHORT_COL_SEX: key[0] = table_key_i64(r->gender); return;
+    case COHORT_COL_UNIT: key[0] = table_key_i64(m->unit_rank[m->unit_of[row]]); return;
+    case COHORT_COL_LOS: key[0] = table_key_dbl(r->los_days); return;
+    case COHORT_COL_CXR:
+        key[0] = table_key_i64(r->paired);
+        key[1] = table_key_i64(r->n_cxr);
+        return;
+    case COHORT_COL_SPLIT: key[0] = table_key_i64(r->split); return;
+    case COHORT_COL_NPOS:
+    case COHORT_COL_PHENOTYPES: key[0] = table_key_i64(r->n_pos); return;
+    }
+    key[0] = 0;
+}
+
 static int cohort_keep(void *ctx, size_t row)
 {
     const CohortModel *m = ctx;
@@ -279,6 +306,7 @@ const TableSpec cohort_table_spec = {
     .n_cols = COHORT_N_COLS,
     .cell = cohort_cell,
     .compare = cohort_compare,
+    .sort_key = cohort_sort_key,
     .keep = cohort_keep,
     .begin_search = cohort_begin_search,
     .match = cohort_match,
