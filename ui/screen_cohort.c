@@ -759,7 +759,7 @@ static int cohort_key(void *state, App *app, int key)
         c->pick = c->model.pheno + 1;
         return SCREEN_KEY_USED;
     case 'R':
-        if (!worker_pending(c->worker) && start_loader(c)) app_status(app, "Reloading the cohort...");
+        if (c->worker && !worker_pending(c->worker) && start_loader(c)) app_status(app, "Reloading the cohort...");
         return SCREEN_KEY_USED;
     case 'c':
         c->model.split = COHORT_SPLIT_ALL;
