@@ -1,14 +1,15 @@
 /* test_screens_threads.c — every screen's worker (ui/worker.h) driven through the real app loop
  * (headless, keys from a script) over a small demo store: each screen shows the data its worker
  * read, and, run under ThreadSanitizer by `make test-tsan` (TSAN_TESTS), the hand-offs between
- * the UI thread and the five workers are race-free. Images are off (--graphics=none): chafa
- * draws on glib's own thread pool, which TSan cannot see into. */
+ * the UI thread and the five workers are race-free, symbol pictures included (chafa draws on the
+ * UI thread: ui/image.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,7 @@ static int teardown(void **state)
 /* Runs the app headless on the key script; returns the last screen as text. */
 static const char *run_keys(Fix *f, const char *keys)
 {
-    AppOptions o = {.store_path = f->path, .store = f->st, .graphics = "none", .headless = 1,
+    AppOptions o = {.store_path = f->path, .store = f->st, .graphics = "symbols", .headless = 1,
                     .rows = 40, .cols = 120, .keys = keys, .dump_path = f->dump};
     unlink(f->dump);
     int rc = app_run(&o);
@@ -126,6 +127,8 @@ static void radiograph_worker(void **state)
     const char *s = run_keys(f, "p<Enter>3");
     assert_non_null(strstr(s, "CheXpert findings"));
     assert_non_null(strstr(s, "paired"));
+    /* the decoded image, drawn as symbols: a full block in the picture */
+    assert_non_null(strstr(s, "\xe2\x96\x88"));
     s = run_keys(f, "p<Enter>3jjkk");
     assert_non_null(strstr(s, "CheXpert findings"));
     assert_null(strstr(s, "Cannot read"));
@@ -143,6 +146,11 @@ static void training_and_predictions_workers(void **state)
 
 int main(void)
 {
+    /* as `phenoscope tui` does, in a UTF-8 locale (the test's own choice, not the user's) */
+    if (!setlocale(LC_ALL, "C.UTF-8")) {
+        fprintf(stderr, "test_screens_threads: no C.UTF-8 locale\n");
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cohort_and_stay_workers),
         cmocka_unit_test(radiograph_worker),
