@@ -193,7 +193,7 @@ test-long: deps $(BIN) $(HOOKS_BIN) $(TEST_BINS)
 
 # The threaded tests under ThreadSanitizer, OpenBLAS on one thread (its own pthreads are not
 # instrumented). Suppressions, each with its reason, are in tests/tsan.supp.
-TSAN_TESTS ?= test_demo test_import_mimic test_import_cxr
+TSAN_TESTS ?= test_demo test_import_mimic test_import_cxr test_worker test_screens_threads
 test-tsan: $(BIN) $(TSAN_TESTS:%=$(BUILD)/tests/%)
 	@PS_NO_E2E=1 OPENBLAS_NUM_THREADS=1 \
 	    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \

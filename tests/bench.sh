@@ -1,8 +1,10 @@
 #!/bin/sh
 # `make bench`: phenoscope's workloads against the same workloads in PyTorch, in one run.
 #
-# Every BUILD/tests/bench_* binary prints `PSBENCH <name> ms=<median> peak_rss_mb=<n>` (each
-# workload in its own process, so the peak RSS is its own); every tests/bench_*.py prints
+# Every BUILD/tests/bench_* binary and tests/bench_*.sh script prints `PSBENCH <name>
+# ms=<median> peak_rss_mb=<n> [more fields]` (each workload in its own process, so the peak RSS
+# is its own; tests/bench_tui.sh: the TUI's input-to-redraw latency, ms = p50, then p95_ms,
+# max_ms, keys); every tests/bench_*.py prints
 # `TORCHBENCH <name> ms=<median>` under Debian's /usr/bin/python3 when torch imports. Both sides
 # get the same thread count ($PS_BENCH_THREADS, default 2, exported as OMP_NUM_THREADS,
 # OPENBLAS_NUM_THREADS and used for torch.set_num_threads) and the same OpenBLAS kernels: when
@@ -35,6 +37,11 @@ fail=0
 for b in "$@"; do
     case "$b" in */bench_sgemm) continue ;; esac
     "$b" >> "$ps_out" || { echo "bench: $b failed" >&2; fail=1; }
+done
+# shell benches (tests/bench_*.sh BUILD) print PSBENCH lines too; extra fields follow peak_rss_mb
+for b in tests/bench_*.sh; do
+    [ -f "$b" ] || continue
+    sh "$b" "$build" >> "$ps_out" || { echo "bench: $b failed" >&2; fail=1; }
 done
 py=/usr/bin/python3
 if $py -c 'import torch' 2>/dev/null; then

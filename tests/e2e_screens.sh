@@ -87,6 +87,9 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 
 # ---- tmux ---------------------------------------------------------------------------------
+# One session lives for the whole test: tmux exits with its last session, and a session started
+# while the old server is still shutting down can come up empty on a busy machine.
+T new-session -d -s keep "sleep 3600"
 start() { # start NAME COLS ROWS ARGS...
     name=$1; cols=$2; rows=$3; shift 3
     cat > "$tmp/$name.sh" <<EOF

@@ -59,6 +59,10 @@ if ! command -v tmux >/dev/null 2>&1; then
     exit $((failures > 0))
 fi
 
+# One session lives for the whole test: tmux exits with its last session, and a session started
+# while the old server is still shutting down can come up empty on a busy machine.
+T new-session -d -s keep "sleep 3600"
+
 # ---- the graphics probe inside tmux -------------------------------------------------------
 T new-session -d -s probe -x 100 -y 30 "TERM=xterm-256color '$bin' probe; sleep 30"
 i=0

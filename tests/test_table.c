@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <math.h>
 
 #include "store/catalog.h"
 #include "ui/screen_cohort.h"
@@ -104,12 +105,28 @@ static void sorts_every_column_both_ways(void **state)
                 int c = s->compare(&f->model, f->table.view[i - 1], f->table.view[i], col);
                 if (desc) c = -c;
                 if (c > 0) fail_msg("column %d desc %d: rows %zu and %zu out of order", col, desc, i - 1, i);
+                /* ties by row index, exactly as the compare-based sort orders them */
+                if (c == 0 && f->table.view[i - 1] > f->table.view[i])
+                    fail_msg("column %d desc %d: tie at %zu not in row order", col, desc, i);
             }
         }
     /* A known column: descending age puts the oldest first, unknown ages (-1) last. */
     table_sort(&f->table, COHORT_COL_AGE, 1);
     assert_true(f->rows[f->table.view[0]].age >= 97 - 1);
     assert_int_equal(f->rows[f->table.view[N_ROWS - 1]].age, -1);
+}
+
+/* The radix keys order numbers as the numbers are ordered. */
+static void sort_keys_preserve_order(void **state)
+{
+    (void)state;
+    const int64_t iv[] = {INT64_MIN, -5000000000LL, -1, 0, 1, 255, 256, 30000000, INT64_MAX};
+    for (size_t i = 1; i < sizeof iv / sizeof iv[0]; i++)
+        assert_true(table_key_i64(iv[i - 1]) < table_key_i64(iv[i]));
+    const double dv[] = {-INFINITY, -1e300, -2.5, -1e-300, 0.0, 1e-300, 0.01, 1.0, 39.99, 1e300, INFINITY};
+    for (size_t i = 1; i < sizeof dv / sizeof dv[0]; i++)
+        assert_true(table_key_dbl(dv[i - 1]) < table_key_dbl(dv[i]));
+    assert_true(table_key_dbl(NAN) > table_key_dbl(INFINITY));
 }
 
 static size_t brute(const Fx *f, int split, int paired, int pheno, const char *needle)
@@ -297,6 +314,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sorts_every_column_both_ways, setup, teardown),
+        cmocka_unit_test(sort_keys_preserve_order),
         cmocka_unit_test_setup_teardown(filters_match_brute_force, setup, teardown),
         cmocka_unit_test_setup_teardown(incremental_search_narrows, setup, teardown),
         cmocka_unit_test_setup_teardown(masked_ids_are_not_shown_or_searchable, setup, teardown),

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ui/latency.h"
 #include "ui/table.h"
 #include "store/sanitize.h"
 
@@ -306,6 +307,9 @@ int app_run(const AppOptions *o)
 
     int turns = 0;
     long busy_since = -1;
+    LatencyTrace lat;
+    if (latency_open(&lat, getenv("PHENOSCOPE_TRACE_LATENCY")) != 0)
+        app_status(app, "cannot write the latency trace (PHENOSCOPE_TRACE_LATENCY)");
     while (!app->quit) {
         app->now_ms = mono_ms();
         if (tick_all(app)) app->dirty = 1;
@@ -314,7 +318,9 @@ int app_run(const AppOptions *o)
             app->status[0] = 0;
             app->dirty = 1;
         }
+        int drew = app->dirty;
         if (app->dirty) draw_frame(app);
+        latency_done(&lat, drew, (int)app_current(app));
         if (o->headless) {
             if (o->frames > 0 && ++turns >= o->frames) break;
             /* Scripted keys wait for the screen's data, as a user's eyes would (30 s cap). */
@@ -338,6 +344,7 @@ int app_run(const AppOptions *o)
             continue;
         }
         if (key == TERM_KEY_NONE) continue;
+        latency_key(&lat, key);
         handle_key(app, key);
     }
     if (o->headless) {
@@ -353,6 +360,7 @@ int app_run(const AppOptions *o)
     for (int i = 0; i < SCREEN_COUNT; i++)
         if (screens[i] && app->state[i]) screens[i]->close(app->state[i]);
     image_view_done(&app->images);
+    latency_close(&lat);
     term_stop(&app->term);
     int rc = app->exit_code;
     free(app);

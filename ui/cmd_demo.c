@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/cxr_synth.h"
 #include "store/demo.h"
 #include "store/sanitize.h"
 #include "store/store.h"
@@ -82,8 +83,10 @@ static void usage(FILE *f)
                "  --store PATH   the store to write (same as the global option)\n"
                "  --if-absent    do nothing when the store already holds data\n"
                "  --force        replace a store that already holds data\n"
-               "  --threads N    drawing threads (default: one per CPU)\n",
-            DEMO_DEFAULT_STAYS, DEMO_DEFAULT_SEED);
+               "  --threads N    drawing threads (default: one per CPU)\n"
+               "  --image-size S side of the stored radiographs in pixels (default %d, at least %d;\n"
+               "                 small images make a large cohort quick to build)\n",
+            DEMO_DEFAULT_STAYS, DEMO_DEFAULT_SEED, CXR_SYNTH_DEFAULT_SIZE, CXR_SYNTH_MIN_SIZE);
 }
 
 static int parse_long(const char *s, long long lo, long long hi, long long *out)
@@ -119,7 +122,8 @@ int cmd_demo_run(const CmdGlobal *g, int argc, char **argv)
         {"stays", required_argument, NULL, 'n'}, {"seed", required_argument, NULL, 's'},
         {"store", required_argument, NULL, 'p'}, {"if-absent", no_argument, NULL, 'a'},
         {"force", no_argument, NULL, 'f'},       {"threads", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},        {"image-size", required_argument, NULL, 'i'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     long long v;
@@ -147,6 +151,14 @@ int cmd_demo_run(const CmdGlobal *g, int argc, char **argv)
                 return 2;
             }
             cfg.threads = (int)v;
+            break;
+        case 'i':
+            if (!parse_long(optarg, CXR_SYNTH_MIN_SIZE, 4096, &v)) {
+                fprintf(stderr, "phenoscope demo: --image-size must be %d..4096 pixels, not '%s'\n",
+                        CXR_SYNTH_MIN_SIZE, optarg);
+                return 2;
+            }
+            cfg.image_size = (int)v;
             break;
         case 'p': store_opt = optarg; break;
         case 'a': if_absent = 1; break;

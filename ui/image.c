@@ -303,6 +303,10 @@ void image_view_init(ImageView *iv, const GraphicsInfo *g, ThemeMode theme, int 
     iv->max_w = g->sixel_max_w;
     iv->max_h = g->sixel_max_h;
     iv->pair_limit = color_pairs - THEME_FIRST_FREE_PAIR;
+    /* chafa would render on a thread pool with the UI thread waiting for it: on a busy machine
+     * the pool threads wait for a core and a screen switch took 0.7 s for 3 ms of work. A
+     * small picture is cheaper drawn on the UI thread itself (measured: tests/bench_tui.sh). */
+    chafa_set_n_threads(1);
     if (iv->pair_limit > IMAGE_PAIR_SLOTS / 2) iv->pair_limit = IMAGE_PAIR_SLOTS / 2;
     if (iv->pair_limit < 0) iv->pair_limit = 0;
 }

@@ -2,19 +2,18 @@
  * incremental search, filters (split, paired only, has phenotype X) and the funnel line that
  * says how the cohort was derived.
  *
- * The store is read by a worker thread with its own Store handle (one query, store/cohort.c);
+ * The store is read by a worker thread with its own Store handle (ui/worker.h; one query,
+ * store/cohort.c);
  * the UI thread picks the result up in on_tick and never waits for it. Sorting, filtering and
  * search run in memory through the table widget. All text from the store is sanitised here
  * before it reaches the table. The screen adds no logic beyond viewing: it computes nothing a
  * headless verb would need.
  *
- * Thread safety: the loader thread touches only Cohort.load (under Cohort.mu) and its own
- * Store; everything else belongs to the UI thread.
+ * Thread safety: the worker runs load_cohort on its own Store and result slot; everything else
+ * belongs to the UI thread.
  */
 #include "ui/screen_cohort.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "store/catalog.h"
 #include "ui/app.h"
 #include "store/sanitize.h"
+#include "ui/worker.h"
 
 /* ---- the table model ---------------------------------------------------------------------- */
 
@@ -149,6 +149,33 @@ static int cohort_compare(void *ctx, size_t a, size_t b, int col)
     case COHORT_COL_PHENOTYPES: return cmp_i64(x->n_pos, y->n_pos);
     }
     return 0;
+}
+
+/* The same order as cohort_compare, as radix keys. */
+static void cohort_sort_key(void *ctx, size_t row, int col, uint64_t key[2])
+{
+    const CohortModel *m = ctx;
+    const CohortRow *r = &m->rows[row];
+    key[1] = 0;
+    switch (col) {
+    case COHORT_COL_STAY: key[0] = table_key_i64(r->stay_id); return;
+    case COHORT_COL_SUBJECT:
+        key[0] = table_key_i64(r->subject_id);
+        key[1] = table_key_i64(r->stay_id);
+        return;
+    case COHORT_COL_AGE: key[0] = table_key_i64(r->age); return;
+    case COHORT_COL_SEX: key[0] = table_key_i64(r->gender); return;
+    case COHORT_COL_UNIT: key[0] = table_key_i64(m->unit_rank[m->unit_of[row]]); return;
+    case COHORT_COL_LOS: key[0] = table_key_dbl(r->los_days); return;
+    case COHORT_COL_CXR:
+        key[0] = table_key_i64(r->paired);
+        key[1] = table_key_i64(r->n_cxr);
+        return;
+    case COHORT_COL_SPLIT: key[0] = table_key_i64(r->split); return;
+    case COHORT_COL_NPOS:
+    case COHORT_COL_PHENOTYPES: key[0] = table_key_i64(r->n_pos); return;
+    }
+    key[0] = 0;
 }
 
 static int cohort_keep(void *ctx, size_t row)
@@ -279,6 +306,7 @@ const TableSpec cohort_table_spec = {
     .n_cols = COHORT_N_COLS,
     .cell = cohort_cell,
     .compare = cohort_compare,
+    .sort_key = cohort_sort_key,
     .keep = cohort_keep,
     .begin_search = cohort_begin_search,
     .match = cohort_match,
@@ -286,25 +314,16 @@ const TableSpec cohort_table_spec = {
 
 /* ---- the screen --------------------------------------------------------------------------- */
 
+/* The loader's result (the whole cohort, one query). */
 typedef struct {
-    /* written by the loader under mu, read by the UI thread under mu */
-    int done;
-    PsStatus rc;
-    char err[PS_ERRMSG_MAX];
     CohortRow *rows;
     size_t n;
     CohortFunnelStep *funnel;
     size_t nf;
-    long ms;
 } CohortLoad;
 
 typedef struct {
-    char path[4096];
-    pthread_t thread;
-    int thread_running;
-    pthread_mutex_t mu;
-    CohortLoad load;
-
+    Worker *worker;
     int loaded;
     char error[PS_ERRMSG_MAX];
     CohortRow *rows;
@@ -321,13 +340,6 @@ typedef struct {
     int picking, pick; /* phenotype picker: open, cursor (0 = any, i+1 = phenotype i) */
 } Cohort;
 
-static long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* 52000 -> "52,000" */
 static void fmt_count(char *buf, size_t n, long long v)
 {
@@ -342,49 +354,31 @@ static void fmt_count(char *buf, size_t n, long long v)
     buf[k] = 0;
 }
 
-static void *loader(void *arg)
+static PsStatus load_cohort(void *ctx, Store *st, const void *req, void *res, PsErr *err)
 {
-    Cohort *c = arg;
-    CohortLoad r = {0};
-    long t0 = mono_ms();
-    Store *st = NULL;
-    PsErr err = {{0}};
-    r.rc = store_open(&st, c->path, STORE_OPEN_READONLY, &err);
-    if (r.rc != PS_OK) {
-        snprintf(r.err, sizeof r.err, "%s", err.msg);
-    } else {
-        r.rc = store_cohort_load(st, &r.rows, &r.n);
-        if (r.rc == PS_OK) r.rc = store_cohort_funnel(st, &r.funnel, &r.nf);
-        if (r.rc != PS_OK) snprintf(r.err, sizeof r.err, "%s", store_errmsg(st));
-        store_close(st);
-    }
-    r.ms = mono_ms() - t0;
-    r.done = 1;
-    pthread_mutex_lock(&c->mu);
-    c->load = r;
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
+    (void)ctx;
+    (void)req;
+    (void)err;
+    CohortLoad *r = res;
+    PsStatus rc = store_cohort_load(st, &r->rows, &r->n);
+    if (rc == PS_OK) rc = store_cohort_funnel(st, &r->funnel, &r->nf);
+    return rc;
 }
 
-/* Starts the worker; on failure c->error says so (first load) or it returns 0 (reload). */
+static void free_load(void *res)
+{
+    CohortLoad *r = res;
+    free(r->rows);
+    free(r->funnel);
+    r->rows = NULL;
+    r->funnel = NULL;
+}
+
+/* Asks the worker for the cohort; 0 when there is no worker (c->error says why). */
 static int start_loader(Cohort *c)
 {
-    memset(&c->load, 0, sizeof c->load);
-    /* The worker must never take SIGINT/SIGTERM/SIGWINCH: the UI thread's flags handle them. */
-    sigset_t all, old;
-    sigfillset(&all);
-    /* faults stay deliverable: a crash in the worker must reach the handler that restores the
-     * terminal (a blocked SIGSEGV kills the process without running any handler) */
-    for (const int *f = (const int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, 0}; *f; f++)
-        sigdelset(&all, *f);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int prc = pthread_create(&c->thread, NULL, loader, c);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (prc != 0) {
-        if (!c->loaded) snprintf(c->error, sizeof c->error, "cannot start the cohort loader thread");
-        return 0;
-    }
-    c->thread_running = 1;
+    if (!c->worker) return 0;
+    worker_post(c->worker, NULL);
     return 1;
 }
 
@@ -395,7 +389,6 @@ static void *cohort_open(App *app)
         app_status(app, "cohort: out of memory");
         return NULL;
     }
-    pthread_mutex_init(&c->mu, NULL);
     c->model.split = COHORT_SPLIT_ALL;
     c->model.pheno = COHORT_PHENO_ANY;
     table_init(&c->table, &cohort_table_spec, &c->model);
@@ -403,7 +396,10 @@ static void *cohort_open(App *app)
         snprintf(c->error, sizeof c->error, "no store given");
         return c;
     }
-    snprintf(c->path, sizeof c->path, "%s", app->opt.store_path);
+    WorkerSpec spec = {.res_size = sizeof(CohortLoad), .run = load_cohort, .free_result = free_load};
+    PsErr err = {{0}};
+    if (worker_start(&c->worker, app->opt.store_path, &spec, &err) != PS_OK)
+        snprintf(c->error, sizeof c->error, "cannot start the cohort loader thread");
     start_loader(c);
     return c;
 }
@@ -412,33 +408,23 @@ static void cohort_close(void *state)
 {
     Cohort *c = state;
     if (!c) return;
-    if (c->thread_running) pthread_join(c->thread, NULL);
-    /* results the UI never picked up */
-    free(c->load.rows);
-    free(c->load.funnel);
+    worker_stop(c->worker);
     free(c->rows);
     free(c->funnel);
     table_done(&c->table);
     cohort_model_done(&c->model);
-    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
 static int cohort_tick(void *state, App *app)
 {
     Cohort *c = state;
-    if (!c->thread_running) return 0;
     CohortLoad r;
-    pthread_mutex_lock(&c->mu);
-    r = c->load;
-    if (r.done) memset(&c->load, 0, sizeof c->load);
-    pthread_mutex_unlock(&c->mu);
-    if (!r.done) return 0;
-    pthread_join(c->thread, NULL);
-    c->thread_running = 0;
-    if (r.rc != PS_OK) {
+    WorkerDone d;
+    if (!c->worker || !worker_take(c->worker, &r, &d)) return 0;
+    if (d.rc != PS_OK) {
         char safe[PS_ERRMSG_MAX];
-        sanitize_for_locale(safe, sizeof safe, r.err, app->utf8);
+        sanitize_for_locale(safe, sizeof safe, d.err, app->utf8);
         /* A failed reload keeps the rows on screen and says why. */
         if (c->loaded) app_status(app, "Reload failed: %s", safe);
         else snprintf(c->error, sizeof c->error, "%s", safe);
@@ -456,7 +442,7 @@ static int cohort_tick(void *state, App *app)
     c->n = r.n;
     c->funnel = r.funnel;
     c->nf = r.nf;
-    c->load_ms = r.ms;
+    c->load_ms = d.ms;
     c->loaded = 0;
     PsErr err;
     if (cohort_model_init(&c->model, c->rows, c->n, app->opt.mask_ids, app->utf8, &err) != PS_OK) {
@@ -486,7 +472,7 @@ static int cohort_tick(void *state, App *app)
 static int cohort_busy(void *state)
 {
     const Cohort *c = state;
-    return c->thread_running || (!c->loaded && !c->error[0]);
+    return (c->worker && worker_pending(c->worker)) || (!c->loaded && !c->error[0]);
 }
 
 /* "Cohort (demo): 60,000 ICU stays → 55,000 adults → ..." for each source in the funnel. */
@@ -773,7 +759,7 @@ static int cohort_key(void *state, App *app, int key)
         c->pick = c->model.pheno + 1;
         return SCREEN_KEY_USED;
     case 'R':
-        if (!c->thread_running && start_loader(c)) app_status(app, "Reloading the cohort...");
+        if (c->worker && !worker_pending(c->worker) && start_loader(c)) app_status(app, "Reloading the cohort...");
         return SCREEN_KEY_USED;
     case 'c':
         c->model.split = COHORT_SPLIT_ALL;

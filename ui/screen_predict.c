@@ -1,19 +1,17 @@
 /* screen_predict.c — screen 5, Predictions (see screen_predict.h).
  *
- * A worker thread with its own Store handle lists the finished runs and predicts the selected
+ * A worker thread with its own Store handle (ui/worker.h) lists the finished runs and predicts the selected
  * stay with the chosen run (loading the checkpoint and decoding the radiograph take a moment);
  * on_tick picks the result up. Withholding the X-ray needs no new prediction: the EHR head's
  * probabilities are always computed, and the paper's inference rule uses them whenever no
  * radiograph is there, so the screen only changes which column is "used".
  *
- * Thread safety: open / close / draw / on_key / on_tick on the UI thread; the worker touches only
- * its Store and the fields under `mu`.
+ * Thread safety: open / close / draw / on_key / on_tick on the UI thread; the worker runs
+ * run_job on its own Store and result slot.
  */
 #include "ui/screen_predict.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +24,7 @@
 #include "ui/screen_stay.h"
 #include "ui/table.h"
 #include "store/sanitize.h"
+#include "ui/worker.h"
 
 #define MAX_RUNS 200
 
@@ -34,24 +33,25 @@ typedef struct {
     char method[32];
 } RunPick;
 
+/* A job: list the finished runs (first, once), or predict one stay with one run. */
 typedef struct {
-    App *app;
-    pthread_t th;
-    int th_started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    /* under mu */
-    int stop;
-    int64_t req_run, req_stay;
-    unsigned req_gen, res_gen;
-    int res_ok, res_listed;
+    int list;
+    int64_t run, stay;
+} PredReq;
+
+typedef struct {
+    int list;
     PredictResult res;
-    char res_err[PS_ERRMSG_MAX];
-    RunPick res_runs[MAX_RUNS];
-    int res_n_runs;
-    int64_t res_first_pair;
+    RunPick runs[MAX_RUNS];
+    int n_runs;
+    int64_t first_pair;
+} PredRes;
+
+typedef struct {
+    Worker *worker;
+    PredReq job;           /* the newest job posted */
+    PredRes got;           /* the result taken last (large: kept off the stack) */
     /* UI copies */
-    unsigned seen_gen, asked_gen;
     int listed, have, waiting;
     PredictResult r;
     char err[PS_ERRMSG_MAX];
@@ -94,10 +94,10 @@ void screen_predict_order(int order[CATALOG_N_PHENOTYPES], const float *ehr, con
 
 static int pick_run(void *ctx, const RunInfo *r)
 {
-    Pred *p = ctx;
+    PredRes *p = ctx;
     if (strcmp(r->status, "done") && strcmp(r->status, "stopped")) return 0;
-    if (p->res_n_runs >= MAX_RUNS) return 1;
-    RunPick *k = &p->res_runs[p->res_n_runs++];
+    if (p->n_runs >= MAX_RUNS) return 1;
+    RunPick *k = &p->runs[p->n_runs++];
     k->run_id = r->run_id;
     snprintf(k->method, sizeof k->method, "%s", r->method);
     return 0;
@@ -110,52 +110,20 @@ static int first_pair(void *ctx, int64_t stay_id, const char *dicom)
     return 1;
 }
 
-static void *worker(void *arg)
+static PsStatus run_job(void *ctx, Store *st, const void *req, void *res, PsErr *err)
 {
-    Pred *p = arg;
-    Store *st = NULL;
-    PsErr err = {{0}};
+    (void)ctx;
+    const PredReq *q = req;
+    PredRes *p = res;
+    p->list = q->list;
+    /* a prediction shares the machine with the UI (and maybe a training run) */
     blas_set_threads(1);
-    PsStatus orc = store_open(&st, p->app->opt.store_path, STORE_OPEN_READONLY, &err);
-    pthread_mutex_lock(&p->mu);
-    if (orc) {
-        snprintf(p->res_err, sizeof p->res_err, "%s", err.msg);
-        p->res_listed = 1;
-        p->res_gen++;
-        pthread_mutex_unlock(&p->mu);
-        return NULL;
-    }
+    if (!q->list) return predict_stay(st, q->run, q->stay, &p->res, err);
     /* the finished runs and a paired stay to fall back on */
-    p->res_n_runs = 0;
     PsStatus rc = runs_each(st, pick_run, p);
-    if (rc && rc != PS_ERR_CANCELLED) snprintf(p->res_err, sizeof p->res_err, "runs: %s", store_errmsg(st));
-    int64_t fp = 0;
-    store_each_pair(st, first_pair, &fp);
-    p->res_first_pair = fp;
-    p->res_listed = 1;
-    p->res_gen++;
-    unsigned done = p->req_gen;
-    while (!p->stop) {
-        if (done == p->req_gen) {
-            pthread_cond_wait(&p->cv, &p->mu);
-            continue;
-        }
-        done = p->req_gen;
-        int64_t run = p->req_run, stay = p->req_stay;
-        pthread_mutex_unlock(&p->mu);
-        PredictResult res;
-        PsErr e = {{0}};
-        PsStatus prc = predict_stay(st, run, stay, &res, &e);
-        pthread_mutex_lock(&p->mu);
-        if (done != p->req_gen) continue; /* overtaken */
-        p->res = res;
-        p->res_ok = prc == PS_OK;
-        snprintf(p->res_err, sizeof p->res_err, "%s", prc ? e.msg : "");
-        p->res_gen++;
-    }
-    pthread_mutex_unlock(&p->mu);
-    store_close(st);
-    return NULL;
+    if (rc && rc != PS_ERR_CANCELLED) return ps_err(err, rc, "runs: %s", store_errmsg(st));
+    store_each_pair(st, first_pair, &p->first_pair);
+    return PS_OK;
 }
 
 static void *pred_open(App *app)
@@ -165,47 +133,29 @@ static void *pred_open(App *app)
         app_status(app, "Predictions: out of memory");
         return NULL;
     }
-    p->app = app;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    /* the worker never takes the UI's signals (quit, hangup, resize): their flags are read by
-     * the UI thread, which must be the one interrupted */
-    sigset_t block, old;
-    sigemptyset(&block);
-    for (const int *s = (const int[]){SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGPIPE, 0}; *s; s++)
-        sigaddset(&block, *s);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    if (app->opt.store_path && pthread_create(&p->th, NULL, worker, p) == 0) p->th_started = 1;
-    else snprintf(p->err, sizeof p->err, "cannot start the prediction worker");
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    WorkerSpec spec = {.req_size = sizeof(PredReq), .res_size = sizeof(PredRes), .run = run_job};
+    PsErr err = {{0}};
+    if (app->opt.store_path && worker_start(&p->worker, app->opt.store_path, &spec, &err) == PS_OK) {
+        p->job = (PredReq){.list = 1};
+        worker_post(p->worker, &p->job);
+    } else {
+        snprintf(p->err, sizeof p->err, "cannot start the prediction worker");
+    }
     return p;
 }
 
 static void pred_close(void *state)
 {
     Pred *p = state;
-    if (p->th_started) {
-        pthread_mutex_lock(&p->mu);
-        p->stop = 1;
-        pthread_cond_signal(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-        pthread_join(p->th, NULL);
-    }
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
+    worker_stop(p->worker);
     free(p);
 }
 
 static void ask(Pred *p)
 {
     if (!p->listed || !p->n_runs || !p->stay) return;
-    pthread_mutex_lock(&p->mu);
-    p->req_run = p->runs[p->run_ix].run_id;
-    p->req_stay = p->stay;
-    p->req_gen++;
-    p->asked_gen = p->req_gen;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    p->job = (PredReq){.list = 0, .run = p->runs[p->run_ix].run_id, .stay = p->stay};
+    worker_post(p->worker, &p->job);
     p->waiting = 1;
 }
 
@@ -213,14 +163,14 @@ static int pred_tick(void *state, App *app)
 {
     Pred *p = state;
     int changed = 0;
-    pthread_mutex_lock(&p->mu);
-    if (p->res_gen != p->seen_gen) {
-        p->seen_gen = p->res_gen;
-        if (!p->listed && p->res_listed) {
+    WorkerDone d;
+    if (p->worker && worker_take(p->worker, &p->got, &d)) {
+        /* a delivered result answers the newest job, p->job */
+        if (p->job.list && !p->listed) {
             p->listed = 1;
-            p->n_runs = p->res_n_runs;
-            memcpy(p->runs, p->res_runs, sizeof p->runs);
-            p->first_pair = p->res_first_pair;
+            p->n_runs = p->got.n_runs; /* what was listed before any error */
+            memcpy(p->runs, p->got.runs, sizeof p->runs);
+            p->first_pair = p->got.first_pair;
             p->run_ix = 0;
             /* the newest finished unified run, as `phenoscope predict` picks */
             for (int i = 0; i < p->n_runs; i++)
@@ -228,16 +178,15 @@ static int pred_tick(void *state, App *app)
                     p->run_ix = i;
                     break;
                 }
-            snprintf(p->err, sizeof p->err, "%s", p->res_err);
-        } else if (p->waiting && p->req_gen == p->asked_gen) {
+            snprintf(p->err, sizeof p->err, "%s", d.rc ? d.err : "");
+        } else if (!p->job.list && p->waiting) {
             p->waiting = 0;
-            p->have = p->res_ok;
-            p->r = p->res;
-            snprintf(p->err, sizeof p->err, "%s", p->res_err);
+            p->have = d.rc == PS_OK;
+            p->r = p->got.res;
+            snprintf(p->err, sizeof p->err, "%s", d.rc ? d.err : "");
         }
         changed = 1;
     }
-    pthread_mutex_unlock(&p->mu);
     int64_t want = app->selected_stay ? app->selected_stay : p->first_pair;
     if (p->listed && want && want != p->stay) {
         p->stay = want;
@@ -252,7 +201,7 @@ static int pred_tick(void *state, App *app)
 static int pred_busy(void *state)
 {
     const Pred *p = state;
-    return p->th_started && (!p->listed || p->waiting);
+    return p->worker && (!p->listed || p->waiting);
 }
 
 /* ---- drawing --------------------------------------------------------------------------------- */

@@ -6,21 +6,19 @@
  * drawn in the largest rect left (sixel, symbols or blocks through ui/image.h, which also
  * removes a sixel picture the moment it is no longer placed), with its 14 CheXpert findings.
  *
- * Reading runs on a worker thread with its own Store: first the list (indexed by subject), then
+ * Reading runs on a worker thread with its own Store (ui/worker.h): first the list (indexed by subject), then
  * the selected image (one blob read and a JPEG decode, a few ms for a 512x512 picture). The UI
  * thread never waits: it shows "Loading" until the result arrives. Data strings are sanitised.
  *
- * Thread safety: the loader touches only Rad.job/Rad.res (under Rad.mu) and its own Store.
+ * Thread safety: the worker runs load() on its own Store and result slot; the rest is the UI
+ * thread's.
  */
 #include "ui/screen_radiograph.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/jpeg.h"
 #include "store/stayview.h"
@@ -28,6 +26,7 @@
 #include "ui/screen_stay.h"
 #include "ui/table.h"
 #include "store/sanitize.h"
+#include "ui/worker.h"
 
 int screen_radiograph_column(int64_t t, int64_t tmin, int64_t tmax, int64_t intime,
                              int64_t outtime, int width)
@@ -72,25 +71,16 @@ typedef struct {
 } RadJob;
 
 typedef struct {
-    int done;
-    RadJob job;
-    PsStatus rc;
-    char err[PS_ERRMSG_MAX];
     StoreStay stay;
     StayviewRadiograph *list;
     size_t n;
     uint8_t *pix;
     int w, h;
-    long ms;
 } RadResult;
 
 typedef struct {
-    char path[4096];
-    pthread_t thread;
-    int thread_running;
-    pthread_mutex_t mu;
-    RadJob job;    /* set before the thread starts */
-    RadResult res; /* written by the worker under mu */
+    Worker *worker;
+    RadJob job; /* the newest job posted */
 
     int64_t list_stay; /* the stay whose list is shown (0 = none) */
     int64_t asked_stay;
@@ -107,75 +97,42 @@ typedef struct {
     long img_ms;
 } Rad;
 
-static long mono_ms(void)
+static PsStatus load(void *ctx, Store *st, const void *req, void *res, PsErr *err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void *loader(void *arg)
-{
-    Rad *v = arg;
-    RadResult r = {0};
-    pthread_mutex_lock(&v->mu);
-    r.job = v->job;
-    pthread_mutex_unlock(&v->mu);
-    long t0 = mono_ms();
-    Store *st = NULL;
-    PsErr err = {{0}};
-    r.rc = store_open(&st, v->path, STORE_OPEN_READONLY, &err);
-    if (r.rc != PS_OK) {
-        snprintf(r.err, sizeof r.err, "%s", err.msg);
-    } else if (!r.job.dicom[0]) {
-        r.rc = store_get_stay(st, r.job.stay_id, &r.stay);
-        if (r.rc == PS_OK) r.rc = stayview_radiographs(st, r.job.stay_id, &r.list, &r.n);
-        if (r.rc != PS_OK) snprintf(r.err, sizeof r.err, "%s", store_errmsg(st));
-    } else {
-        StoreRadiograph meta;
-        unsigned char *jpeg = NULL;
-        r.rc = store_get_radiograph(st, r.job.dicom, &meta, &jpeg);
-        if (r.rc != PS_OK) snprintf(r.err, sizeof r.err, "%s", store_errmsg(st));
-        else if (!jpeg) {
-            r.rc = PS_ERR_NOTFOUND;
-            snprintf(r.err, sizeof r.err, "no image stored for this radiograph");
-        } else {
-            unsigned char *px = NULL;
-            r.rc = jpeg_decode_gray(&px, &r.w, &r.h, jpeg, meta.jpeg_size, 0, 0, "radiograph", &err);
-            if (r.rc != PS_OK) snprintf(r.err, sizeof r.err, "%s", err.msg);
-            r.pix = px;
-        }
-        free(jpeg);
+    (void)ctx;
+    RadResult *r = res;
+    const RadJob *job = req;
+    if (!job->dicom[0]) {
+        PsStatus rc = store_get_stay(st, job->stay_id, &r->stay);
+        if (rc == PS_OK) rc = stayview_radiographs(st, job->stay_id, &r->list, &r->n);
+        return rc;
     }
-    if (st) store_close(st);
-    r.ms = mono_ms() - t0;
-    r.done = 1;
-    pthread_mutex_lock(&v->mu);
-    v->res = r;
-    pthread_mutex_unlock(&v->mu);
-    return NULL;
+    StoreRadiograph meta;
+    unsigned char *jpeg = NULL;
+    PsStatus rc = store_get_radiograph(st, job->dicom, &meta, &jpeg);
+    if (rc != PS_OK) return rc;
+    if (!jpeg) return ps_err(err, PS_ERR_NOTFOUND, "no image stored for this radiograph");
+    unsigned char *px = NULL;
+    rc = jpeg_decode_gray(&px, &r->w, &r->h, jpeg, meta.jpeg_size, 0, 0, "radiograph", err);
+    free(jpeg);
+    r->pix = px;
+    return rc;
 }
 
-static int start_job(Rad *v, int64_t stay_id, const char *dicom)
+static void free_result(void *res)
 {
-    memset(&v->res, 0, sizeof v->res);
+    RadResult *r = res;
+    free(r->list);
+    free(r->pix);
+    r->list = NULL;
+    r->pix = NULL;
+}
+
+static void start_job(Rad *v, int64_t stay_id, const char *dicom)
+{
     v->job.stay_id = stay_id;
     snprintf(v->job.dicom, sizeof v->job.dicom, "%s", dicom ? dicom : "");
-    sigset_t all, old;
-    sigfillset(&all);
-    /* faults stay deliverable: a crash in the worker must reach the handler that restores the
-     * terminal (a blocked SIGSEGV kills the process without running any handler) */
-    for (const int *f = (const int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, 0}; *f; f++)
-        sigdelset(&all, *f);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int prc = pthread_create(&v->thread, NULL, loader, v);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (prc != 0) {
-        snprintf(v->error, sizeof v->error, "cannot start the loader thread");
-        return 0;
-    }
-    v->thread_running = 1;
-    return 1;
+    worker_post(v->worker, &v->job);
 }
 
 static void *rad_open(App *app)
@@ -185,8 +142,13 @@ static void *rad_open(App *app)
         app_status(app, "radiograph: out of memory");
         return NULL;
     }
-    pthread_mutex_init(&v->mu, NULL);
-    if (app->opt.store_path) snprintf(v->path, sizeof v->path, "%s", app->opt.store_path);
+    if (app->opt.store_path) {
+        WorkerSpec spec = {.req_size = sizeof(RadJob), .res_size = sizeof(RadResult), .run = load,
+                           .free_result = free_result};
+        PsErr err = {{0}};
+        if (worker_start(&v->worker, app->opt.store_path, &spec, &err) != PS_OK)
+            snprintf(v->error, sizeof v->error, "cannot start the loader thread");
+    }
     return v;
 }
 
@@ -194,12 +156,9 @@ static void rad_close(void *state)
 {
     Rad *v = state;
     if (!v) return;
-    if (v->thread_running) pthread_join(v->thread, NULL);
-    free(v->res.list);
-    free(v->res.pix);
+    worker_stop(v->worker);
     free(v->list);
     free(v->pix);
-    pthread_mutex_destroy(&v->mu);
     free(v);
 }
 
@@ -218,24 +177,20 @@ static int rad_tick(void *state, App *app)
 {
     Rad *v = state;
     int changed = 0;
-    if (v->thread_running) {
-        RadResult r;
-        pthread_mutex_lock(&v->mu);
-        r = v->res;
-        if (r.done) memset(&v->res, 0, sizeof v->res);
-        pthread_mutex_unlock(&v->mu);
-        if (!r.done) return 0;
-        pthread_join(v->thread, NULL);
-        v->thread_running = 0;
+    if (!v->worker) return 0;
+    RadResult r;
+    WorkerDone d;
+    if (worker_take(v->worker, &r, &d)) {
         changed = 1;
-        if (!r.job.dicom[0]) {
-            if (r.job.stay_id == app->selected_stay) {
+        /* a delivered result answers the newest job, v->job */
+        if (!v->job.dicom[0]) {
+            if (v->job.stay_id == app->selected_stay) {
                 free(v->list);
                 v->list = r.list;
                 v->n = r.n;
                 r.list = NULL;
-                v->list_stay = r.job.stay_id;
-                if (r.rc != PS_OK) sanitize_for_locale(v->error, sizeof v->error, r.err, app->utf8);
+                v->list_stay = v->job.stay_id;
+                if (d.rc != PS_OK) sanitize_for_locale(v->error, sizeof v->error, d.err, app->utf8);
                 else {
                     v->error[0] = 0;
                     v->stay = r.stay;
@@ -249,14 +204,14 @@ static int rad_tick(void *state, App *app)
             v->pix = r.pix;
             v->w = r.w;
             v->h = r.h;
-            v->img_ms = r.ms;
-            snprintf(v->img_dicom, sizeof v->img_dicom, "%s", r.job.dicom);
-            if (r.rc != PS_OK)
-                sanitize_for_locale(v->img_error, sizeof v->img_error, r.err, app->utf8);
+            v->img_ms = d.ms;
+            snprintf(v->img_dicom, sizeof v->img_dicom, "%s", v->job.dicom);
+            if (d.rc != PS_OK) sanitize_for_locale(v->img_error, sizeof v->img_error, d.err, app->utf8);
             else v->img_error[0] = 0;
         }
     }
-    if (v->thread_running || !v->path[0]) return changed;
+    /* one job at a time, as the list decides which image comes next */
+    if (worker_pending(v->worker)) return changed;
     if (app->selected_stay && app->selected_stay != v->asked_stay) {
         v->asked_stay = app->selected_stay;
         start_job(v, app->selected_stay, NULL);
@@ -275,7 +230,7 @@ static int rad_tick(void *state, App *app)
 static int rad_busy(void *state)
 {
     const Rad *v = state;
-    return v->thread_running;
+    return v->worker && worker_pending(v->worker);
 }
 
 /* ---- drawing ------------------------------------------------------------------------------- */

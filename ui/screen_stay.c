@@ -8,22 +8,19 @@
  * full charts with the strips under them, and the labels and diagnoses sit in a side panel;
  * Tab then moves the focus (what the arrow keys scroll).
  *
- * The stay is read by a worker thread with its own Store handle (stayview_stay_load: a few
- * indexed reads, about 1 ms per thousand events); the UI thread picks the result up in
- * on_tick and never waits. Every string from the store is sanitised before drawing. It shows
+ * The stay is read by a worker thread with its own Store handle (ui/worker.h;
+ * stayview_stay_load: a few indexed reads, about 1 ms per thousand events); the UI thread picks
+ * the result up in on_tick and never waits. Every string from the store is sanitised before drawing. It shows
  * data only: it predicts nothing (the predictions screen does).
  *
- * Thread safety: the loader touches only Stay.load (under Stay.mu) and its own Store.
+ * Thread safety: the worker runs load_stay on its own Store and a result slot of its own.
  */
 #include "ui/screen_stay.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/stayview.h"
 #include "ui/app.h"
@@ -31,6 +28,7 @@
 #include "ui/screen_cohort.h"
 #include "ui/table.h"
 #include "store/sanitize.h"
+#include "ui/worker.h"
 
 const int screen_stay_channel_order[CATALOG_N_CHANNELS] = {
     8, 13, 1, 10, 12, 11, 14, 2, 7, 16, 15, 9, /* continuous */
@@ -47,22 +45,18 @@ char *screen_stay_id_text(char *buf, size_t n, int64_t id, int mask, int utf8)
 
 enum { TAB_CHARTS = 0, TAB_DIAGNOSES, TAB_PHENOTYPES, N_TABS };
 
+/* A job: one stay. Its result: the stay's data. */
 typedef struct {
-    int done;
     int64_t stay_id;
-    PsStatus rc;
-    char err[PS_ERRMSG_MAX];
+} StayReq;
+
+typedef struct {
     StayviewStay data;
-    long ms;
 } StayLoad;
 
 typedef struct {
-    char path[4096];
-    pthread_t thread;
-    int thread_running;
-    pthread_mutex_t mu;
-    StayLoad load;     /* written by the worker under mu */
-    int64_t loading;   /* the stay the worker is reading (UI thread) */
+    Worker *worker;
+    char start_error[PS_ERRMSG_MAX]; /* the worker could not start */
     int64_t want;      /* the stay the user asked for (UI thread) */
 
     int have;
@@ -77,60 +71,16 @@ typedef struct {
     int page;
 } Stay;
 
-static long mono_ms(void)
+static PsStatus load_stay(void *ctx, Store *st, const void *req, void *res, PsErr *err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    (void)ctx;
+    (void)err;
+    return stayview_stay_load(st, ((const StayReq *)req)->stay_id, &((StayLoad *)res)->data);
 }
 
-static void *loader(void *arg)
+static void free_load(void *res)
 {
-    Stay *v = arg;
-    StayLoad r = {0};
-    pthread_mutex_lock(&v->mu);
-    r.stay_id = v->load.stay_id;
-    pthread_mutex_unlock(&v->mu);
-    long t0 = mono_ms();
-    Store *st = NULL;
-    PsErr err = {{0}};
-    r.rc = store_open(&st, v->path, STORE_OPEN_READONLY, &err);
-    if (r.rc != PS_OK) {
-        snprintf(r.err, sizeof r.err, "%s", err.msg);
-    } else {
-        r.rc = stayview_stay_load(st, r.stay_id, &r.data);
-        if (r.rc != PS_OK) snprintf(r.err, sizeof r.err, "%s", store_errmsg(st));
-        store_close(st);
-    }
-    r.ms = mono_ms() - t0;
-    r.done = 1;
-    pthread_mutex_lock(&v->mu);
-    v->load = r;
-    pthread_mutex_unlock(&v->mu);
-    return NULL;
-}
-
-static void start_loader(Stay *v, App *app, int64_t stay_id)
-{
-    memset(&v->load, 0, sizeof v->load);
-    v->load.stay_id = stay_id;
-    sigset_t all, old;
-    sigfillset(&all);
-    /* faults stay deliverable: a crash in the worker must reach the handler that restores the
-     * terminal (a blocked SIGSEGV kills the process without running any handler) */
-    for (const int *f = (const int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, 0}; *f; f++)
-        sigdelset(&all, *f);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int prc = pthread_create(&v->thread, NULL, loader, v);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (prc != 0) {
-        app_status(app, "stay: cannot start the loader thread");
-        v->want = stay_id; /* do not retry every tick */
-        snprintf(v->error, sizeof v->error, "cannot start the loader thread");
-        return;
-    }
-    v->thread_running = 1;
-    v->loading = stay_id;
+    stayview_stay_free(&((StayLoad *)res)->data);
 }
 
 static void *stay_open(App *app)
@@ -140,8 +90,15 @@ static void *stay_open(App *app)
         app_status(app, "stay: out of memory");
         return NULL;
     }
-    pthread_mutex_init(&v->mu, NULL);
-    if (app->opt.store_path) snprintf(v->path, sizeof v->path, "%s", app->opt.store_path);
+    if (app->opt.store_path) {
+        WorkerSpec spec = {.req_size = sizeof(StayReq), .res_size = sizeof(StayLoad),
+                           .run = load_stay, .free_result = free_load};
+        PsErr err = {{0}};
+        if (worker_start(&v->worker, app->opt.store_path, &spec, &err) != PS_OK) {
+            app_status(app, "stay: cannot start the loader thread");
+            snprintf(v->start_error, sizeof v->start_error, "cannot start the loader thread");
+        }
+    }
     return v;
 }
 
@@ -149,10 +106,8 @@ static void stay_close(void *state)
 {
     Stay *v = state;
     if (!v) return;
-    if (v->thread_running) pthread_join(v->thread, NULL);
-    stayview_stay_free(&v->load.data);
+    worker_stop(v->worker);
     stayview_stay_free(&v->s);
-    pthread_mutex_destroy(&v->mu);
     free(v);
 }
 
@@ -160,38 +115,37 @@ static int stay_tick(void *state, App *app)
 {
     Stay *v = state;
     int changed = 0;
-    if (v->thread_running) {
-        StayLoad r;
-        pthread_mutex_lock(&v->mu);
-        r = v->load;
-        if (r.done) memset(&v->load, 0, sizeof v->load);
-        pthread_mutex_unlock(&v->mu);
-        if (r.done) {
-            pthread_join(v->thread, NULL);
-            v->thread_running = 0;
-            if (r.stay_id != app->selected_stay) {
-                stayview_stay_free(&r.data); /* the user moved on meanwhile */
-            } else if (r.rc != PS_OK) {
-                sanitize_for_locale(v->error, sizeof v->error, r.err, app->utf8);
-                stayview_stay_free(&v->s);
-                v->have = 0;
-                changed = 1;
-            } else {
-                stayview_stay_free(&v->s);
-                v->s = r.data;
-                v->have = 1;
-                v->error[0] = 0;
-                v->load_ms = r.ms;
-                v->zoom = 0;
-                v->dx_top = v->ph_top = v->list_top = 0;
-                changed = 1;
-            }
+    StayLoad r;
+    WorkerDone d;
+    if (v->worker && worker_take(v->worker, &r, &d)) {
+        /* a delivered result answers the newest request, v->want */
+        if (v->want != app->selected_stay) {
+            stayview_stay_free(&r.data); /* the user moved on meanwhile */
+        } else if (d.rc != PS_OK) {
+            stayview_stay_free(&r.data);
+            sanitize_for_locale(v->error, sizeof v->error, d.err, app->utf8);
+            stayview_stay_free(&v->s);
+            v->have = 0;
+            changed = 1;
+        } else {
+            stayview_stay_free(&v->s);
+            v->s = r.data;
+            v->have = 1;
+            v->error[0] = 0;
+            v->load_ms = d.ms;
+            v->zoom = 0;
+            v->dx_top = v->ph_top = v->list_top = 0;
+            changed = 1;
         }
     }
-    if (!v->thread_running && app->selected_stay && app->selected_stay != v->want && v->path[0]) {
+    if (app->selected_stay && app->selected_stay != v->want) {
         v->want = app->selected_stay;
-        v->error[0] = 0;
-        start_loader(v, app, v->want);
+        if (v->worker) {
+            v->error[0] = 0;
+            worker_post(v->worker, &(StayReq){v->want});
+        } else if (v->start_error[0]) {
+            snprintf(v->error, sizeof v->error, "%s", v->start_error);
+        }
         changed = 1;
     }
     return changed;
@@ -200,7 +154,7 @@ static int stay_tick(void *state, App *app)
 static int stay_busy(void *state)
 {
     const Stay *v = state;
-    return v->thread_running;
+    return v->worker && worker_pending(v->worker);
 }
 
 /* ---- drawing ------------------------------------------------------------------------------- */

@@ -3,7 +3,7 @@
  * Views: the list of runs (newest first), one run in detail, two runs compared, the form that
  * starts a run, and the question asked when the user quits with a run going.
  *
- * Data: a worker thread with its own read-only Store handle re-reads the run list and the runs on
+ * Data: a worker thread (ui/worker.h) with its own read-only Store handle re-reads the run list and the runs on
  * show about once a second (and at once when the user asks for another run), so a run trained by
  * another process — `phenoscope train` in another terminal — is shown live from what it writes to
  * the store. A run started here goes through the job queue (engine/job.h) in this process; its
@@ -11,14 +11,12 @@
  * The UI thread never waits on the worker or the trainer: results are swapped in under a mutex
  * held only for pointer moves.
  *
- * Thread safety: open / close / draw / on_key / on_tick on the UI thread; the loader thread only
- * touches its Store and the `pub` block under `mu`.
+ * Thread safety: open / close / draw / on_key / on_tick on the UI thread; the loader thread runs
+ * load_once on its own Store and result slot.
  */
 #include "ui/screen_train.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +32,7 @@
 #include "ui/form.h"
 #include "ui/table.h"
 #include "store/sanitize.h"
+#include "ui/worker.h"
 
 #define MAX_LIST 500
 #define MAX_STEPS 4000
@@ -54,7 +53,6 @@ typedef struct {
     RunView view[2];
     int have[2];
     char err[PS_ERRMSG_MAX];
-    unsigned gen;
 } Loaded;
 
 enum { F_METHOD, F_PRESET, F_EPOCHS, F_IMG, F_LR, F_SEED, F_N };
@@ -63,18 +61,9 @@ static const char *const preset_choices[] = {"quick", "demo", "paper"};
 
 typedef struct {
     App *app;
-    /* loader */
-    pthread_t th;
-    int th_started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;             /* under mu */
-    int64_t want[2];      /* under mu: runs to load in detail (0 none) */
-    unsigned want_gen;    /* under mu */
-    Loaded pub;           /* under mu */
+    Worker *loader; /* re-reads the list and the runs on show every RELOAD_MS */
     /* UI copies */
     Loaded cur;
-    unsigned seen_gen;
     int loaded_once;
     View view, prev_view;
     int cursor, top;
@@ -123,9 +112,7 @@ static void loaded_free(Loaded *l)
     free(l->rows);
     for (int k = 0; k < 2; k++)
         if (l->have[k]) runview_free(&l->view[k]);
-    unsigned gen = l->gen;
     memset(l, 0, sizeof *l);
-    l->gen = gen;
 }
 
 typedef struct {
@@ -161,19 +148,28 @@ static int summary_epoch(void *ctx, int epoch, const char *json)
     return 0;
 }
 
-static void load_once(Train *t, Store *st, const int64_t want[2], Loaded *out)
+/* A job: the runs to load in detail (0 none) besides the list. */
+typedef struct {
+    int64_t want[2];
+} LoadReq;
+
+static PsStatus load_once(void *ctx, Store *st, const void *req, void *res, PsErr *err_out)
 {
+    (void)ctx;
+    (void)err_out;
+    const int64_t *want = ((const LoadReq *)req)->want;
+    Loaded *out = res;
     PsErr err = {{0}};
     out->rows = calloc(MAX_LIST, sizeof *out->rows);
     if (!out->rows) {
         snprintf(out->err, sizeof out->err, "out of memory");
-        return;
+        return PS_OK;
     }
     ListCtx lc = {out->rows, 0};
     PsStatus rc = runs_each(st, list_run, &lc);
     if (rc && rc != PS_ERR_CANCELLED) {
         snprintf(out->err, sizeof out->err, "runs: %s", store_errmsg(st));
-        return;
+        return PS_OK;
     }
     out->n_rows = lc.n;
     for (int i = 0; i < lc.n; i++) {
@@ -185,61 +181,17 @@ static void load_once(Train *t, Store *st, const int64_t want[2], Loaded *out)
         if (runview_load(st, want[k], MAX_STEPS, &out->view[k], &err) == PS_OK) out->have[k] = 1;
         else snprintf(out->err, sizeof out->err, "%s", err.msg);
     }
-    (void)t;
+    /* what went wrong is shown with what could be read, so the result is always delivered */
+    return PS_OK;
 }
 
-static void *loader_main(void *arg)
-{
-    Train *t = arg;
-    Store *st = NULL;
-    PsErr err = {{0}};
-    if (store_open(&st, t->app->opt.store_path, STORE_OPEN_READONLY, &err) != PS_OK) {
-        pthread_mutex_lock(&t->mu);
-        loaded_free(&t->pub);
-        snprintf(t->pub.err, sizeof t->pub.err, "%s", err.msg);
-        t->pub.gen++;
-        pthread_mutex_unlock(&t->mu);
-        return NULL;
-    }
-    unsigned done_gen = (unsigned)-1;
-    pthread_mutex_lock(&t->mu);
-    while (!t->stop) {
-        int64_t want[2] = {t->want[0], t->want[1]};
-        done_gen = t->want_gen;
-        pthread_mutex_unlock(&t->mu);
-        Loaded l = {0};
-        load_once(t, st, want, &l);
-        pthread_mutex_lock(&t->mu);
-        if (done_gen == t->want_gen) { /* not overtaken by a newer request */
-            unsigned gen = t->pub.gen;
-            loaded_free(&t->pub);
-            t->pub = l;
-            t->pub.gen = gen + 1;
-        } else {
-            loaded_free(&l);
-            continue;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += RELOAD_MS / 1000;
-        while (!t->stop && done_gen == t->want_gen)
-            if (pthread_cond_timedwait(&t->cv, &t->mu, &ts)) break;
-    }
-    pthread_mutex_unlock(&t->mu);
-    store_close(st);
-    return NULL;
-}
+static void free_loaded(void *res) { loaded_free(res); }
 
 static void request(Train *t, int64_t a, int64_t b)
 {
     t->shown[0] = a;
     t->shown[1] = b;
-    pthread_mutex_lock(&t->mu);
-    t->want[0] = a;
-    t->want[1] = b;
-    t->want_gen++;
-    pthread_cond_signal(&t->cv);
-    pthread_mutex_unlock(&t->mu);
+    if (t->loader) worker_post(t->loader, &(LoadReq){{a, b}});
 }
 
 /* ---- open / close --------------------------------------------------------------------------- */
@@ -279,21 +231,15 @@ static void *train_open(App *app)
     t->job_id = -1;
     t->mark = 0;
     form_defaults(t, 0);
-    pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
+    WorkerSpec spec = {.req_size = sizeof(LoadReq), .res_size = sizeof(Loaded), .run = load_once,
+                       .free_result = free_loaded, .period_ms = RELOAD_MS};
+    PsErr err = {{0}};
     if (!app->opt.store_path) {
         app_status(app, "Training: no store");
+    } else if (worker_start(&t->loader, app->opt.store_path, &spec, &err) == PS_OK) {
+        request(t, 0, 0);
     } else {
-        /* the loader never takes the UI's signals (quit, hangup, resize) */
-        sigset_t block, old;
-        sigemptyset(&block);
-        for (const int *s = (const int[]){SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGPIPE, 0};
-             *s; s++)
-            sigaddset(&block, *s);
-        pthread_sigmask(SIG_BLOCK, &block, &old);
-        if (pthread_create(&t->th, NULL, loader_main, t) == 0) t->th_started = 1;
-        else app_status(app, "Training: cannot start the loader thread");
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        app_status(app, "Training: cannot start the loader thread");
     }
     return t;
 }
@@ -303,17 +249,8 @@ static void train_close(void *state)
     Train *t = state;
     /* a run of this session stops after its iteration with its checkpoint saved (resumable) */
     if (t->job) job_free(t->job);
-    if (t->th_started) {
-        pthread_mutex_lock(&t->mu);
-        t->stop = 1;
-        pthread_cond_signal(&t->cv);
-        pthread_mutex_unlock(&t->mu);
-        pthread_join(t->th, NULL);
-    }
-    loaded_free(&t->pub);
+    worker_stop(t->loader);
     loaded_free(&t->cur);
-    pthread_mutex_destroy(&t->mu);
-    pthread_cond_destroy(&t->cv);
     free(t);
 }
 
@@ -375,17 +312,15 @@ static int train_tick(void *state, App *app)
 {
     Train *t = state;
     int changed = 0;
-    pthread_mutex_lock(&t->mu);
-    if (t->pub.gen != t->seen_gen) {
+    Loaded l;
+    WorkerDone d;
+    if (t->loader && worker_take(t->loader, &l, &d)) {
+        if (d.rc != PS_OK) snprintf(l.err, sizeof l.err, "%s", d.err); /* the store did not open */
         loaded_free(&t->cur);
-        t->cur = t->pub;
-        memset(&t->pub, 0, sizeof t->pub);
-        t->pub.gen = t->cur.gen;
-        t->seen_gen = t->cur.gen;
+        t->cur = l;
         t->loaded_once = 1;
         changed = 1;
     }
-    pthread_mutex_unlock(&t->mu);
     if (changed && t->cursor >= t->cur.n_rows) t->cursor = t->cur.n_rows ? t->cur.n_rows - 1 : 0;
     if (t->job) {
         job_snapshot(t->job, &t->snap);
@@ -420,7 +355,7 @@ static int train_tick(void *state, App *app)
 static int train_busy(void *state)
 {
     const Train *t = state;
-    if (!t->th_started) return 0;
+    if (!t->loader) return 0;
     /* waiting for the first list, or for a run just asked for */
     if (!t->loaded_once) return 1;
     for (int k = 0; k < 2; k++)

@@ -36,9 +36,65 @@ static int cmp_rows(const void *pa, const void *pb, void *arg)
     return a < b ? -1 : a > b;
 }
 
+typedef struct {
+    uint64_t k[2];
+    size_t row;
+} KeyRow;
+
+/* Stable LSD radix sort of the rows by (k[0], k[1]), starting from row order so ties keep
+ * ascending row index, as cmp_rows does. Byte positions where every key agrees are skipped.
+ * 0 when memory runs short (the caller falls back to qsort). */
+static int radix_sort(Table *t)
+{
+    size_t n = t->n_rows;
+    KeyRow *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    size_t(*count)[256] = calloc(16, sizeof *count);
+    if (!a || !b || !count) {
+        free(a);
+        free(b);
+        free(count);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->spec->sort_key(t->ctx, i, t->sort_col, a[i].k);
+        if (t->sort_desc) {
+            a[i].k[0] = ~a[i].k[0];
+            a[i].k[1] = ~a[i].k[1];
+        }
+        a[i].row = i;
+        for (int p = 0; p < 16; p++) count[p][(a[i].k[p < 8 ? 1 : 0] >> (8 * (p % 8))) & 0xff]++;
+    }
+    /* passes 0-7: the bytes of k[1], low first; 8-15: those of k[0] */
+    for (int p = 0; p < 16; p++) {
+        int w = p < 8 ? 1 : 0, sh = 8 * (p % 8);
+        size_t *c = count[p];
+        int trivial = 0;
+        for (int v = 0; v < 256; v++)
+            if (c[v] == n) trivial = 1;
+        if (trivial) continue;
+        size_t pos = 0;
+        for (int v = 0; v < 256; v++) {
+            size_t k = c[v];
+            c[v] = pos;
+            pos += k;
+        }
+        for (size_t i = 0; i < n; i++) b[c[(a[i].k[w] >> sh) & 0xff]++] = a[i];
+        KeyRow *tmp = a;
+        a = b;
+        b = tmp;
+    }
+    for (size_t i = 0; i < n; i++) t->order[i] = a[i].row;
+    free(a);
+    free(b);
+    free(count);
+    return 1;
+}
+
 static void resort(Table *t)
 {
-    if (t->n_rows > 1) qsort_r(t->order, t->n_rows, sizeof *t->order, cmp_rows, t);
+    if (t->n_rows < 2) return;
+    if (t->spec->sort_key && radix_sort(t)) return;
+    qsort_r(t->order, t->n_rows, sizeof *t->order, cmp_rows, t);
 }
 
 /* Rebuilds view from order; the cursor stays on row `keep` when it is still visible. */

@@ -2,8 +2,8 @@
  *
  * The table never copies row data: it keeps index arrays. `order` is every row sorted by the
  * current column; `view` is the subsequence that passes the filter and the search. A new
- * search or filter only re-walks `order` (linear), a new sort column re-sorts once, so 50,000
- * rows stay instant. The cursor follows its row across searches and filters when it can;
+ * search or filter only re-walks `order` (linear), a new sort column re-sorts once (a radix sort
+ * on keys when the spec gives sort_key), so 50,000 rows stay instant. The cursor follows its row across searches and filters when it can;
  * a new sort starts at the top.
  *
  * Cell text comes from a callback that must return terminal-safe text (sanitised).
@@ -12,6 +12,8 @@
 #define TABLE_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "store/ps.h"
 #include "ui/term.h"
@@ -34,6 +36,11 @@ typedef struct {
     void (*cell)(void *ctx, size_t row, int col, char *buf, size_t n, ThemeRole *role);
     /* Orders two rows by column col (ascending); ties are broken by row index. */
     int (*compare)(void *ctx, size_t a, size_t b, int col);
+    /* Optional, and then used instead of compare to sort (a radix sort, a few ms for 50,000
+     * rows where qsort with compare takes tens): the row's order under column col as two keys
+     * compared as unsigned numbers, key[0] first. Must agree with compare. Ties are broken by
+     * row index. table_key_i64 / table_key_dbl turn numbers into such keys. */
+    void (*sort_key)(void *ctx, size_t row, int col, uint64_t key[2]);
     /* 1 when row passes the caller's filters; NULL = every row. */
     int (*keep)(void *ctx, size_t row);
     /* Called once before a search pass with the search text, so match can stay cheap;
@@ -42,6 +49,15 @@ typedef struct {
     /* 1 when row matches the search text (non-empty); NULL = search disabled. */
     int (*match)(void *ctx, size_t row, const char *needle);
 } TableSpec;
+
+/* Order-preserving unsigned keys for sort_key. NaN sorts after +inf. */
+static inline uint64_t table_key_i64(int64_t v) { return (uint64_t)v ^ (1ull << 63); }
+static inline uint64_t table_key_dbl(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b >> 63) ? ~b : b | (1ull << 63);
+}
 
 #define TABLE_SEARCH_MAX 64
 #define TABLE_NONE ((size_t)-1)
