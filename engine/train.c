@@ -1344,11 +1344,10 @@ static PsStatus agree_across_ranks(Trainer *t, PsErr *err)
     if (lo == hi) return PS_OK;
     t->collective_err = 1;
     return ps_err(err, PS_ERR_INVALID,
-                  "after epoch %d the ranks hold different parameters (checksums %016llx on rank "
-                  "%d, %016llx on this rank %d, lowest %016llx): the replicas diverged, so the "
-                  "run stops; resume it from its last checkpoint",
-                  t->epoch + 1, (unsigned long long)hi, rank_hi, (unsigned long long)h, ds->rank,
-                  (unsigned long long)lo);
+                  "after epoch %d the ranks hold different parameters (checksum %016llx on rank "
+                  "%d, %016llx on another): the replicas diverged, so the run stops; "
+                  "'phenoscope train --resume' continues it from its last checkpoint",
+                  t->epoch + 1, (unsigned long long)hi, rank_hi, (unsigned long long)lo);
 }
 
 PsStatus train_run_dist(Store *st, int64_t run_id, const Dataset *d, const TrainConfig *cfg,
@@ -1438,6 +1437,17 @@ PsStatus train_run_dist(Store *st, int64_t run_id, const Dataset *d, const Train
                 goto out;
             }
             TrainLosses l;
+#ifdef PS_TEST_HOOKS
+            {
+                /* tests: PHENOSCOPE_TEST_ITER_MS=N makes every iteration take N ms longer, so
+                 * a process can be killed mid-run at a chosen moment on any machine */
+                const char *e = getenv("PHENOSCOPE_TEST_ITER_MS");
+                if (e && atoi(e) > 0) {
+                    struct timespec ts = {atoi(e) / 1000, (long)(atoi(e) % 1000) * 1000000L};
+                    nanosleep(&ts, NULL);
+                }
+            }
+#endif
             if ((rc = trainer_iteration(t, &l, err))) goto fail;
             double lv[3] = {l.cxr, l.ehr, l.joint};
             for (int k = 0; k < 3; k++) {

@@ -300,6 +300,8 @@ typedef struct {
     double last_print;
     int64_t it_first, it_last;
     TrainProgress last;
+    pid_t parent; /* the launcher's process (mpirun or its daemon) */
+    int orphaned;
 } RankView;
 
 static double mono_s(void)
@@ -339,7 +341,16 @@ static void rank_progress(void *ctx, const TrainProgress *p)
 
 static int rank_control(void *ctx)
 {
-    (void)ctx;
+    RankView *v = ctx;
+    /* the launcher (mpirun, or orted on another machine) died: its ranks would train on as
+     * orphans; stop them with their checkpoint instead */
+    if (getppid() != v->parent) {
+        if (v->rank == 0 && !v->orphaned)
+            fprintf(stderr, "\nphenoscope train: the MPI launcher (pid %ld) is gone; stopping\n",
+                    (long)v->parent);
+        v->orphaned = 1;
+        return 1;
+    }
     return got_signal != 0;
 }
 
@@ -498,12 +509,17 @@ static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long lon
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     RankView view = {.rank = ds.rank, .json = json, .tty = isatty(STDOUT_FILENO) && !json,
-                     .last_epoch = -1, .last_print = 0, .it_first = -1};
+                     .last_epoch = -1, .last_print = 0, .it_first = -1, .parent = getppid()};
     TrainHooks hooks = {.ctx = &view, .progress = rank_progress, .control = rank_control};
     if (ds.rank == 0 && !json)
-        printf("run %lld: %d ranks, global batch %d (%d per rank)%s\n", (long long)rs.run_id,
-               ds.size, rs.cfg.batch, rs.cfg.batch / ds.size,
-               rs.cfg.sync_bn ? ", synchronised batch norm" : "");
+    {
+        int per = rs.cfg.batch / ds.size;
+        char share[32];
+        if (rs.cfg.batch % ds.size) snprintf(share, sizeof share, "%d-%d", per, per + 1);
+        else snprintf(share, sizeof share, "%d", per);
+        printf("run %lld: %d ranks, global batch %d (%s per rank)%s\n", (long long)rs.run_id,
+               ds.size, rs.cfg.batch, share, rs.cfg.sync_bn ? ", synchronised batch norm" : "");
+    }
     s = train_run_dist(ds.rank == 0 ? st : NULL, rs.run_id, &d, &rs.cfg, resume > 0, &hooks, &ds,
                        &err);
     if (view.tty && ds.rank == 0) printf("\n");
@@ -530,7 +546,8 @@ static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long lon
             fprintf(stderr, "%s: run %lld stopped; continue it with 'phenoscope train --resume "
                             "%lld'\n", who, (long long)rs.run_id, (long long)rs.run_id);
     } else {
-        fprintf(stderr, "%s: %s\n", who, err.msg);
+        /* a failure all ranks share is said once, by rank 0 */
+        if (ds.rank == 0 || !ds.failed_together) fprintf(stderr, "%s: %s\n", who, err.msg);
         if (!ds.failed_together) {
             /* only this rank knows: end the job rather than leave the others waiting */
             store_close(st);
