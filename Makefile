@@ -224,7 +224,10 @@ test-tsan: $(BIN) $(TSAN_TESTS:%=$(BUILD)/tests/%)
 parity: deps $(BIN) $(TEST_BINS)
 	@sh tests/parity.sh $(BUILD)
 
-bench: deps $(BIN) $(BENCH_BINS)
+# tests/bench_mpi.sh (run by bench.sh) times the all-reduce alone with this program under mpirun
+MPI_BENCH := $(if $(filter 1,$(MPI)),$(BUILD)/tests/mpi_allreduce)
+
+bench: deps $(BIN) $(BENCH_BINS) $(MPI_BENCH)
 	@sh tests/bench.sh $(BUILD) $(BENCH_BINS)
 
 asan:

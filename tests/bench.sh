@@ -59,4 +59,6 @@ done
 if [ -x "$sg" ]; then
     "$sg" | sed -n 's/^PSGFLOPS sgemm /BENCH sgemm /p'
 fi
+# data-parallel scaling, 1 → 2 MPI ranks (prints its own BENCH lines; skips without mpirun)
+sh tests/bench_mpi.sh "$build" || fail=1
 exit $fail
