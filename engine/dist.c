@@ -90,7 +90,7 @@ PsStatus dist_init(Dist *d, int *argc, char ***argv, PsErr *err)
     if (dist_launched())
         return ps_err(err, PS_ERR_INVALID,
                       "this phenoscope was built without MPI, but a launcher (mpirun/srun) "
-                      "started it as one of several ranks; rebuild with Open MPI installed "
+                      "started it as a rank of an MPI job; rebuild with Open MPI installed "
                       "(apt-get install libopenmpi-dev; make) or run it alone");
     return PS_OK;
 #endif

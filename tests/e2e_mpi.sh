@@ -154,6 +154,50 @@ else
     echo "SKIP mpi_kill_one_rank_ends_job: no MPI hooks binary ($H; make hooks)"
 fi
 
+# ---- the TUI's Training screen shows a run of two ranks live, from the store --------------------
+if command -v tmux >/dev/null 2>&1 && [ -x "$H" ] && ldd "$H" 2>/dev/null | grep -q libmpi; then
+    fresh tui
+    sock="ps_e2e_mpi_$$"
+    T() { tmux -L "$sock" -f /dev/null "$@" 2>/dev/null; }
+    cap() { T capture-pane -p -t s; }
+    wait_for() {
+        i=0
+        while [ "$i" -lt $(($2 * 5)) ]; do
+            cap | grep -Eq -- "$1" && return 0
+            sleep 0.2; i=$((i + 1))
+        done
+        return 1
+    }
+    shown_it() { cap | sed -n 's/.* it \([0-9]*\)\/.*/\1/p' | head -1; }
+    case "$P" in /*) tp=$P ;; *) tp=$(pwd)/$P ;; esac
+    T new-session -d -s s -x 80 -y 24 "XDG_STATE_HOME=$dir/state $tp --store $dir/tui.db"
+    wait_for 'Loaded' 10
+    T send-keys -t s 4; sleep 0.3
+    PHENOSCOPE_TEST_ITER_MS=150 timeout 120 $MPIRUN -x PHENOSCOPE_TEST_ITER_MS -np 2 "$H" \
+        --store "$dir/tui.db" train --method ehr --quick --epochs 3 --batch 4 --patience 0 \
+        --threads 1 > "$dir/tui.log" 2>&1 &
+    tp_bg=$!
+    if wait_for '^. 1 .*ehr +running' 30; then
+        T send-keys -t s g Enter; sleep 0.3
+        if wait_for 'Run 1 .*running.*pid' 20; then
+            a=$(shown_it); sleep 3; b=$(shown_it)
+            if [ -n "$a" ] && [ -n "$b" ] && [ "$b" -gt "$a" ] && wait_for 'Run 1 .*done' 90; then
+                pass "mpi_tui_shows_2rank_run_live (it $a then $b, then done)"
+            else
+                cap; bad mpi_tui_shows_2rank_run_live "it '$a' then '$b'"
+            fi
+        else
+            cap; bad mpi_tui_shows_2rank_run_live "not attached"
+        fi
+    else
+        cap; bad mpi_tui_shows_2rank_run_live "run not listed"
+    fi
+    wait $tp_bg
+    T kill-server
+else
+    echo "SKIP mpi_tui_shows_2rank_run_live: no tmux or no MPI hooks binary"
+fi
+
 # ---- across two network namespaces -------------------------------------------------------------
 sh "$here/mpi_netns.sh" "$P" "$dir" || fail=1
 
