@@ -825,19 +825,23 @@ static void paired_probs(Trainer *t, float *p, const float *fc, const float *fe,
     else loss_sigmoid(p, t->lf, (size_t)nb * NP);
 }
 
-PsStatus trainer_predict_split(Trainer *t, int split, TrainPredictions *out, PsErr *err)
+/* Predictions for rows [from, to) of split (every row's stay index is set; the others' values
+ * stay zero, so ranks that each predict a share can add their results up). */
+static PsStatus predict_rows(Trainer *t, int split, int from, int to, TrainPredictions *out,
+                             PsErr *err)
 {
     memset(out, 0, sizeof *out);
     PS_CHECK(err, split >= 0 && split <= 2);
     const Dataset *d = t->d;
     const int n = d->n_stay[split], B = t->B;
+    PS_CHECK(err, from >= 0 && from <= to && to <= n);
     PsStatus rc = PS_OK;
     out->n = n;
     out->stay = malloc(((size_t)n + 1) * sizeof(int));
     out->paired = calloc((size_t)n + 1, 1);
-    out->y = malloc(((size_t)n * NP + 1) * sizeof(float));
-    out->p_rule = malloc(((size_t)n * NP + 1) * sizeof(float));
-    out->p_ehr = malloc(((size_t)n * NP + 1) * sizeof(float));
+    out->y = calloc((size_t)n * NP + 1, sizeof(float));
+    out->p_rule = calloc((size_t)n * NP + 1, sizeof(float));
+    out->p_ehr = calloc((size_t)n * NP + 1, sizeof(float));
     float *fe_pair = malloc((size_t)B * t->H * sizeof(float));
     float *le_pair = malloc((size_t)B * NP * sizeof(float));
     float *pp = malloc((size_t)B * NP * sizeof(float));
@@ -847,8 +851,9 @@ PsStatus trainer_predict_split(Trainer *t, int split, TrainPredictions *out, PsE
         rc = ps_err(err, PS_ERR_NOMEM, "out of memory predicting %d stays", n);
         goto done;
     }
-    for (int i0 = 0; i0 < n; i0 += B) {
-        int nb = n - i0 < B ? n - i0 : B, T;
+    for (int i = 0; i < n; i++) out->stay[i] = d->stay_idx[split][i];
+    for (int i0 = from; i0 < to; i0 += B) {
+        int nb = to - i0 < B ? to - i0 : B, T;
         for (int b = 0; b < nb; b++) t->idx[b] = d->stay_idx[split][i0 + b];
         dataset_ehr_batch(d, t->idx, nb, t->xe, t->len, &T, out->y + (size_t)i0 * NP);
         if ((rc = ehr_model_forward(&t->ew, t->le, t->xe, t->len, nb, T, &t->ehr, t->ehr_ps.w, 0,
@@ -885,6 +890,45 @@ done:
     free(le_pair);
     free(pp);
     free(rows);
+    if (rc) train_predictions_free(out);
+    return rc;
+}
+
+PsStatus trainer_predict_split(Trainer *t, int split, TrainPredictions *out, PsErr *err)
+{
+    return predict_rows(t, split, 0, t->d ? t->d->n_stay[split] : 0, out, err);
+}
+
+/* The split's predictions with each rank predicting a contiguous share of its stays, added up
+ * over ranks (every rank receives all of them). */
+static PsStatus predict_split_ranks(Trainer *t, int split, TrainPredictions *out, PsErr *err)
+{
+    Dist *ds = t->dist;
+    if (ds->size <= 1) return trainer_predict_split(t, split, out, err);
+    const int n = t->d->n_stay[split];
+    const int lo = (int)((int64_t)n * ds->rank / ds->size);
+    const int hi = (int)((int64_t)n * (ds->rank + 1) / ds->size);
+    PsStatus rc = predict_rows(t, split, lo, hi, out, err);
+    if (rc) return rc;
+    int *paired = malloc(((size_t)n + 1) * sizeof(int));
+    if (!paired) {
+        train_predictions_free(out);
+        return ps_err(err, PS_ERR_NOMEM, "out of memory gathering predictions");
+    }
+    for (int i = 0; i < n; i++) paired[i] = out->paired[i];
+    /* validation traffic is not the gradient all-reduce the statistics describe */
+    const double cs = ds->comm_s, cb = ds->comm_bytes;
+    const int64_t cc = ds->comm_calls;
+    const size_t m = (size_t)n * NP;
+    if (!(rc = dist_sum_floats(ds, out->y, m, err)) &&
+        !(rc = dist_sum_floats(ds, out->p_rule, m, err)) &&
+        !(rc = dist_sum_floats(ds, out->p_ehr, m, err)) &&
+        !(rc = dist_max_ints(ds, paired, n, err)))
+        for (int i = 0; i < n; i++) out->paired[i] = (uint8_t)paired[i];
+    ds->comm_s = cs;
+    ds->comm_bytes = cb;
+    ds->comm_calls = cc;
+    free(paired);
     if (rc) train_predictions_free(out);
     return rc;
 }
@@ -1090,7 +1134,7 @@ static void json_report(Buf *b, const char *name, const MetricsReport *r, int n)
 static PsStatus validate(Trainer *t, Buf *json, double *score, double group[3], PsErr *err)
 {
     TrainPredictions pr;
-    PsStatus rc = trainer_predict_split(t, SPLIT_VAL, &pr, err);
+    PsStatus rc = predict_split_ranks(t, SPLIT_VAL, &pr, err);
     if (rc) return rc;
     MetricsReport all, pair;
     float *pp = malloc(((size_t)pr.n * NP + 1) * sizeof(float));
@@ -1519,9 +1563,9 @@ PsStatus train_run_dist(Store *st, int64_t run_id, const Dataset *d, const Train
         }
         double score = NAN, group[3] = {NAN, NAN, NAN};
         if ((rc = agree_across_ranks(t, err))) goto fail;
-        /* rank 0 validates alone (the metrics of the one-rank run, exactly); the others take
-         * its score, so selection, decay and early stopping agree */
-        if (writer && (rc = validate(t, &ej, &score, group, err))) goto fail;
+        /* every rank predicts a share of the validation stays and receives all predictions;
+         * rank 0's score is broadcast, so selection, decay and early stopping agree exactly */
+        if ((rc = validate(t, &ej, &score, group, err))) goto fail;
         if (t->dist->size > 1) {
             double v[4] = {score, group[0], group[1], group[2]};
             if ((rc = dist_bcast(t->dist, v, sizeof v, 0, err))) goto fail;

@@ -208,8 +208,9 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
 /* train_run over the ranks of dist (NULL: one rank), every rank calling it with the same run_id
  * and cfg. Rank 0 alone touches the store (runs, steps, epochs, progress, checkpoints, status);
  * on other ranks st may be NULL or a read-only store and is not used. On resume rank 0 reads the
- * last checkpoint and broadcasts it. Rank 0 validates alone and broadcasts the score, so
- * selection, learning-rate decay and early stopping agree. After every epoch the parameter
+ * last checkpoint and broadcasts it. Validation: each rank predicts a contiguous share of the
+ * validation stays and all predictions are summed to every rank; rank 0's score is broadcast,
+ * so selection, learning-rate decay and early stopping agree. After every epoch the parameter
  * checksums of all ranks are compared; a mismatch fails the run on every rank (and sets
  * dist->failed_together, as does a non-finite loss, which every rank sees). hooks->control is
  * asked on every rank and any rank's stop stops all. */
