@@ -1,8 +1,11 @@
 /* train.c — Algorithm 1 and the baselines over a Dataset, their validation, checkpoints and the
  * run loop that records everything in the store (see train.h).
  *
+ * Data parallelism (train_run_dist, trainer_set_dist): every rank draws the global batch and
+ * trains its share; losses, gradients, validation predictions and checksums go through dist.h.
+ *
  * Deliberately not here: threads (job.c runs train_run in a worker), terminal output (the CLI
- * prints what the progress hook reports), and data loading (dataset.c).
+ * prints what the progress hook reports), data loading (dataset.c) and MPI itself (dist.c).
  */
 #include "engine/train.h"
 

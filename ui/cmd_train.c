@@ -3,6 +3,9 @@
  * when piped, JSON lines with --json. SIGINT / SIGTERM stop the run after its current iteration
  * with its checkpoint saved; `--resume RUN` continues it (also after SIGKILL, from the last
  * epoch's checkpoint). Also the options and helpers the other training verbs share.
+ * Started by mpirun / srun (engine/dist.h), the verb is one rank of a data-parallel job and
+ * trains in the main thread (train_ranks): rank 0 checks the store, creates the run, prints and
+ * writes; the other ranks read their store read-only.
  */
 #include "ui/cmd_train.h"
 
@@ -260,11 +263,13 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: phenoscope [--store PATH] train [--method M] [options] [--json]\n"
                "       phenoscope [--store PATH] train --resume RUN [--json]\n"
+               "       mpirun -np N phenoscope [--store PATH] train [options] [--sync-bn]\n"
                "\n"
                "Trains one model on the store, recording the run (configuration, losses,\n"
                "per-epoch validation metrics, best and last checkpoints) in the store.\n"
                "Ctrl-C stops after the current iteration with a checkpoint; --resume RUN\n"
-               "continues a stopped or killed run.\n"
+               "continues a stopped or killed run. Under mpirun or srun --mpi=pmix the ranks\n"
+               "train data-parallel (--batch is the global batch); rank 0 alone writes the store.\n"
                "\n"
                "  --method M   unified (Algorithm 1, default), ehr, joint1, joint2, late\n"
                "  --resume RUN continue run RUN from its last checkpoint\n"
