@@ -119,20 +119,13 @@ PsStatus dist_sum_floats(Dist *d, float *x, size_t n, PsErr *err)
     if (d->size <= 1 || n == 0) return PS_OK;
 #ifdef PS_MPI
     double t0 = now_s();
-    size_t nb = (n + DIST_BUCKET_FLOATS - 1) / DIST_BUCKET_FLOATS;
-    MPI_Request req[64];
     int rc = MPI_SUCCESS;
-    /* at most 64 buckets in flight; a bigger slab goes in rounds of 64 */
-    for (size_t b0 = 0; b0 < nb && rc == MPI_SUCCESS; b0 += 64) {
-        int k = 0;
-        for (size_t b = b0; b < nb && b < b0 + 64; b++, k++) {
-            size_t off = b * DIST_BUCKET_FLOATS;
-            size_t len = n - off < DIST_BUCKET_FLOATS ? n - off : DIST_BUCKET_FLOATS;
-            rc = MPI_Iallreduce(MPI_IN_PLACE, x + off, (int)len, MPI_FLOAT, MPI_SUM,
-                                MPI_COMM_WORLD, &req[k]);
-            if (rc != MPI_SUCCESS) break;
-        }
-        if (rc == MPI_SUCCESS) rc = MPI_Waitall(k, req, MPI_STATUSES_IGNORE);
+    /* buckets one after another through the blocking (tuned) all-reduce: measured 1.2-3x
+     * faster here than the same buckets in flight together as MPI_Iallreduce (libnbc), and
+     * nothing overlaps them with backward yet (README "Scale out") */
+    for (size_t off = 0; off < n && rc == MPI_SUCCESS; off += DIST_BUCKET_FLOATS) {
+        size_t len = n - off < DIST_BUCKET_FLOATS ? n - off : DIST_BUCKET_FLOATS;
+        rc = MPI_Allreduce(MPI_IN_PLACE, x + off, (int)len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     }
     d->comm_s += now_s() - t0;
     d->comm_calls++;

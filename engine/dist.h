@@ -21,7 +21,7 @@
 
 #include "store/ps.h"
 
-/* Gradient all-reduce buckets: 1 Mi floats (4 MiB) each, in flight together. */
+/* Gradient all-reduce buckets: 1 Mi floats (4 MiB) each, reduced one after another. */
 #define DIST_BUCKET_FLOATS ((size_t)1 << 20)
 
 typedef struct {
@@ -50,7 +50,7 @@ void dist_finalize(Dist *d);
  * it returns and the caller exits as usual. */
 void dist_abort(Dist *d, int code);
 
-/* In-place sum over ranks of x (n floats), in DIST_BUCKET_FLOATS buckets started together.
+/* In-place sum over ranks of x (n floats), in DIST_BUCKET_FLOATS buckets.
  * Time and bytes are added to d->comm_s / comm_bytes. */
 PsStatus dist_sum_floats(Dist *d, float *x, size_t n, PsErr *err);
 /* In-place average over ranks of x (n floats). */
