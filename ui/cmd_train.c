@@ -427,12 +427,20 @@ static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long lon
         rs.ok = 1;
         if (resume) {
             RunInfo info;
+            RunProgress pr;
             if (runs_get(st, resume, &info, NULL)) {
                 fprintf(stderr, "%s: %s\n", who, store_errmsg(st));
                 rs.ok = 0;
             } else if (strcmp(info.status, "done") == 0) {
                 fprintf(stderr, "%s: run %lld has already finished (%s)\n", who, resume,
                         info.message);
+                rs.ok = 0;
+            } else if (strcmp(info.status, "running") == 0 &&
+                       runs_get_progress(st, resume, &pr) == PS_OK && pr.pid > 0 &&
+                       kill((pid_t)pr.pid, 0) == 0 && time(NULL) - pr.time < 120) {
+                /* two writers would interleave (a pid on this machine only, as for one rank) */
+                fprintf(stderr, "%s: run %lld is being trained by process %lld; stop it first\n",
+                        who, resume, (long long)pr.pid);
                 rs.ok = 0;
             } else if (train_run_config(st, resume, &rs.cfg, &err)) {
                 fprintf(stderr, "%s: %s\n", who, err.msg);
