@@ -31,6 +31,10 @@ fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # quiet about interconnects this machine does not have (InfiniBand)
 export OMPI_MCA_btl_base_warn_component_unused=0
+# sanitizer builds (make asan, CI): Open MPI's own allocations at exit are not phenoscope's
+# leaks; full unwinding lets the suppressions see the MPI frames under unloaded components
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$here/lsan_mpi.supp:print_suppressions=0"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 MPIRUN="mpirun --oversubscribe --bind-to none"
 
 dir=$(mktemp -d)

@@ -61,6 +61,7 @@ timeout 120 ip netns exec "$A" unshare --uts sh -c "hostname psnodea; exec mpiru
     --mca plm_rsh_agent $dir/rsh.sh --mca btl tcp,self \
     --mca btl_tcp_if_include 10.213.7.0/24 --mca oob_tcp_if_include 10.213.7.0/24 \
     --mca plm_rsh_no_tree_spawn 1 -x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM \
+    -x LSAN_OPTIONS -x ASAN_OPTIONS \
     -np 1 --host 10.213.7.1:1 $P --store $dir/n0.db train $O : \
     -np 1 --host 10.213.7.2:1 $P --store $dir/n1.db train $O" > "$dir/netns.log" 2>&1
 rc=$?
