@@ -9,6 +9,7 @@
 #   make SANITIZE=thread BUILD=build/tsan test-tsan   the threaded tests (TSAN_TESTS) under TSan
 #   make hooks      build/phenoscope-hooks: kill points and fault injection (store/testhooks.h)
 #   make fuzz       each libFuzzer harness tests/fuzz_*.c for FUZZ_SECONDS (300); fuzz-ci: 60 s
+#   make MPI=0      the plain single-process binary even where mpicc exists (engine/dist.h)
 #   make install    PREFIX=/usr/local by default; installs the binary and the man page
 #
 # Sources are found by wildcard: a module is a .c/.h pair in store/, engine/ or ui/;
@@ -26,6 +27,7 @@ Q = $(if $(V),,@printf '  CC  %s\n' $@ && )
 
 # Debian packages: what the build and tests need, and what parity / terminal tests use.
 DEB_BUILD := build-essential pkg-config libncurses-dev libsqlite3-dev sqlite3 libopenblas-dev \
+             openmpi-bin libopenmpi-dev \
              libjpeg62-turbo-dev libsixel-dev libsixel-bin libchafa-dev zlib1g-dev libyaml-dev \
              libcmocka-dev libglib2.0-dev tmux
 DEB_EXTRA := strace python3-torch python3-torchvision python3-sklearn python3-numpy xvfb xterm \
@@ -52,11 +54,21 @@ SANFLAGS += -DPS_TSAN=1
 endif
 endif
 
+# MPI (data-parallel training, engine/dist.c): built in when mpicc exists, unless MPI=0.
+# Only dist.c includes mpi.h; everything links Open MPI's library.
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+MPI_CFLAGS :=
+MPI_LIBS   :=
+ifeq ($(MPI),1)
+MPI_CFLAGS := -DPS_MPI $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null)
+endif
+
 ALL_CFLAGS := $(WARN) -D_GNU_SOURCE -DPS_VERSION=\"$(VERSION)\" -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
               $(CFLAGS) $(SANFLAGS) -MMD -MP -pthread
 # The numerical kernels are worth the host's vector units; never -ffast-math (NaN checks).
 ENGINE_CFLAGS := -O3 -march=native
-LDLIBS := $(PKG_LIBS) -lm -pthread
+LDLIBS := $(PKG_LIBS) $(MPI_LIBS) -lm -pthread
 
 STORE_SRC  := $(sort $(wildcard store/*.c))
 ENGINE_SRC := $(sort $(wildcard engine/*.c))
@@ -93,6 +105,16 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/obj/engine/%.o: engine/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ENGINE_CFLAGS) -c -o $@ $<
+
+# dist.c alone sees mpi.h; its object depends on the MPI choice (build/obj/.mpi-<0|1>)
+$(BUILD)/obj/engine/dist.o: engine/dist.c $(BUILD)/obj/.mpi-$(MPI)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/.mpi-$(MPI):
+	@mkdir -p $(dir $@)
+	@rm -f $(BUILD)/obj/.mpi-*
+	@touch $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -202,7 +224,10 @@ test-tsan: $(BIN) $(TSAN_TESTS:%=$(BUILD)/tests/%)
 parity: deps $(BIN) $(TEST_BINS)
 	@sh tests/parity.sh $(BUILD)
 
-bench: deps $(BIN) $(BENCH_BINS)
+# tests/bench_mpi.sh (run by bench.sh) times the all-reduce alone with this program under mpirun
+MPI_BENCH := $(if $(filter 1,$(MPI)),$(BUILD)/tests/mpi_allreduce)
+
+bench: deps $(BIN) $(BENCH_BINS) $(MPI_BENCH)
 	@sh tests/bench.sh $(BUILD) $(BENCH_BINS)
 
 asan:

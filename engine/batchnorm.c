@@ -159,3 +159,74 @@ void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
         }
     }
 }
+
+/* ---- synchronised batch norm (see batchnorm.h) ----------------------------------------------- */
+
+void batchnorm_sums(double *s, const float *x, int C, size_t L)
+{
+    for (int c = 0; c < C; c++)
+        s[c] = sum1(x + (size_t)c * L, L);
+}
+
+void batchnorm_sums_centred(double *s, const float *x, const float *mean, int C, size_t L)
+{
+    for (int c = 0; c < C; c++)
+        s[c] = sumsq_centred(x + (size_t)c * L, L, mean[c]);
+}
+
+void batchnorm_forward_given(float *y, float *mean, float *invstd, float *run_mean,
+                             float *run_var, const float *x, const float *res, const float *gamma,
+                             const float *beta, const double *bmean, const double *bvar,
+                             double n_total, int C, size_t L, int relu)
+{
+    for (int c = 0; c < C; c++) {
+        const double m = bmean[c], var = bvar[c];
+        const double unbiased = n_total > 1 ? var * n_total / (n_total - 1) : var;
+        run_mean[c] = (float)((1.0 - BATCHNORM_MOMENTUM) * run_mean[c] + BATCHNORM_MOMENTUM * m);
+        run_var[c] =
+            (float)((1.0 - BATCHNORM_MOMENTUM) * run_var[c] + BATCHNORM_MOMENTUM * unbiased);
+        const float mu = (float)m, is = (float)(1.0 / sqrt(var + BATCHNORM_EPS));
+        mean[c] = mu;
+        invstd[c] = is;
+        const float a = gamma[c] * is, b = beta[c] - mu * a;
+        const float *xc = x + (size_t)c * L;
+        const float *rc = res ? res + (size_t)c * L : NULL;
+        float *yc = y + (size_t)c * L;
+        for (size_t i = 0; i < L; i++) {
+            float v = a * xc[i] + b + (rc ? rc[i] : 0.0f);
+            yc[i] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
+    }
+}
+
+void batchnorm_grad_sums(double *sg, double *sgx, const float *dy, const float *y_relu,
+                         const float *x, const float *mean, int C, size_t L)
+{
+    for (int c = 0; c < C; c++) {
+        const size_t off = (size_t)c * L;
+        sums_grad(&sg[c], &sgx[c], dy + off, x + off, y_relu ? y_relu + off : NULL, L, mean[c]);
+    }
+}
+
+void batchnorm_backward_given(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *y_relu, const float *x, const float *mean,
+                              const float *invstd, const float *gamma, const double *lsg,
+                              const double *lsgx, const double *sg, const double *sgx,
+                              double n_total, int C, size_t L)
+{
+    for (int c = 0; c < C; c++) {
+        const size_t off = (size_t)c * L;
+        const float *g = dy + off, *xc = x + off, *yr = y_relu ? y_relu + off : NULL;
+        const float mu = mean[c], is = invstd[c];
+        dgamma[c] += (float)(lsgx[c] * is);
+        dbeta[c] += (float)lsg[c];
+        const float k = gamma[c] * is;
+        const float mg = (float)(sg[c] / n_total), mgx = (float)(sgx[c] * is / n_total);
+        float *d = dx + off;
+        for (size_t i = 0; i < L; i++) {
+            float gi = (!yr || yr[i] > 0.0f) ? g[i] : 0.0f;
+            float xh = (xc[i] - mu) * is;
+            d[i] = k * (gi - mg - xh * mgx);
+        }
+    }
+}

@@ -234,6 +234,12 @@ PsStatus resnet_work_init(ResnetWork *w, const Resnet *m, int B, PsErr *err)
         return ps_err(err, PS_ERR_NOMEM,
                       "resnet: cannot allocate a %.0f MB workspace for %d images", n * 4.0 / 1e6,
                       B);
+    w->bn_buf = calloc((size_t)4 * m->feat_dim + 2, sizeof(double));
+    if (!w->bn_buf) {
+        free(w->slab);
+        w->slab = NULL;
+        return ps_err(err, PS_ERR_NOMEM, "resnet: out of memory");
+    }
     /* touch every page now, so the first training step does not pay the page faults */
     memset(w->slab, 0, n * sizeof(float));
     w->n = n;
@@ -242,6 +248,7 @@ PsStatus resnet_work_init(ResnetWork *w, const Resnet *m, int B, PsErr *err)
     PsStatus rc = conv_par_new(&w->par, m->cfg.threads, err);
     if (rc) {
         free(w->slab);
+        free(w->bn_buf);
         memset(w, 0, sizeof *w);
     }
     return rc;
@@ -251,6 +258,7 @@ void resnet_work_done(ResnetWork *w)
 {
     conv_par_free(w->par);
     free(w->slab);
+    free(w->bn_buf);
     memset(w, 0, sizeof *w);
 }
 
@@ -335,6 +343,96 @@ static void add_job(void *v, int lo, int hi)
         j->din[i] += j->g[i];
 }
 
+/* Synchronised batch norm: the per-channel partial sums of the local shard, summed over
+ * processes between the passes (batchnorm.h). The channel passes still run on the helper
+ * threads; only the sums go through bn_sync, from this thread. */
+typedef struct {
+    double *s, *s2;
+    const BnFwdJob *f;
+    const BnBwdJob *b;
+    const double *bmean, *bvar, *gsg, *gsgx;
+    double n;
+} BnSyncJob;
+
+static void bns_sums_job(void *v, int lo, int hi)
+{
+    BnSyncJob *j = v;
+    batchnorm_sums(j->s + lo, j->f->x + (size_t)lo * j->f->L, hi - lo, j->f->L);
+}
+
+static void bns_centred_job(void *v, int lo, int hi)
+{
+    BnSyncJob *j = v;
+    batchnorm_sums_centred(j->s + lo, j->f->x + (size_t)lo * j->f->L, j->f->mean + lo, hi - lo,
+                           j->f->L);
+}
+
+static void bns_apply_job(void *v, int lo, int hi)
+{
+    BnSyncJob *j = v;
+    const BnFwdJob *f = j->f;
+    size_t o = (size_t)lo * f->L;
+    batchnorm_forward_given(f->y + o, f->mean + lo, f->istd + lo, f->rm + lo, f->rv + lo, f->x + o,
+                            f->res ? f->res + o : NULL, f->gamma + lo, f->beta + lo, j->bmean + lo,
+                            j->bvar + lo, j->n, hi - lo, f->L, f->relu);
+}
+
+static void bns_grad_sums_job(void *v, int lo, int hi)
+{
+    BnSyncJob *j = v;
+    const BnBwdJob *b = j->b;
+    size_t o = (size_t)lo * b->L;
+    batchnorm_grad_sums(j->s + lo, j->s2 + lo, b->dy + o, b->y_relu ? b->y_relu + o : NULL,
+                        b->x + o, b->mean + lo, hi - lo, b->L);
+}
+
+static void bns_grad_apply_job(void *v, int lo, int hi)
+{
+    BnSyncJob *j = v;
+    const BnBwdJob *b = j->b;
+    size_t o = (size_t)lo * b->L;
+    batchnorm_backward_given(b->dx + o, b->dgamma + lo, b->dbeta + lo, b->dy + o,
+                             b->y_relu ? b->y_relu + o : NULL, b->x + o, b->mean + lo,
+                             b->istd + lo, b->gamma + lo, j->s + lo, j->s2 + lo, j->gsg + lo,
+                             j->gsgx + lo, j->n, hi - lo, b->L);
+}
+
+static void bn_sync_forward(ResnetWork *w, const BnFwdJob *f, int C)
+{
+    double *s = w->bn_buf, *v = w->bn_buf + C + 1;
+    BnSyncJob j = {.s = s, .f = f};
+    conv_par_for(w->par, bns_sums_job, &j, C);
+    s[C] = (double)f->L;
+    if (w->bn_sync->sum(w->bn_sync->ctx, s, C + 1)) w->bn_failed = 1;
+    const double n = s[C] > 0 ? s[C] : 1;
+    for (int c = 0; c < C; c++) {
+        s[c] /= n;
+        f->mean[c] = (float)s[c]; /* the centre of the second pass, as batchnorm_forward */
+    }
+    j.s = v;
+    conv_par_for(w->par, bns_centred_job, &j, C);
+    if (w->bn_sync->sum(w->bn_sync->ctx, v, C)) w->bn_failed = 1;
+    for (int c = 0; c < C; c++) v[c] /= n;
+    j.bmean = s;
+    j.bvar = v;
+    j.n = n;
+    conv_par_for(w->par, bns_apply_job, &j, C);
+}
+
+static void bn_sync_backward(ResnetWork *w, const BnBwdJob *b, int C)
+{
+    double *ls = w->bn_buf, *ls2 = ls + C, *g = ls + 2 * C; /* g: Σg, Σg·x̂ and the count */
+    BnSyncJob j = {.s = ls, .s2 = ls2, .b = b};
+    conv_par_for(w->par, bns_grad_sums_job, &j, C);
+    memcpy(g, ls, 2 * (size_t)C * sizeof(double));
+    g[2 * C] = (double)b->L;
+    if (w->bn_sync->sum(w->bn_sync->ctx, g, 2 * C + 1)) w->bn_failed = 1;
+    j.gsg = g;
+    j.gsgx = g + C;
+    j.n = g[2 * C] > 0 ? g[2 * C] : 1;
+    conv_par_for(w->par, bns_grad_apply_job, &j, C);
+}
+
 static void convbn_forward(Resnet *m, ResnetWork *w, const ResnetConvBn *u, float *z, float *a,
                            float *mean, float *istd, const float *x, const float *res, int B,
                            int train, int relu)
@@ -344,7 +442,8 @@ static void convbn_forward(Resnet *m, ResnetWork *w, const ResnetConvBn *u, floa
     BnFwdJob j = {a,     mean, istd,         Bf + u->rmean, Bf + u->rvar,
                   z,     res,  P + u->gamma, P + u->beta,   (size_t)B * u->s.Ho * u->s.Wo,
                   train, relu};
-    conv_par_for(w->par, bn_fwd_job, &j, u->s.Co);
+    if (train && w->bn_sync) bn_sync_forward(w, &j, u->s.Co);
+    else conv_par_for(w->par, bn_fwd_job, &j, u->s.Co);
     if (train) Bf[u->nbt] += 1.0f;
 }
 
@@ -393,6 +492,10 @@ PsStatus resnet_forward(Resnet *m, ResnetWork *w, const float *x, int nb, int tr
     if (features) memcpy(features, w->features, (size_t)B * m->feat_dim * sizeof(float));
     w->nb = B;
     w->train = train;
+    if (w->bn_failed) {
+        w->bn_failed = 0;
+        return ps_err(err, PS_ERR_IO, "resnet: summing batch-norm statistics over processes failed");
+    }
     return PS_OK;
 }
 
@@ -406,7 +509,8 @@ static void convbn_backward(Resnet *m, ResnetWork *w, const ResnetConvBn *u, flo
     BnBwdJob j = {dz,   G + u->gamma, G + u->beta, dy,           y_relu,
                   z,    mean,         istd,        P + u->gamma, (size_t)B * u->s.Ho * u->s.Wo,
                   train};
-    conv_par_for(w->par, bn_bwd_job, &j, u->s.Co);
+    if (train && w->bn_sync) bn_sync_backward(w, &j, u->s.Co);
+    else conv_par_for(w->par, bn_bwd_job, &j, u->s.Co);
     conv_backward(dx, G + u->w, w->col, dz, x, P + u->w, &u->s, B, acc_dx, w->par);
 }
 
@@ -457,5 +561,10 @@ PsStatus resnet_backward(Resnet *m, ResnetWork *w, const float *dlogits, const f
     PoolJob pj = {T1, w->argmax, Gout, B, s0->Ho, s0->Wo, m->pool_h, m->pool_w};
     conv_par_for(w->par, pool_bwd_job, &pj, s0->Co);
     convbn_backward(m, w, &m->stem, NULL, 0, T1, T1, w->a0, w->x, w->z0, w->m0, w->i0, B, train);
+    if (w->bn_failed) {
+        w->bn_failed = 0;
+        return ps_err(err, PS_ERR_IO,
+                      "resnet: summing batch-norm gradients over processes failed");
+    }
     return PS_OK;
 }

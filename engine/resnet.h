@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "engine/conv.h"
+#include "engine/batchnorm.h"
 #include "engine/params.h"
 #include "store/ps.h"
 #include "store/rng.h"
@@ -95,6 +96,11 @@ typedef struct {
     float *col;       /* im2col scratch */
     float *g[4];      /* gradient / temporary buffers of the largest activation size */
     ConvPar *par;     /* helper threads */
+    /* synchronised batch norm (data-parallel training, --sync-bn): when set, train-mode batch
+     * statistics and their gradients are summed over processes through bn_sync->sum */
+    const BatchnormSync *bn_sync;
+    double *bn_buf;   /* 4 * feat_dim + 2 doubles of partial sums */
+    int bn_failed;    /* a bn_sync->sum call failed during the last pass */
 } ResnetWork;
 
 /* Sizes and allocates a workspace for batches of up to B images. Returns PS_ERR_NOMEM with

@@ -1,8 +1,11 @@
 /* train.c — Algorithm 1 and the baselines over a Dataset, their validation, checkpoints and the
  * run loop that records everything in the store (see train.h).
  *
+ * Data parallelism (train_run_dist, trainer_set_dist): every rank draws the global batch and
+ * trains its share; losses, gradients, validation predictions and checksums go through dist.h.
+ *
  * Deliberately not here: threads (job.c runs train_run in a worker), terminal output (the CLI
- * prints what the progress hook reports), and data loading (dataset.c).
+ * prints what the progress hook reports), data loading (dataset.c) and MPI itself (dist.c).
  */
 #include "engine/train.h"
 
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "engine/adam.h"
+#include "engine/blas.h"
 #include "engine/ehr_model.h"
 #include "engine/fusion.h"
 #include "engine/loss.h"
@@ -169,6 +173,7 @@ char *train_config_json(const TrainConfig *c, const DatasetCounts *k)
           (double)c->lr_decay, c->lr_patience, c->patience, (double)c->clip, (double)c->head_lr_mult, c->max_iters,
           c->img_size, c->cnn_width, c->lstm_hidden, c->lstm_layers, (double)c->lstm_dropout,
           c->augment, c->bin_hours, c->max_bins, c->uncertain);
+    if (c->sync_bn) bputf(&b, ",\"sync_bn\":1");
     if (k)
         bputf(&b,
               ",\"data\":{\"stays\":[%lld,%lld,%lld],\"radiographs\":[%lld,%lld,%lld],"
@@ -229,7 +234,7 @@ PsStatus train_config_parse(TrainConfig *c, const char *json, PsErr *err)
         {"lstm_hidden", &c->lstm_hidden, NULL, NULL}, {"lstm_layers", &c->lstm_layers, NULL, NULL},
         {"lstm_dropout", NULL, &c->lstm_dropout, NULL}, {"augment", &c->augment, NULL, NULL},
         {"bin_hours", NULL, NULL, &c->bin_hours},     {"max_bins", &c->max_bins, NULL, NULL},
-        {"uncertain", &c->uncertain, NULL, NULL},
+        {"uncertain", &c->uncertain, NULL, NULL},     {"sync_bn", &c->sync_bn, NULL, NULL},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         double v = NAN;
@@ -272,6 +277,10 @@ struct Trainer {
     AdamConfig acfg;
     DatasetSampler samp[3];
     Rng rng; /* dropout masks and flips */
+    Dist dist_one; /* the single rank when no Dist is given */
+    Dist *dist;
+    BatchnormSync bns;
+    int collective_err; /* the last error happened on every rank alike */
     ParamSet state_ps; /* "trainer.state": STATE_WORDS words as 2·STATE_WORDS floats */
     ParamSet norm_ps;  /* "data.normalizer": the input standardisation the model was trained on */
     Normalizer nz;
@@ -378,6 +387,8 @@ PsStatus trainer_new(Trainer **out, const Dataset *d, const TrainConfig *cfg, Ps
     PsStatus rc = PS_OK;
     t->d = d;
     t->cfg = *cfg;
+    dist_single(&t->dist_one);
+    t->dist = &t->dist_one;
     t->use_cnn = use_cnn;
     t->use_fus = use_cnn;
     t->B = cfg->batch;
@@ -413,6 +424,10 @@ PsStatus trainer_new(Trainer **out, const Dataset *d, const TrainConfig *cfg, Ps
         ResnetConfig rcfg;
         resnet_config_default(&rcfg, cfg->img_size, NC);
         rcfg.width = cfg->cnn_width;
+        /* the passes around BLAS (im2col, batch norm) use no more threads than BLAS was given
+         * (--threads): one thread per rank when MPI ranks share a machine's cores */
+        int bt = blas_get_threads();
+        if (bt >= 1 && bt < rcfg.threads) rcfg.threads = bt;
         if ((rc = resnet_init(&t->cnn, &rcfg, err))) goto fail;
         resnet_init_weights(&t->cnn, &init);
         if ((rc = resnet_work_init(&t->cw, &t->cnn, t->B, err))) goto fail;
@@ -539,44 +554,121 @@ static void update(Trainer *t, ParamSet *ps, Adam *a)
     adam_step(a, &c, ps->w, ps->g);
 }
 
-static PsStatus check_loss(double l, const char *what, const Trainer *t, PsErr *err)
+static PsStatus check_loss(double l, const char *what, Trainer *t, PsErr *err)
 {
     if (isfinite(l)) return PS_OK;
+    /* with several ranks the loss checked is the global one, which every rank sees */
+    t->collective_err = t->dist->size > 1;
     return ps_err(err, PS_ERR_INVALID,
                   "the %s loss became %g at iteration %lld; try a lower learning rate (--lr)",
                   what, l, (long long)t->iteration + 1);
 }
 
+/* ---- data parallelism -------------------------------------------------------------------- */
+
+static int bns_sum(void *ctx, double *v, int n)
+{
+    Trainer *t = ctx;
+    PsErr e;
+    return dist_sum_doubles(t->dist, v, n, &e) != PS_OK;
+}
+
+PsStatus trainer_set_dist(Trainer *t, Dist *dist, PsErr *err)
+{
+    Dist *d = dist ? dist : &t->dist_one;
+    if (d->size > 1 && t->cfg.batch < d->size)
+        return ps_err(err, PS_ERR_INVALID,
+                      "a global batch of %d cannot be shared by %d ranks; use --batch %d or more",
+                      t->cfg.batch, d->size, d->size);
+    t->dist = d;
+    t->bns.sum = bns_sum;
+    t->bns.ctx = t;
+    if (t->use_cnn) t->cw.bn_sync = t->cfg.sync_bn && d->size > 1 ? &t->bns : NULL;
+    return PS_OK;
+}
+
+/* This rank's contiguous share [*lo, *lo + *nb) of a global batch of B items. */
+static void share(const Trainer *t, int B, int *lo, int *nb)
+{
+    const Dist *d = t->dist;
+    int a = (int)((int64_t)B * d->rank / d->size);
+    int b = (int)((int64_t)B * (d->rank + 1) / d->size);
+    *lo = a;
+    *nb = b - a;
+}
+
+/* The draws the other shards' images make, so flips match the one-rank run image for image. */
+static void rng_skip(Rng *r, int n)
+{
+    for (int i = 0; i < n; i++) (void)rng_u64(r);
+}
+
+/* The whole batch's gradient from the shards': each rank's mean-loss gradient weighted by its
+ * share of the counted labels, summed over ranks. */
+static PsStatus reduce_grad(Trainer *t, ParamSet *ps, double n_local, double n_total, PsErr *err)
+{
+    if (t->dist->size <= 1) return PS_OK;
+    const float w = n_total > 0 ? (float)(n_local / n_total) : 0.0f;
+    for (size_t i = 0; i < ps->n; i++) ps->g[i] *= w;
+    return dist_sum_floats(t->dist, ps->g, ps->n, err);
+}
+
 PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
 {
-    const int B = t->B;
+    const int B = t->B, multi = t->dist->size > 1;
     const Dataset *d = t->d;
     PsStatus rc;
+    int lo, nb;
+    share(t, B, &lo, &nb);
+    /* summed over ranks: radiology labels counted, Σ radiology loss, Σ phenotype loss */
+    double red[3] = {0, 0, 0}, cxr_counted = 0;
     loss->cxr = loss->ehr = loss->joint = NAN;
     /* (1) radiographs → ResNet → 14 radiology logits → BCE (masked labels left out) */
     if (t->use_cnn) {
         params_zero_grad(&t->cnn.params);
         if ((rc = dataset_sampler_next(&t->samp[DATASET_STREAM_CXR], t->idx, B, err))) return rc;
-        dataset_cxr_batch(d, t->idx, B, t->xc, t->yc, t->mc, t->cfg.augment ? &t->rng : NULL);
-        if ((rc = resnet_forward(&t->cnn, &t->cw, t->xc, B, 1, t->lc, NULL, err))) return rc;
-        loss->cxr = loss_bce_logits(t->lc, t->yc, t->mc, (size_t)B * NC);
-        if ((rc = check_loss(loss->cxr, "radiology", t, err))) return rc;
-        loss_bce_logits_backward(t->dlc, t->lc, t->yc, t->mc, (size_t)B * NC);
+        Rng *flip = t->cfg.augment ? &t->rng : NULL;
+        if (flip) rng_skip(flip, lo);
+        dataset_cxr_batch(d, t->idx + lo, nb, t->xc, t->yc, t->mc, flip);
+        if (flip) rng_skip(flip, B - lo - nb);
+        if ((rc = resnet_forward(&t->cnn, &t->cw, t->xc, nb, 1, t->lc, NULL, err))) return rc;
+        loss->cxr = loss_bce_logits(t->lc, t->yc, t->mc, (size_t)nb * NC);
+        if (!multi && (rc = check_loss(loss->cxr, "radiology", t, err))) return rc;
+        loss_bce_logits_backward(t->dlc, t->lc, t->yc, t->mc, (size_t)nb * NC);
         if ((rc = resnet_backward(&t->cnn, &t->cw, t->dlc, NULL, err))) return rc;
+        size_t counted = 0;
+        for (size_t i = 0; i < (size_t)nb * NC; i++) counted += t->mc[i] != 0;
+        cxr_counted = (double)counted;
+        red[0] = cxr_counted;
+        red[1] = loss->cxr * cxr_counted;
     }
     /* (2) EHR stays → LSTM → 25 phenotype logits → BCE */
     params_zero_grad(&t->ehr_ps);
     if ((rc = dataset_sampler_next(&t->samp[DATASET_STREAM_EHR], t->idx, B, err))) return rc;
     int T;
-    dataset_ehr_batch(d, t->idx, B, t->xe, t->len, &T, t->ye);
-    if ((rc = ehr_model_forward(&t->ew, t->le, t->xe, t->len, B, T, &t->ehr, t->ehr_ps.w, 1,
+    dataset_ehr_batch(d, t->idx + lo, nb, t->xe, t->len, &T, t->ye);
+    if ((rc = ehr_model_forward(&t->ew, t->le, t->xe, t->len, nb, T, &t->ehr, t->ehr_ps.w, 1,
                                 &t->rng, err)))
         return rc;
-    loss->ehr = loss_bce_logits(t->le, t->ye, NULL, (size_t)B * NP);
-    if ((rc = check_loss(loss->ehr, "phenotype", t, err))) return rc;
-    loss_bce_logits_backward(t->dle, t->le, t->ye, NULL, (size_t)B * NP);
+    loss->ehr = loss_bce_logits(t->le, t->ye, NULL, (size_t)nb * NP);
+    if (!multi && (rc = check_loss(loss->ehr, "phenotype", t, err))) return rc;
+    loss_bce_logits_backward(t->dle, t->le, t->ye, NULL, (size_t)nb * NP);
     if ((rc = ehr_model_backward(&t->ew, t->dle, NULL, &t->ehr, t->ehr_ps.w, t->ehr_ps.g, err)))
         return rc;
+    if (multi) {
+        red[2] = loss->ehr * (double)nb * NP;
+        if ((rc = dist_sum_doubles(t->dist, red, 3, err))) return rc;
+        if (t->use_cnn) {
+            loss->cxr = red[0] > 0 ? red[1] / red[0] : 0.0;
+            if ((rc = check_loss(loss->cxr, "radiology", t, err)) ||
+                (rc = reduce_grad(t, &t->cnn.params, cxr_counted, red[0], err)))
+                return rc;
+        }
+        loss->ehr = red[2] / ((double)B * NP);
+        if ((rc = check_loss(loss->ehr, "phenotype", t, err)) ||
+            (rc = reduce_grad(t, &t->ehr_ps, (double)nb * NP, (double)B * NP, err)))
+            return rc;
+    }
     /* L = L_cxr + L_ehr: the two models share no parameter, so the summed loss's gradient is
      * each model's own gradient, and both are updated */
     if (t->use_cnn) update(t, &t->cnn.params, &t->a_cnn);
@@ -584,40 +676,58 @@ PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
     return PS_OK;
 }
 
-/* A paired mini-batch: EHR inputs, labels and the radiographs. */
-static PsStatus pair_batch(Trainer *t, int *T, PsErr *err)
+/* This rank's share of a paired mini-batch: EHR inputs, labels and the radiographs; *nb the
+ * share's size, *lo its start in the global batch. */
+static PsStatus pair_batch(Trainer *t, int *T, int *lo, int *nb, PsErr *err)
 {
     PsStatus rc = dataset_sampler_next(&t->samp[DATASET_STREAM_PAIR], t->idx, t->B, err);
     if (rc) return rc;
-    for (int b = 0; b < t->B; b++) t->img[b] = t->d->stays[t->idx[b]].img;
-    dataset_ehr_batch(t->d, t->idx, t->B, t->xe, t->len, T, t->ye);
-    dataset_cxr_batch(t->d, t->img, t->B, t->xc, NULL, NULL, NULL);
+    share(t, t->B, lo, nb);
+    const int *idx = t->idx + *lo;
+    for (int b = 0; b < *nb; b++) t->img[b] = t->d->stays[idx[b]].img;
+    dataset_ehr_batch(t->d, idx, *nb, t->xe, t->len, T, t->ye);
+    dataset_cxr_batch(t->d, t->img, *nb, t->xc, NULL, NULL, NULL);
     return PS_OK;
+}
+
+/* The joint loss over ranks (every rank gets the global value), checked. */
+static PsStatus reduce_joint_loss(Trainer *t, double *l, int nb, const char *what, PsErr *err)
+{
+    if (t->dist->size > 1) {
+        double v = *l * (double)nb * NP;
+        PsStatus rc = dist_sum_doubles(t->dist, &v, 1, err);
+        if (rc) return rc;
+        *l = v / ((double)t->B * NP);
+    }
+    return check_loss(*l, what, t, err);
 }
 
 PsStatus trainer_step_unified(Trainer *t, TrainLosses *loss, PsErr *err)
 {
     PS_CHECK(err, t->use_fus);
-    const int B = t->B;
-    int T;
-    PsStatus rc = pair_batch(t, &T, err);
+    int T, lo, nb;
+    PsStatus rc = pair_batch(t, &T, &lo, &nb, err);
     if (rc) return rc;
     /* (3) both encoders in eval mode: no dropout, batch-norm running statistics, and no
      * gradient: the encoders are not touched by this step */
-    if ((rc = resnet_forward(&t->cnn, &t->cw, t->xc, B, 0, NULL, NULL, err))) return rc;
+    if ((rc = resnet_forward(&t->cnn, &t->cw, t->xc, nb, 0, NULL, NULL, err))) return rc;
     const float *fe = NULL;
     if (t->fus.de) {
-        if ((rc = ehr_model_forward(&t->ew, t->le, t->xe, t->len, B, T, &t->ehr, t->ehr_ps.w, 0,
+        if ((rc = ehr_model_forward(&t->ew, t->le, t->xe, t->len, nb, T, &t->ehr, t->ehr_ps.w, 0,
                                     NULL, err)))
             return rc;
         fe = t->ew.feat;
     }
-    fusion_forward(&t->fus, t->fus_ps.w, t->cat, t->lf, t->cw.features, fe, B);
-    loss->joint = loss_bce_logits(t->lf, t->ye, NULL, (size_t)B * NP);
-    if ((rc = check_loss(loss->joint, "unified", t, err))) return rc;
-    loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)B * NP);
+    fusion_forward(&t->fus, t->fus_ps.w, t->cat, t->lf, t->cw.features, fe, nb);
+    loss->joint = loss_bce_logits(t->lf, t->ye, NULL, (size_t)nb * NP);
+    if (t->dist->size <= 1 && (rc = check_loss(loss->joint, "unified", t, err))) return rc;
+    loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)nb * NP);
     params_zero_grad(&t->fus_ps);
-    fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, NULL, NULL, t->dlf, t->cat, B);
+    fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, NULL, NULL, t->dlf, t->cat, nb);
+    if (t->dist->size > 1 &&
+        ((rc = reduce_joint_loss(t, &loss->joint, nb, "unified", err)) ||
+         (rc = reduce_grad(t, &t->fus_ps, (double)nb * NP, (double)t->B * NP, err))))
+        return rc;
     update_scaled(t, &t->fus_ps, &t->a_fus, t->cfg.head_lr_mult > 0 ? t->cfg.head_lr_mult : 1.0f);
     return PS_OK;
 }
@@ -625,30 +735,41 @@ PsStatus trainer_step_unified(Trainer *t, TrainLosses *loss, PsErr *err)
 /* Joint I / II: the fusion head's loss trains both encoders end to end on pairs. */
 static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
 {
-    const int B = t->B;
-    int T;
+    int T, lo, nb;
     loss->cxr = loss->ehr = NAN;
-    PsStatus rc = pair_batch(t, &T, err);
+    PsStatus rc = pair_batch(t, &T, &lo, &nb, err);
     if (rc) return rc;
-    if (t->cfg.augment) dataset_cxr_batch(t->d, t->img, B, t->xc, NULL, NULL, &t->rng);
+    if (t->cfg.augment) {
+        rng_skip(&t->rng, lo);
+        dataset_cxr_batch(t->d, t->img, nb, t->xc, NULL, NULL, &t->rng);
+        rng_skip(&t->rng, t->B - lo - nb);
+    }
     params_zero_grad(&t->cnn.params);
     params_zero_grad(&t->ehr_ps);
     params_zero_grad(&t->fus_ps);
-    if ((rc = resnet_forward(&t->cnn, &t->cw, t->xc, B, 1, NULL, NULL, err))) return rc;
-    if ((rc = ehr_model_forward(&t->ew, t->le, t->xe, t->len, B, T, &t->ehr, t->ehr_ps.w, 1,
+    if ((rc = resnet_forward(&t->cnn, &t->cw, t->xc, nb, 1, NULL, NULL, err))) return rc;
+    if ((rc = ehr_model_forward(&t->ew, t->le, t->xe, t->len, nb, T, &t->ehr, t->ehr_ps.w, 1,
                                 &t->rng, err)))
         return rc;
-    fusion_forward(&t->fus, t->fus_ps.w, t->cat, t->lf, t->cw.features, t->ew.feat, B);
-    loss->joint = loss_bce_logits(t->lf, t->ye, NULL, (size_t)B * NP);
-    if ((rc = check_loss(loss->joint, "joint", t, err))) return rc;
-    loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)B * NP);
+    fusion_forward(&t->fus, t->fus_ps.w, t->cat, t->lf, t->cw.features, t->ew.feat, nb);
+    loss->joint = loss_bce_logits(t->lf, t->ye, NULL, (size_t)nb * NP);
+    if (t->dist->size <= 1 && (rc = check_loss(loss->joint, "joint", t, err))) return rc;
+    loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)nb * NP);
     fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, t->dcxr, t->dehr, t->dlf, t->cat,
-                    B);
+                    nb);
     if ((rc = resnet_backward(&t->cnn, &t->cw, NULL, t->dcxr, err))) return rc;
     /* the EHR head is not part of this model: zero gradient on its logits */
     if ((rc = ehr_model_backward(&t->ew, t->zeros, t->dehr, &t->ehr, t->ehr_ps.w, t->ehr_ps.g,
                                  err)))
         return rc;
+    if (t->dist->size > 1) {
+        const double n = (double)nb * NP, N = (double)t->B * NP;
+        if ((rc = reduce_joint_loss(t, &loss->joint, nb, "joint", err)) ||
+            (rc = reduce_grad(t, &t->cnn.params, n, N, err)) ||
+            (rc = reduce_grad(t, &t->ehr_ps, n, N, err)) ||
+            (rc = reduce_grad(t, &t->fus_ps, n, N, err)))
+            return rc;
+    }
     update(t, &t->cnn.params, &t->a_cnn);
     update(t, &t->ehr_ps, &t->a_ehr);
     update(t, &t->fus_ps, &t->a_fus);
@@ -707,19 +828,23 @@ static void paired_probs(Trainer *t, float *p, const float *fc, const float *fe,
     else loss_sigmoid(p, t->lf, (size_t)nb * NP);
 }
 
-PsStatus trainer_predict_split(Trainer *t, int split, TrainPredictions *out, PsErr *err)
+/* Predictions for rows [from, to) of split (every row's stay index is set; the others' values
+ * stay zero, so ranks that each predict a share can add their results up). */
+static PsStatus predict_rows(Trainer *t, int split, int from, int to, TrainPredictions *out,
+                             PsErr *err)
 {
     memset(out, 0, sizeof *out);
     PS_CHECK(err, split >= 0 && split <= 2);
     const Dataset *d = t->d;
     const int n = d->n_stay[split], B = t->B;
+    PS_CHECK(err, from >= 0 && from <= to && to <= n);
     PsStatus rc = PS_OK;
     out->n = n;
     out->stay = malloc(((size_t)n + 1) * sizeof(int));
     out->paired = calloc((size_t)n + 1, 1);
-    out->y = malloc(((size_t)n * NP + 1) * sizeof(float));
-    out->p_rule = malloc(((size_t)n * NP + 1) * sizeof(float));
-    out->p_ehr = malloc(((size_t)n * NP + 1) * sizeof(float));
+    out->y = calloc((size_t)n * NP + 1, sizeof(float));
+    out->p_rule = calloc((size_t)n * NP + 1, sizeof(float));
+    out->p_ehr = calloc((size_t)n * NP + 1, sizeof(float));
     float *fe_pair = malloc((size_t)B * t->H * sizeof(float));
     float *le_pair = malloc((size_t)B * NP * sizeof(float));
     float *pp = malloc((size_t)B * NP * sizeof(float));
@@ -729,8 +854,9 @@ PsStatus trainer_predict_split(Trainer *t, int split, TrainPredictions *out, PsE
         rc = ps_err(err, PS_ERR_NOMEM, "out of memory predicting %d stays", n);
         goto done;
     }
-    for (int i0 = 0; i0 < n; i0 += B) {
-        int nb = n - i0 < B ? n - i0 : B, T;
+    for (int i = 0; i < n; i++) out->stay[i] = d->stay_idx[split][i];
+    for (int i0 = from; i0 < to; i0 += B) {
+        int nb = to - i0 < B ? to - i0 : B, T;
         for (int b = 0; b < nb; b++) t->idx[b] = d->stay_idx[split][i0 + b];
         dataset_ehr_batch(d, t->idx, nb, t->xe, t->len, &T, out->y + (size_t)i0 * NP);
         if ((rc = ehr_model_forward(&t->ew, t->le, t->xe, t->len, nb, T, &t->ehr, t->ehr_ps.w, 0,
@@ -767,6 +893,45 @@ done:
     free(le_pair);
     free(pp);
     free(rows);
+    if (rc) train_predictions_free(out);
+    return rc;
+}
+
+PsStatus trainer_predict_split(Trainer *t, int split, TrainPredictions *out, PsErr *err)
+{
+    return predict_rows(t, split, 0, t->d ? t->d->n_stay[split] : 0, out, err);
+}
+
+/* The split's predictions with each rank predicting a contiguous share of its stays, added up
+ * over ranks (every rank receives all of them). */
+static PsStatus predict_split_ranks(Trainer *t, int split, TrainPredictions *out, PsErr *err)
+{
+    Dist *ds = t->dist;
+    if (ds->size <= 1) return trainer_predict_split(t, split, out, err);
+    const int n = t->d->n_stay[split];
+    const int lo = (int)((int64_t)n * ds->rank / ds->size);
+    const int hi = (int)((int64_t)n * (ds->rank + 1) / ds->size);
+    PsStatus rc = predict_rows(t, split, lo, hi, out, err);
+    if (rc) return rc;
+    int *paired = malloc(((size_t)n + 1) * sizeof(int));
+    if (!paired) {
+        train_predictions_free(out);
+        return ps_err(err, PS_ERR_NOMEM, "out of memory gathering predictions");
+    }
+    for (int i = 0; i < n; i++) paired[i] = out->paired[i];
+    /* validation traffic is not the gradient all-reduce the statistics describe */
+    const double cs = ds->comm_s, cb = ds->comm_bytes;
+    const int64_t cc = ds->comm_calls;
+    const size_t m = (size_t)n * NP;
+    if (!(rc = dist_sum_floats(ds, out->y, m, err)) &&
+        !(rc = dist_sum_floats(ds, out->p_rule, m, err)) &&
+        !(rc = dist_sum_floats(ds, out->p_ehr, m, err)) &&
+        !(rc = dist_max_ints(ds, paired, n, err)))
+        for (int i = 0; i < n; i++) out->paired[i] = (uint8_t)paired[i];
+    ds->comm_s = cs;
+    ds->comm_bytes = cb;
+    ds->comm_calls = cc;
+    free(paired);
     if (rc) train_predictions_free(out);
     return rc;
 }
@@ -972,7 +1137,7 @@ static void json_report(Buf *b, const char *name, const MetricsReport *r, int n)
 static PsStatus validate(Trainer *t, Buf *json, double *score, double group[3], PsErr *err)
 {
     TrainPredictions pr;
-    PsStatus rc = trainer_predict_split(t, SPLIT_VAL, &pr, err);
+    PsStatus rc = predict_split_ranks(t, SPLIT_VAL, &pr, err);
     if (rc) return rc;
     MetricsReport all, pair;
     float *pp = malloc(((size_t)pr.n * NP + 1) * sizeof(float));
@@ -1191,10 +1356,96 @@ static int flush_due(double since_s, int64_t iteration)
 PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfig *cfg, int resume,
                    const TrainHooks *hooks, PsErr *err)
 {
+    return train_run_dist(st, run_id, d, cfg, resume, hooks, NULL, err);
+}
+
+/* Rank 0 reads run_id's last checkpoint and every rank receives it (*blob NULL: none yet). */
+static PsStatus fetch_checkpoint(Store *st, Trainer *t, int64_t run_id, uint8_t **blob,
+                                 size_t *len, PsErr *err)
+{
+    *blob = NULL;
+    *len = 0;
+    int ep = 0;
+    /* head: status of the read on rank 0, and the blob's length */
+    int64_t head[2] = {PS_OK, 0};
+    PsStatus rc = PS_OK;
+    if (t->dist->rank == 0) {
+        rc = runs_get_checkpoint(st, run_id, "last", &ep, blob, len);
+        if (rc == PS_ERR_NOTFOUND) {
+            rc = PS_OK; /* killed before its first checkpoint: start over */
+            *blob = NULL;
+            *len = 0;
+        } else if (rc) {
+            ps_err(err, rc, "%s", store_errmsg(st));
+        }
+        head[0] = rc;
+        head[1] = (int64_t)*len;
+    }
+    PsStatus brc = dist_bcast(t->dist, head, sizeof head, 0, err);
+    if (brc) return brc;
+    if (head[0] != PS_OK) {
+        if (t->dist->rank != 0)
+            ps_err(err, (PsStatus)head[0], "rank 0 could not read the last checkpoint of run %lld",
+                   (long long)run_id);
+        t->collective_err = t->dist->size > 1;
+        return (PsStatus)head[0];
+    }
+    if (head[1] == 0) return PS_OK;
+    if (t->dist->rank != 0) {
+        *len = (size_t)head[1];
+        *blob = malloc(*len);
+        if (!*blob) return ps_err(err, PS_ERR_NOMEM, "out of memory for a %zu-byte checkpoint", *len);
+    }
+    if ((brc = dist_bcast(t->dist, *blob, *len, 0, err))) {
+        free(*blob);
+        *blob = NULL;
+    }
+    return brc;
+}
+
+/* After an epoch: every rank must hold the same parameters. Batch-norm running statistics of
+ * per-rank batch norm differ by construction; they are averaged first (with --sync-bn they are
+ * the same already). A mismatch is an error on every rank. */
+static PsStatus agree_across_ranks(Trainer *t, PsErr *err)
+{
+    Dist *ds = t->dist;
+    if (ds->size <= 1) return PS_OK;
+    PsStatus rc;
+    if (t->use_cnn && !t->cfg.sync_bn &&
+        (rc = dist_avg_floats(ds, t->cnn.buffers.w, t->cnn.buffers.n, err)))
+        return rc;
+#ifdef PS_TEST_HOOKS
+    {
+        /* tests: PHENOSCOPE_TEST_DIVERGE=R nudges one weight on rank R, as a bit flip would */
+        const char *e = getenv("PHENOSCOPE_TEST_DIVERGE");
+        if (e && atoi(e) == ds->rank) t->ehr_ps.w[0] += 1e-3f;
+    }
+#endif
+    uint64_t h = params_checksum(&t->ehr_ps);
+    if (t->use_cnn) h = h * 1099511628211ull ^ params_checksum(&t->cnn.params);
+    if (t->use_fus) h = h * 1099511628211ull ^ params_checksum(&t->fus_ps);
+    uint64_t lo, hi;
+    int rank_hi;
+    if ((rc = dist_agree(ds, h, &lo, &hi, &rank_hi, err))) return rc;
+    if (lo == hi) return PS_OK;
+    t->collective_err = 1;
+    return ps_err(err, PS_ERR_INVALID,
+                  "after epoch %d the ranks hold different parameters (checksum %016llx on rank "
+                  "%d, %016llx on another): the replicas diverged, so the run stops; "
+                  "'phenoscope train --resume' continues it from its last checkpoint",
+                  t->epoch + 1, (unsigned long long)hi, rank_hi, (unsigned long long)lo);
+}
+
+PsStatus train_run_dist(Store *st, int64_t run_id, const Dataset *d, const TrainConfig *cfg,
+                        int resume, const TrainHooks *hooks, Dist *dist, PsErr *err)
+{
     Trainer *t = NULL;
     StepBuf sb = {0};
     Buf ej = {0};
+    /* rank 0 alone writes the store */
+    const int writer = !dist || dist->rank == 0;
     PsStatus rc = trainer_new(&t, d, cfg, err);
+    if (!rc) rc = trainer_set_dist(t, dist, err);
     TrainProgress p;
     memset(&p, 0, sizeof p);
     p.run_id = run_id;
@@ -1208,15 +1459,8 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
     if (resume) {
         uint8_t *blob = NULL;
         size_t len = 0;
-        int ep = 0;
-        rc = runs_get_checkpoint(st, run_id, "last", &ep, &blob, &len);
-        if (rc == PS_ERR_NOTFOUND) {
-            /* killed before its first checkpoint: start over */
-            rc = PS_OK;
-        } else if (rc) {
-            rc = ps_err(err, rc, "%s", store_errmsg(st));
-            goto fail;
-        } else {
+        if ((rc = fetch_checkpoint(st, t, run_id, &blob, &len, err))) goto fail;
+        if (blob) {
             char what[64];
             snprintf(what, sizeof what, "the last checkpoint of run %lld", (long long)run_id);
             rc = trainer_load(t, blob, len, what, err);
@@ -1228,11 +1472,11 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
             }
         }
     }
-    if ((rc = runs_truncate(st, run_id, t->iteration, t->epoch))) {
+    if (writer && (rc = runs_truncate(st, run_id, t->iteration, t->epoch))) {
         rc = ps_err(err, rc, "%s", store_errmsg(st));
         goto fail;
     }
-    if ((rc = runs_set_status(st, run_id, "running", ""))) {
+    if (writer && (rc = runs_set_status(st, run_id, "running", ""))) {
         rc = ps_err(err, rc, "%s", store_errmsg(st));
         goto fail;
     }
@@ -1268,14 +1512,19 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
             }
         }
         while (t->iter_in_epoch < ipe) {
-            if (hooks && hooks->control && hooks->control(hooks->ctx)) {
+            int stop = hooks && hooks->control && hooks->control(hooks->ctx);
+            if (t->dist->size > 1 && (rc = dist_max_ints(t->dist, &stop, 1, err))) goto fail;
+            if (stop) {
                 /* stop: everything up to here is saved, the run resumes from this point */
                 snprintf(p.state, sizeof p.state, "stopped");
-                if ((rc = commit_checkpoint(st, t, run_id, &sb, NULL, 0, err))) goto fail;
-                RunProgress rp;
-                to_run_progress(&p, &rp);
-                runs_put_progress(st, run_id, &rp);
-                runs_set_status(st, run_id, "stopped", "stopped by the user; resume with --resume");
+                if (writer) {
+                    if ((rc = commit_checkpoint(st, t, run_id, &sb, NULL, 0, err))) goto fail;
+                    RunProgress rp;
+                    to_run_progress(&p, &rp);
+                    runs_put_progress(st, run_id, &rp);
+                    runs_set_status(st, run_id, "stopped",
+                                    "stopped by the user; resume with --resume");
+                }
                 if (hooks->progress) hooks->progress(hooks->ctx, &p);
                 rc = PS_ERR_CANCELLED;
                 ps_err(err, rc, "run %lld stopped at iteration %lld", (long long)run_id,
@@ -1283,6 +1532,17 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
                 goto out;
             }
             TrainLosses l;
+#ifdef PS_TEST_HOOKS
+            {
+                /* tests: PHENOSCOPE_TEST_ITER_MS=N makes every iteration take N ms longer, so
+                 * a process can be killed mid-run at a chosen moment on any machine */
+                const char *e = getenv("PHENOSCOPE_TEST_ITER_MS");
+                if (e && atoi(e) > 0) {
+                    struct timespec ts = {atoi(e) / 1000, (long)(atoi(e) % 1000) * 1000000L};
+                    nanosleep(&ts, NULL);
+                }
+            }
+#endif
             if ((rc = trainer_iteration(t, &l, err))) goto fail;
             /* the step is done in memory only: a crash loses it and resume repeats it */
             PS_KILLPOINT("train.after_step");
@@ -1307,7 +1567,7 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
                     }
                 *dst[k] = c ? s / c : NAN;
             }
-            if (sb.n == sb.cap) {
+            if (writer && sb.n == sb.cap) {
                 size_t cap = sb.cap ? 2 * sb.cap : 256;
                 RunStep *ns = realloc(sb.steps, cap * sizeof *ns);
                 if (!ns) {
@@ -1317,7 +1577,7 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
                 sb.steps = ns;
                 sb.cap = cap;
             }
-            sb.steps[sb.n++] = (RunStep){t->iteration, l.cxr, l.ehr, l.joint};
+            if (writer) sb.steps[sb.n++] = (RunStep){t->iteration, l.cxr, l.ehr, l.joint};
             double now = now_s();
             sec_per_it = (now - t_start - val_seconds) / (double)(t->iteration - it_start);
             p.iteration = t->iteration;
@@ -1327,7 +1587,7 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
             double val_per_epoch = t->epoch > 0 && val_seconds > 0 ? val_seconds / (t->epoch) : 0;
             p.eta_s = sec_per_it * (double)(p.iterations - t->iteration) +
                       val_per_epoch * (total_epochs - t->epoch);
-            if (flush_due(now - t_flush, t->iteration)) {
+            if (writer && flush_due(now - t_flush, t->iteration)) {
                 /* short transactions: losses and the progress row every couple of seconds */
                 t_flush = now;
                 if ((rc = flush_steps(st, run_id, &sb, err))) goto fail;
@@ -1358,7 +1618,16 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
             bputf(&ej, ",");
         }
         double score = NAN, group[3] = {NAN, NAN, NAN};
+        if ((rc = agree_across_ranks(t, err))) goto fail;
+        /* every rank predicts a share of the validation stays and receives all predictions;
+         * rank 0's score is broadcast, so selection, decay and early stopping agree exactly */
         if ((rc = validate(t, &ej, &score, group, err))) goto fail;
+        if (t->dist->size > 1) {
+            double v[4] = {score, group[0], group[1], group[2]};
+            if ((rc = dist_bcast(t->dist, v, sizeof v, 0, err))) goto fail;
+            score = v[0];
+            for (int k = 0; k < 3; k++) group[k] = v[k + 1];
+        }
         t->epoch++;
         t->iter_in_epoch = 0;
         int is_best = 0;
@@ -1383,7 +1652,7 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
             goto fail;
         }
         /* the epoch number in the checkpoint row is the count of completed epochs */
-        if ((rc = commit_checkpoint(st, t, run_id, &sb, ej.s, is_best, err))) goto fail;
+        if (writer && (rc = commit_checkpoint(st, t, run_id, &sb, ej.s, is_best, err))) goto fail;
         val_seconds += now_s() - tv;
         p.epoch = t->epoch;
         p.val_auroc = score;
@@ -1394,7 +1663,7 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
         }
         RunProgress rp;
         to_run_progress(&p, &rp);
-        if ((rc = runs_put_progress(st, run_id, &rp))) {
+        if (writer && (rc = runs_put_progress(st, run_id, &rp))) {
             rc = ps_err(err, rc, "%s", store_errmsg(st));
             goto fail;
         }
@@ -1410,8 +1679,8 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
     {
         RunProgress rp;
         to_run_progress(&p, &rp);
-        if ((rc = runs_put_progress(st, run_id, &rp)) ||
-            (rc = runs_set_status(st, run_id, "done", p.message))) {
+        if (writer && ((rc = runs_put_progress(st, run_id, &rp)) ||
+                       (rc = runs_set_status(st, run_id, "done", p.message)))) {
             rc = ps_err(err, rc, "%s", store_errmsg(st));
             goto fail;
         }
@@ -1421,8 +1690,14 @@ PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfi
 fail:
     snprintf(p.state, sizeof p.state, "failed");
     snprintf(p.message, sizeof p.message, "%.255s", err ? err->msg : "failed");
-    runs_set_status(st, run_id, "failed", p.message);
+    if (writer) runs_set_status(st, run_id, "failed", p.message);
     if (hooks && hooks->progress) hooks->progress(hooks->ctx, &p);
+    if (t && t->collective_err && dist) {
+        /* every rank failed alike: wait until rank 0 has recorded it, then all leave cleanly */
+        PsErr e2;
+        dist->failed_together = 1;
+        (void)dist_barrier(dist, &e2);
+    }
 out:
     free(sb.steps);
     free(ej.s);

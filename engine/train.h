@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "engine/dataset.h"
+#include "engine/dist.h"
 #include "engine/metrics.h"
 #include "engine/params.h"
 #include "store/ps.h"
@@ -80,6 +81,9 @@ typedef struct {
     double bin_hours;
     int max_bins;
     int uncertain; /* DatasetUncertain */
+    /* data-parallel training (dist.h): batch-norm statistics over the global batch instead of
+     * each rank's shard; no effect on one rank */
+    int sync_bn;
 } TrainConfig;
 
 typedef enum { TRAIN_PRESET_QUICK = 0, TRAIN_PRESET_DEMO = 1, TRAIN_PRESET_PAPER = 2 } TrainPreset;
@@ -105,6 +109,14 @@ void trainer_free(Trainer *t);
 typedef struct {
     double cxr, ehr, joint; /* NaN when the iteration had no such loss */
 } TrainLosses;
+
+/* Data-parallel training over the ranks of dist (which must outlive the trainer; NULL: one
+ * rank). cfg->batch is the global batch: every rank draws the same global mini-batches from
+ * the shared seed and takes its contiguous share (rank r of n: items [B·r/n, B·(r+1)/n));
+ * losses and gradients are weighted by each share's label count and summed over ranks, so the
+ * update equals the one-rank update on the whole batch (up to float rounding; exactly the same
+ * data, but dropout masks (LSTM layers > 1) are drawn per shard). Refuses batch < ranks. */
+PsStatus trainer_set_dist(Trainer *t, Dist *dist, PsErr *err);
 
 /* One iteration of the method (the current phase for joint2). */
 PsStatus trainer_iteration(Trainer *t, TrainLosses *loss, PsErr *err);
@@ -192,6 +204,18 @@ typedef struct {
  * PS_ERR_CANCELLED when stopped through the hooks (the run is then resumable). */
 PsStatus train_run(Store *st, int64_t run_id, const Dataset *d, const TrainConfig *cfg, int resume,
                    const TrainHooks *hooks, PsErr *err);
+
+/* train_run over the ranks of dist (NULL: one rank), every rank calling it with the same run_id
+ * and cfg. Rank 0 alone touches the store (runs, steps, epochs, progress, checkpoints, status);
+ * on other ranks st may be NULL or a read-only store and is not used. On resume rank 0 reads the
+ * last checkpoint and broadcasts it. Validation: each rank predicts a contiguous share of the
+ * validation stays and all predictions are summed to every rank; rank 0's score is broadcast,
+ * so selection, learning-rate decay and early stopping agree. After every epoch the parameter
+ * checksums of all ranks are compared; a mismatch fails the run on every rank (and sets
+ * dist->failed_together, as does a non-finite loss, which every rank sees). hooks->control is
+ * asked on every rank and any rank's stop stops all. */
+PsStatus train_run_dist(Store *st, int64_t run_id, const Dataset *d, const TrainConfig *cfg,
+                        int resume, const TrainHooks *hooks, Dist *dist, PsErr *err);
 
 /* The configuration and record of run run_id (PS_ERR_NOTFOUND: "no run N in PATH"). */
 PsStatus train_run_config(Store *st, int64_t run_id, TrainConfig *cfg, PsErr *err);

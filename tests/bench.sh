@@ -73,4 +73,6 @@ if [ -x "$sg" ]; then
                 g = substr($i, 13); printf " %s=%.2f", $2, (p > 0 ? g / p : 0) } }' "$ps_out")
     echo "$line${fr:+ conv_fraction:$fr}"
 fi
+# data-parallel scaling, 1 → 2 MPI ranks (prints its own BENCH lines; skips without mpirun)
+sh tests/bench_mpi.sh "$build" || fail=1
 exit $fail

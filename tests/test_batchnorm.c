@@ -134,6 +134,81 @@ static void relu_and_residual_fused(void **state)
     assert_float_equal(y[3], 2 * s + 1, 1e-6);
 }
 
+/* Synchronised batch norm: the batch cut into two shards, their partial sums added as two MPI
+ * ranks would, gives the outputs, running statistics and gradients of the whole batch. */
+static void sync_shards_equal_whole_batch(void **state)
+{
+    (void)state;
+    enum { H = L / 2 }; /* the file's C channels of L values, in two shards of H */
+    Rng r;
+    rng_seed(&r, 7);
+    float x[C * L], dy[C * L], gamma[C], beta[C], res[C * L];
+    for (int i = 0; i < C * L; i++) {
+        x[i] = (float)rng_normal(&r) * 2.0f + 0.5f;
+        dy[i] = (float)rng_normal(&r);
+        res[i] = (float)rng_normal(&r);
+    }
+    for (int c = 0; c < C; c++) {
+        gamma[c] = 1.0f + 0.1f * c;
+        beta[c] = 0.2f * c;
+    }
+    /* the whole batch */
+    float y[C * L], mean[C], istd[C], rm[C] = {0}, rv[C] = {1, 1, 1}, dx[C * L];
+    float dg[C] = {0}, db[C] = {0};
+    batchnorm_forward(y, mean, istd, rm, rv, x, res, gamma, beta, C, L, 1, 1);
+    batchnorm_backward(dx, dg, db, dy, y, x, mean, istd, gamma, C, L, 1);
+    /* two shards: per channel the first and second halves of its L values */
+    float xs[2][C * H], dys[2][C * H], rs[2][C * H], ys[2][C * H], dxs[2][C * H];
+    for (int k = 0; k < 2; k++)
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < H; i++) {
+                xs[k][c * H + i] = x[c * L + k * H + i];
+                dys[k][c * H + i] = dy[c * L + k * H + i];
+                rs[k][c * H + i] = res[c * L + k * H + i];
+            }
+    double s[2][C], tot[C], var[C], v[2][C];
+    float m2[2][C], is2[2][C], rm2[2][C], rv2[2][C];
+    for (int k = 0; k < 2; k++) batchnorm_sums(s[k], xs[k], C, H);
+    for (int c = 0; c < C; c++) {
+        tot[c] = (s[0][c] + s[1][c]) / L;
+        m2[0][c] = m2[1][c] = (float)tot[c];
+    }
+    for (int k = 0; k < 2; k++) batchnorm_sums_centred(v[k], xs[k], m2[k], C, H);
+    for (int c = 0; c < C; c++) var[c] = (v[0][c] + v[1][c]) / L;
+    float dgs[2][C] = {{0}}, dbs[2][C] = {{0}};
+    double sg[2][C], sgx[2][C], gsg[C], gsgx[C];
+    for (int k = 0; k < 2; k++) {
+        for (int c = 0; c < C; c++) {
+            rm2[k][c] = 0;
+            rv2[k][c] = 1;
+        }
+        batchnorm_forward_given(ys[k], m2[k], is2[k], rm2[k], rv2[k], xs[k], rs[k], gamma, beta,
+                                tot, var, L, C, H, 1);
+        batchnorm_grad_sums(sg[k], sgx[k], dys[k], ys[k], xs[k], m2[k], C, H);
+    }
+    for (int c = 0; c < C; c++) {
+        gsg[c] = sg[0][c] + sg[1][c];
+        gsgx[c] = sgx[0][c] + sgx[1][c];
+    }
+    for (int k = 0; k < 2; k++)
+        batchnorm_backward_given(dxs[k], dgs[k], dbs[k], dys[k], ys[k], xs[k], m2[k], is2[k],
+                                 gamma, sg[k], sgx[k], gsg, gsgx, L, C, H);
+    for (int k = 0; k < 2; k++)
+        for (int c = 0; c < C; c++) {
+            assert_float_equal(rm2[k][c], rm[c], 1e-6);
+            assert_float_equal(rv2[k][c], rv[c], 1e-5);
+            for (int i = 0; i < H; i++) {
+                assert_float_equal(ys[k][c * H + i], y[c * L + k * H + i], 1e-5);
+                assert_float_equal(dxs[k][c * H + i], dx[c * L + k * H + i], 1e-5);
+            }
+        }
+    for (int c = 0; c < C; c++) {
+        /* parameter gradients: each shard its own part, summed as the gradient all-reduce does */
+        assert_float_equal(dgs[0][c] + dgs[1][c], dg[c], 1e-4);
+        assert_float_equal(dbs[0][c] + dbs[1][c], db[c], 1e-4);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +217,7 @@ int main(void)
         cmocka_unit_test(backward_in_place),
         cmocka_unit_test(running_statistics_follow_pytorch),
         cmocka_unit_test(relu_and_residual_fused),
+        cmocka_unit_test(sync_shards_equal_whole_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,9 @@
  * when piped, JSON lines with --json. SIGINT / SIGTERM / SIGHUP stop the run after its current
  * iteration with its checkpoint saved; `--resume RUN` continues it (also after SIGKILL, from the last
  * epoch's checkpoint). Also the options and helpers the other training verbs share.
+ * Started by mpirun / srun (engine/dist.h), the verb is one rank of a data-parallel job and
+ * trains in the main thread (train_ranks): rank 0 checks the store, creates the run, prints and
+ * writes; the other ranks read their store read-only.
  */
 #include "ui/cmd_train.h"
 
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "engine/blas.h"
+#include "engine/dist.h"
 #include "engine/job.h"
 #include "store/runs.h"
 #include "store/store.h"
@@ -73,6 +77,7 @@ void cmd_train_opts_apply(const CmdTrainOpts *o, TrainMethod m, TrainConfig *c)
     SETD(clip, (float)o->clip);
     SETD(head_lr_mult, (float)o->head_lr);
     if (o->seed >= 0) c->seed = (uint64_t)o->seed;
+    if (o->sync_bn) c->sync_bn = 1;
 #undef SETI
 #undef SETD
 }
@@ -80,7 +85,7 @@ void cmd_train_opts_apply(const CmdTrainOpts *o, TrainMethod m, TrainConfig *c)
 enum {
     O_QUICK = 1000, O_PAPER, O_EPOCHS, O_PRE, O_BATCH, O_ITERS, O_PAT, O_LRPAT, O_IMG, O_WIDTH,
     O_HIDDEN, O_LAYERS, O_AUG, O_BINS, O_UNC, O_THREADS, O_LR, O_LRDECAY, O_BINH, O_DROP, O_WD,
-    O_CLIP, O_SEED, O_HEADLR
+    O_CLIP, O_SEED, O_HEADLR, O_SYNCBN
 };
 
 const struct option cmd_train_longopts[] = {
@@ -108,6 +113,7 @@ const struct option cmd_train_longopts[] = {
     {"clip", required_argument, NULL, O_CLIP},
     {"seed", required_argument, NULL, O_SEED},
     {"head-lr-mult", required_argument, NULL, O_HEADLR},
+    {"sync-bn", no_argument, NULL, O_SYNCBN},
     {NULL, 0, NULL, 0},
 };
 
@@ -165,7 +171,10 @@ int cmd_train_opt(CmdTrainOpts *o, int code, const char *a, const char *verb)
             return -1;
         }
         return 1;
-    case O_THREADS: return parse_int(a, 1, 256, &o->threads, "threads", verb);
+    case O_THREADS:
+        o->threads_given = 1;
+        return parse_int(a, 1, 256, &o->threads, "threads", verb);
+    case O_SYNCBN: o->sync_bn = 1; return 1;
     case O_LR: return parse_dbl(a, 1e-9, 10, &o->lr, "lr", verb);
     case O_LRDECAY: return parse_dbl(a, 0, 1, &o->lr_decay, "lr-decay", verb);
     case O_BINH: return parse_dbl(a, 0.01, 1000, &o->bin_hours, "bin-hours", verb);
@@ -195,7 +204,9 @@ void cmd_train_opts_help(FILE *f)
             "  --bin-hours H (2)  --max-bins N (cap on time bins per stay)  --clip X\n"
             "  --head-lr-mult F   learning-rate factor of Algorithm 1's step-3 classifier\n"
             "  --uncertain zero|one|mask   CheXpert uncertain/missing labels (default zero)\n"
-            "  --seed N  --threads N (OpenBLAS threads, default 2)\n");
+            "  --seed N  --threads N (OpenBLAS threads, default 2; under MPI the cores / ranks\n"
+            "             per machine)\n"
+            "  --sync-bn          under MPI: batch-norm statistics over the global batch\n");
 }
 
 static void fmt_dur(char *b, size_t n, double s)
@@ -252,11 +263,13 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: phenoscope [--store PATH] train [--method M] [options] [--json]\n"
                "       phenoscope [--store PATH] train --resume RUN [--json]\n"
+               "       mpirun -np N phenoscope [--store PATH] train [options] [--sync-bn]\n"
                "\n"
                "Trains one model on the store, recording the run (configuration, losses,\n"
                "per-epoch validation metrics, best and last checkpoints) in the store.\n"
                "Ctrl-C stops after the current iteration with a checkpoint; --resume RUN\n"
-               "continues a stopped or killed run.\n"
+               "continues a stopped or killed run. Under mpirun or srun --mpi=pmix the ranks\n"
+               "train data-parallel (--batch is the global batch); rank 0 alone writes the store.\n"
                "\n"
                "  --method M   unified (Algorithm 1, default), ehr, joint1, joint2, late\n"
                "  --resume RUN continue run RUN from its last checkpoint\n"
@@ -281,6 +294,285 @@ static void print_json_progress(const JobSnapshot *s)
     }
     printf("}\n");
     fflush(stdout);
+}
+
+
+/* ---- several ranks (mpirun / srun) ----------------------------------------------------------- */
+
+typedef struct {
+    int rank, json, tty;
+    int last_epoch;
+    double last_print;
+    int64_t it_first, it_last;
+    TrainProgress last;
+    pid_t parent; /* the launcher's process (mpirun or its daemon) */
+    int orphaned;
+} RankView;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void rank_progress(void *ctx, const TrainProgress *p)
+{
+    RankView *v = ctx;
+    if (v->it_first < 0) v->it_first = p->iteration;
+    v->it_last = p->iteration;
+    v->last = *p;
+    if (v->rank != 0) return;
+    double now = mono_s();
+    int epoch_changed = p->epoch != v->last_epoch;
+    if (!epoch_changed && now - v->last_print < (v->json ? 1.0 : 0.5)) return;
+    v->last_print = now;
+    char line[512];
+    cmd_train_progress_text(p, line, sizeof line);
+    if (v->json) {
+        JobSnapshot s;
+        memset(&s, 0, sizeof s);
+        s.state = JOB_RUNNING;
+        s.progress = *p;
+        print_json_progress(&s);
+    } else if (v->tty) {
+        printf("\r\033[K%s", line);
+    } else if (epoch_changed) {
+        printf("%s\n", line);
+    }
+    v->last_epoch = p->epoch;
+    fflush(stdout);
+}
+
+static int rank_control(void *ctx)
+{
+    RankView *v = ctx;
+    /* the launcher (mpirun, or orted on another machine) died: its ranks would train on as
+     * orphans; stop them with their checkpoint instead */
+    if (getppid() != v->parent) {
+        if (v->rank == 0 && !v->orphaned)
+            fprintf(stderr, "\nphenoscope train: the MPI launcher (pid %ld) is gone; stopping\n",
+                    (long)v->parent);
+        v->orphaned = 1;
+        return 1;
+    }
+    return got_signal != 0;
+}
+
+/* A fingerprint of the data a rank loaded: every rank must train on the same dataset. */
+static uint64_t data_fingerprint(const Dataset *d)
+{
+    uint64_t h = 1469598103934665603ull;
+    const int64_t v[] = {d->counts.stays[0],  d->counts.stays[1],  d->counts.stays[2],
+                         d->counts.images[0], d->counts.images[1], d->counts.images[2],
+                         d->counts.pairs[0],  d->counts.pairs[1],  d->counts.pairs[2],
+                         d->max_T};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) h = (h ^ (uint64_t)v[i]) * 1099511628211ull;
+    return h;
+}
+
+/* What rank 0 tells the others before the data are loaded. */
+typedef struct {
+    int32_t ok;
+    int32_t pad;
+    int64_t run_id;
+    TrainConfig cfg;
+} RankStart;
+
+/* `mpirun -np N phenoscope train ...`: the same verb on every rank. Rank 0 checks the store,
+ * decides the configuration (the run's own on --resume) and creates the run; every rank loads
+ * the data from its --store (read-only except on rank 0) and trains its share of each batch;
+ * rank 0 alone writes. One rank's local failure ends the job (MPI_Abort): the others would
+ * wait for it in the next all-reduce. */
+static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long long resume,
+                       int json)
+{
+    Dist ds;
+    PsErr err = {{0}};
+    if (dist_init(&ds, NULL, NULL, &err)) {
+        fprintf(stderr, "phenoscope train: %s\n", err.msg);
+        dist_finalize(&ds);
+        return 1;
+    }
+    char who[48];
+    snprintf(who, sizeof who, "phenoscope train (rank %d of %d)", ds.rank, ds.size);
+    char path[4096];
+    if (cmd_train_store_path(g, "train", path, sizeof path)) {
+        dist_abort(&ds, 1);
+        return 1;
+    }
+    /* ranks sharing a machine share its cores */
+    int threads = o->threads;
+    const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (!o->threads_given && ls && atoi(ls) > 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = (int)(ncpu / atoi(ls));
+        if (threads < 1) threads = 1;
+    }
+    blas_set_threads(threads);
+    Store *st = NULL;
+    Dataset d;
+    memset(&d, 0, sizeof d);
+    int loaded = 0, rc = 1;
+    RankStart rs;
+    memset(&rs, 0, sizeof rs);
+    PsStatus s = store_open(&st, path, ds.rank == 0 ? STORE_OPEN_READWRITE : STORE_OPEN_READONLY,
+                            &err);
+    if (s) {
+        fprintf(stderr, "%s: %s\n", who, err.msg);
+        dist_abort(&ds, 1);
+        goto out;
+    }
+    if (ds.rank == 0) {
+        rs.ok = 1;
+        if (resume) {
+            RunInfo info;
+            RunProgress pr;
+            if (runs_get(st, resume, &info, NULL)) {
+                fprintf(stderr, "%s: %s\n", who, store_errmsg(st));
+                rs.ok = 0;
+            } else if (strcmp(info.status, "done") == 0) {
+                fprintf(stderr, "%s: run %lld has already finished (%s)\n", who, resume,
+                        info.message);
+                rs.ok = 0;
+            } else if (strcmp(info.status, "running") == 0 &&
+                       runs_get_progress(st, resume, &pr) == PS_OK && pr.pid > 0 &&
+                       kill((pid_t)pr.pid, 0) == 0 && time(NULL) - pr.time < 120) {
+                /* two writers would interleave (a pid on this machine only, as for one rank) */
+                fprintf(stderr, "%s: run %lld is being trained by process %lld; stop it first\n",
+                        who, resume, (long long)pr.pid);
+                rs.ok = 0;
+            } else if (train_run_config(st, resume, &rs.cfg, &err)) {
+                fprintf(stderr, "%s: %s\n", who, err.msg);
+                rs.ok = 0;
+            }
+            rs.run_id = resume;
+        } else {
+            StoreSplitCounts k[STORE_N_SPLITS];
+            if (store_split_counts(st, k)) {
+                fprintf(stderr, "%s: %s\n", who, store_errmsg(st));
+                rs.ok = 0;
+            } else if (k[SPLIT_TRAIN].n_ehr == 0 ||
+                       (method != TRAIN_EHR && k[SPLIT_TRAIN].n_pairs == 0)) {
+                fprintf(stderr, "%s: %s has no %s in its training split\n", who, path,
+                        k[SPLIT_TRAIN].n_ehr == 0 ? "ICU stays" : "stays paired with a radiograph");
+                rs.ok = 0;
+            }
+            cmd_train_opts_apply(o, (TrainMethod)method, &rs.cfg);
+        }
+    }
+    if (dist_bcast(&ds, &rs, sizeof rs, 0, &err)) {
+        fprintf(stderr, "%s: %s\n", who, err.msg);
+        dist_abort(&ds, 1);
+        goto out;
+    }
+    if (!rs.ok) goto out; /* every rank leaves; rank 0 said why */
+    if (rs.cfg.batch < ds.size) {
+        if (ds.rank == 0)
+            fprintf(stderr, "%s: a global batch of %d cannot be shared by %d ranks\n", who,
+                    rs.cfg.batch, ds.size);
+        goto out;
+    }
+    DatasetConfig dc;
+    train_dataset_config(&rs.cfg, &dc);
+    if (dataset_load(&d, st, &dc, NULL, NULL, &err)) {
+        fprintf(stderr, "%s: loading %s: %s\n", who, path, err.msg);
+        dist_abort(&ds, 1);
+        goto out;
+    }
+    loaded = 1;
+    uint64_t lo, hi;
+    int rank_hi;
+    if (dist_agree(&ds, data_fingerprint(&d), &lo, &hi, &rank_hi, &err)) {
+        fprintf(stderr, "%s: %s\n", who, err.msg);
+        dist_abort(&ds, 1);
+        goto out;
+    }
+    if (lo != hi) {
+        /* every rank sees the mismatch; none has written anything yet */
+        if (ds.rank == 0)
+            fprintf(stderr,
+                    "%s: the ranks loaded different data (rank %d's store differs from another "
+                    "rank's); every rank needs the same store or an identical copy of it\n",
+                    who, rank_hi);
+        goto out;
+    }
+    if (ds.rank == 0 && !resume) {
+        char *cj = train_config_json(&rs.cfg, &d.counts);
+        int64_t id = 0;
+        if (!cj || runs_create(st, train_method_name(rs.cfg.method), cj, (int64_t)rs.cfg.seed,
+                               PS_VERSION, "running", &id)) {
+            fprintf(stderr, "%s: creating the run: %s\n", who, cj ? store_errmsg(st) : "out of memory");
+            free(cj);
+            dist_abort(&ds, 1);
+            goto out;
+        }
+        free(cj);
+        rs.run_id = id;
+    }
+    if (dist_bcast(&ds, &rs.run_id, sizeof rs.run_id, 0, &err)) {
+        fprintf(stderr, "%s: %s\n", who, err.msg);
+        dist_abort(&ds, 1);
+        goto out;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    RankView view = {.rank = ds.rank, .json = json, .tty = isatty(STDOUT_FILENO) && !json,
+                     .last_epoch = -1, .last_print = 0, .it_first = -1, .parent = getppid()};
+    TrainHooks hooks = {.ctx = &view, .progress = rank_progress, .control = rank_control};
+    if (ds.rank == 0 && !json)
+    {
+        int per = rs.cfg.batch / ds.size;
+        char share[32];
+        if (rs.cfg.batch % ds.size) snprintf(share, sizeof share, "%d-%d", per, per + 1);
+        else snprintf(share, sizeof share, "%d", per);
+        printf("run %lld: %d ranks, global batch %d (%s per rank)%s\n", (long long)rs.run_id,
+               ds.size, rs.cfg.batch, share, rs.cfg.sync_bn ? ", synchronised batch norm" : "");
+    }
+    s = train_run_dist(ds.rank == 0 ? st : NULL, rs.run_id, &d, &rs.cfg, resume > 0, &hooks, &ds,
+                       &err);
+    if (view.tty && ds.rank == 0) printf("\n");
+    int64_t its = view.it_first >= 0 ? view.it_last - view.it_first + 1 : 0;
+    double ar_ms = its > 0 ? 1e3 * ds.comm_s / (double)its : 0;
+    double mb = its > 0 ? ds.comm_bytes / (double)its / 1e6 : 0;
+    if (s == PS_OK) {
+        rc = 0;
+        if (ds.rank == 0) {
+            if (json)
+                printf("{\"event\":\"result\",\"run\":%lld,\"method\":\"%s\",\"status\":\"done\","
+                       "\"ranks\":%d,\"best_val_auroc\":%.6g,\"best_epoch\":%d,"
+                       "\"samples_per_s\":%.6g,\"allreduce_ms_per_iteration\":%.4g,"
+                       "\"allreduce_mb_per_iteration\":%.4g}\n",
+                       (long long)rs.run_id, train_method_name(rs.cfg.method), ds.size,
+                       view.last.best_val_auroc, view.last.best_epoch, view.last.samples_per_s,
+                       ar_ms, mb);
+            else
+                printf("run %lld done: %s\nranks %d: all-reduce %.3g ms per iteration (%.3g MB)\n",
+                       (long long)rs.run_id, view.last.message, ds.size, ar_ms, mb);
+        }
+    } else if (s == PS_ERR_CANCELLED) {
+        if (ds.rank == 0)
+            fprintf(stderr, "%s: run %lld stopped; continue it with 'phenoscope train --resume "
+                            "%lld'\n", who, (long long)rs.run_id, (long long)rs.run_id);
+    } else {
+        /* a failure all ranks share is said once, by rank 0 */
+        if (ds.rank == 0 || !ds.failed_together) fprintf(stderr, "%s: %s\n", who, err.msg);
+        if (!ds.failed_together) {
+            /* only this rank knows: end the job rather than leave the others waiting */
+            store_close(st);
+            st = NULL;
+            dist_abort(&ds, 1);
+        }
+    }
+out:
+    if (loaded) dataset_free(&d);
+    store_close(st);
+    dist_finalize(&ds);
+    return rc;
 }
 
 int cmd_train_run(const CmdGlobal *g, int argc, char **argv)
@@ -332,6 +624,7 @@ int cmd_train_run(const CmdGlobal *g, int argc, char **argv)
         fprintf(stderr, "phenoscope train: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (dist_launched()) return train_ranks(g, &o, method, resume, json);
     JobRequest req;
     memset(&req, 0, sizeof req);
     if (cmd_train_store_path(g, "train", req.store_path, sizeof req.store_path)) return 1;

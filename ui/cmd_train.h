@@ -21,6 +21,8 @@ typedef struct {
         hidden, layers, augment, max_bins, uncertain, threads;
     double lr, lr_decay, bin_hours, dropout, weight_decay, clip, head_lr;
     long long seed;
+    int sync_bn;       /* --sync-bn */
+    int threads_given; /* --threads was on the command line */
 } CmdTrainOpts;
 void cmd_train_opts_init(CmdTrainOpts *o);
 /* Applies the options over the preset for method m. */

@@ -1,0 +1,70 @@
+/* dist.h — the few collective operations data-parallel training needs, over MPI when the binary
+ * is built with it (-DPS_MPI, see the Makefile) and as a single rank otherwise, so the trainer
+ * has one code path: with size == 1 every operation is a no-op that returns at once.
+ *
+ * A Dist is a caller-owned value (no global state): dist_single() makes the one-rank kind,
+ * dist_init() joins the MPI job that mpirun or srun started (MPI_THREAD_SERIALIZED: any one
+ * thread at a time may call these functions). Nothing outside dist.c includes mpi.h.
+ *
+ * Errors: MPI's default handler (MPI_ERRORS_ARE_FATAL) stays in place, so a broken link or a
+ * dead peer ends every rank of the job (mpirun supervises the processes as well): no rank waits
+ * forever in a collective. dist_abort() ends the whole job from one rank whose failure the
+ * others cannot know about.
+ *
+ * Thread safety: one thread at a time per Dist.
+ */
+#ifndef DIST_H
+#define DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/ps.h"
+
+/* Gradient all-reduce buckets: 1 Mi floats (4 MiB) each, reduced one after another. */
+#define DIST_BUCKET_FLOATS ((size_t)1 << 20)
+
+typedef struct {
+    int rank, size;
+    int mpi;           /* 1 when dist_init joined an MPI job (then dist_finalize) */
+    int failed_together; /* set by the trainer when every rank saw the same fatal error */
+    double comm_s;     /* seconds spent in gradient all-reduces (statistics) */
+    int64_t comm_calls;
+    double comm_bytes;
+} Dist;
+
+/* One rank, no MPI. */
+void dist_single(Dist *d);
+/* Whether the binary was built with MPI. */
+int dist_available(void);
+/* Whether the environment says a launcher (mpirun, srun --mpi=pmix, mpiexec) started this
+ * process as one of several ranks. */
+int dist_launched(void);
+/* Joins the job (MPI_Init_thread). Refuses, with a message, a binary built without MPI under a
+ * launcher, and a launcher that started several tasks which MPI does not see as one job
+ * (srun without --mpi=pmix): N independent single-rank runs would each write the store. */
+PsStatus dist_init(Dist *d, int *argc, char ***argv, PsErr *err);
+/* Leaves the job cleanly (every rank must call it). */
+void dist_finalize(Dist *d);
+/* Ends every rank of the job with exit code code: under MPI it does not return; with one rank
+ * it returns and the caller exits as usual. */
+void dist_abort(Dist *d, int code);
+
+/* In-place sum over ranks of x (n floats), in DIST_BUCKET_FLOATS buckets.
+ * Time and bytes are added to d->comm_s / comm_bytes. */
+PsStatus dist_sum_floats(Dist *d, float *x, size_t n, PsErr *err);
+/* In-place average over ranks of x (n floats). */
+PsStatus dist_avg_floats(Dist *d, float *x, size_t n, PsErr *err);
+/* In-place sum over ranks of x (n doubles; small vectors: losses, counts, BN statistics). */
+PsStatus dist_sum_doubles(Dist *d, double *x, int n, PsErr *err);
+/* In-place maximum over ranks of x (n ints; "does any rank want to stop?"). */
+PsStatus dist_max_ints(Dist *d, int *x, int n, PsErr *err);
+/* Broadcasts bytes from root to every rank. */
+PsStatus dist_bcast(Dist *d, void *buf, size_t bytes, int root, PsErr *err);
+/* Whether v is the same on every rank: *lo and *hi receive its smallest and largest values,
+ * *rank_hi the lowest rank holding the largest. */
+PsStatus dist_agree(Dist *d, uint64_t v, uint64_t *lo, uint64_t *hi, int *rank_hi, PsErr *err);
+/* Waits for every rank. */
+PsStatus dist_barrier(Dist *d, PsErr *err);
+
+#endif
