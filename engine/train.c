@@ -93,7 +93,7 @@ void train_config_preset(TrainConfig *c, TrainPreset p, TrainMethod m)
         c->lr = 1e-4f;
         c->patience = 15;
         c->lr_patience = 5;
-        c->augment = 1;
+        c->augment = 2; /* the paper's flip + RandomAffine */
         c->bin_hours = 2.0;
         c->max_bins = 2048;
         break;
@@ -160,12 +160,14 @@ char *train_config_json(const TrainConfig *c, const DatasetCounts *k)
     bputf(&b,
           "{\"method\":\"%s\",\"seed\":%llu,\"epochs\":%d,\"pretrain_epochs\":%d,\"batch\":%d,"
           "\"lr\":%.9g,\"weight_decay\":%.9g,\"lr_decay\":%.9g,\"lr_patience\":%d,"
-          "\"patience\":%d,\"clip\":%.9g,\"head_lr_mult\":%.9g,\"max_iters\":%d,\"img_size\":%d,\"cnn_width\":%d,"
+          "\"patience\":%d,\"clip\":%.9g,\"head_lr_mult\":%.9g,\"head_dropout\":%.9g,"
+          "\"head_weight_decay\":%.9g,\"max_iters\":%d,\"img_size\":%d,\"cnn_width\":%d,"
           "\"lstm_hidden\":%d,\"lstm_layers\":%d,\"lstm_dropout\":%.9g,\"augment\":%d,"
           "\"bin_hours\":%.9g,\"max_bins\":%d,\"uncertain\":%d",
           train_method_name(c->method), (unsigned long long)c->seed, c->epochs,
           c->pretrain_epochs, c->batch, (double)c->lr, (double)c->weight_decay,
-          (double)c->lr_decay, c->lr_patience, c->patience, (double)c->clip, (double)c->head_lr_mult, c->max_iters,
+          (double)c->lr_decay, c->lr_patience, c->patience, (double)c->clip, (double)c->head_lr_mult,
+          (double)c->head_dropout, (double)c->head_weight_decay, c->max_iters,
           c->img_size, c->cnn_width, c->lstm_hidden, c->lstm_layers, (double)c->lstm_dropout,
           c->augment, c->bin_hours, c->max_bins, c->uncertain);
     if (k)
@@ -223,7 +225,9 @@ PsStatus train_config_parse(TrainConfig *c, const char *json, PsErr *err)
         {"batch", &c->batch, NULL, NULL},             {"lr", NULL, &c->lr, NULL},
         {"weight_decay", NULL, &c->weight_decay, NULL}, {"lr_decay", NULL, &c->lr_decay, NULL},
         {"lr_patience", &c->lr_patience, NULL, NULL}, {"patience", &c->patience, NULL, NULL},
-        {"clip", NULL, &c->clip, NULL},               {"head_lr_mult", NULL, &c->head_lr_mult, NULL},               {"max_iters", &c->max_iters, NULL, NULL},
+        {"clip", NULL, &c->clip, NULL},               {"head_lr_mult", NULL, &c->head_lr_mult, NULL},
+        {"head_dropout", NULL, &c->head_dropout, NULL},
+        {"head_weight_decay", NULL, &c->head_weight_decay, NULL},               {"max_iters", &c->max_iters, NULL, NULL},
         {"img_size", &c->img_size, NULL, NULL},       {"cnn_width", &c->cnn_width, NULL, NULL},
         {"lstm_hidden", &c->lstm_hidden, NULL, NULL}, {"lstm_layers", &c->lstm_layers, NULL, NULL},
         {"lstm_dropout", NULL, &c->lstm_dropout, NULL}, {"augment", &c->augment, NULL, NULL},
@@ -288,6 +292,8 @@ struct Trainer {
     float *xe, *ye, *xc, *yc, *mc;
     float *lc, *dlc, *le, *dle, *lf, *dlf, *zeros;
     float *cat, *dcat, *dcxr, *dehr, *fe;
+    float *fmask; /* (B, Fc+H) the classifier's feature-dropout factors */
+    float *aug;   /* imgprep scratch for augment = 2 */
 };
 
 static PsStatus add_view(Trainer *t, const ParamSet *src, float *w, const char *prefix, PsErr *err)
@@ -476,6 +482,8 @@ PsStatus trainer_new(Trainer **out, const Dataset *d, const TrainConfig *cfg, Ps
         ALLOC(t->dlc, B * NC);
         ALLOC(t->cat, (size_t)B * (t->Fc + t->H));
         ALLOC(t->dcat, (size_t)B * (t->Fc + t->H));
+        ALLOC(t->fmask, (size_t)B * (t->Fc + t->H));
+        if (cfg->augment == 2 && d) ALLOC(t->aug, dataset_cxr_affine_scratch(d));
         ALLOC(t->dcxr, (size_t)B * t->Fc);
         ALLOC(t->dehr, (size_t)B * t->H);
     }
@@ -507,7 +515,7 @@ void trainer_free(Trainer *t)
     for (int i = 0; i < t->n_views; i++) free(t->views[i].ps.info);
     void *bufs[] = {t->idx, t->len, t->img, t->xe, t->ye, t->xc, t->yc, t->mc, t->lc, t->dlc,
                     t->le, t->dle, t->lf, t->dlf, t->zeros, t->cat, t->dcat, t->dcxr, t->dehr,
-                    t->fe};
+                    t->fe, t->fmask, t->aug};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(t);
 }
@@ -522,12 +530,15 @@ const ParamSet *trainer_params(const Trainer *t, int which)
     }
 }
 
-static void update_scaled(Trainer *t, ParamSet *ps, Adam *a, float mult)
+/* The classifier on the concatenated features (unified, late, joint): its own L2 decay on top
+ * of the global one. */
+static void update_head(Trainer *t, float mult)
 {
-    if (t->cfg.clip > 0) adam_clip_grad_norm(ps->g, ps->n, t->cfg.clip);
+    if (t->cfg.clip > 0) adam_clip_grad_norm(t->fus_ps.g, t->fus_ps.n, t->cfg.clip);
     AdamConfig c = t->acfg;
     c.lr = t->lr * mult;
-    adam_step(a, &c, ps->w, ps->g);
+    c.weight_decay += t->cfg.head_weight_decay;
+    adam_step(&t->a_fus, &c, t->fus_ps.w, t->fus_ps.g);
 }
 
 static void update(Trainer *t, ParamSet *ps, Adam *a)
@@ -546,6 +557,15 @@ static PsStatus check_loss(double l, const char *what, const Trainer *t, PsErr *
                   what, l, (long long)t->iteration + 1);
 }
 
+/* A training radiograph batch into t->xc with the configured augmentation. */
+static PsStatus cxr_train_batch(Trainer *t, const int *imgs, float *y, float *mask, PsErr *err)
+{
+    if (t->cfg.augment == 2)
+        return dataset_cxr_batch_affine(t->d, imgs, t->B, t->xc, y, mask, &t->rng, t->aug, err);
+    dataset_cxr_batch(t->d, imgs, t->B, t->xc, y, mask, t->cfg.augment ? &t->rng : NULL);
+    return PS_OK;
+}
+
 PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
 {
     const int B = t->B;
@@ -556,7 +576,7 @@ PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
     if (t->use_cnn) {
         params_zero_grad(&t->cnn.params);
         if ((rc = dataset_sampler_next(&t->samp[DATASET_STREAM_CXR], t->idx, B, err))) return rc;
-        dataset_cxr_batch(d, t->idx, B, t->xc, t->yc, t->mc, t->cfg.augment ? &t->rng : NULL);
+        if ((rc = cxr_train_batch(t, t->idx, t->yc, t->mc, err))) return rc;
         if ((rc = resnet_forward(&t->cnn, &t->cw, t->xc, B, 1, t->lc, NULL, err))) return rc;
         loss->cxr = loss_bce_logits(t->lc, t->yc, t->mc, (size_t)B * NC);
         if ((rc = check_loss(loss->cxr, "radiology", t, err))) return rc;
@@ -612,12 +632,13 @@ PsStatus trainer_step_unified(Trainer *t, TrainLosses *loss, PsErr *err)
         fe = t->ew.feat;
     }
     fusion_forward(&t->fus, t->fus_ps.w, t->cat, t->lf, t->cw.features, fe, B);
+    fusion_dropout(&t->fus, t->fus_ps.w, t->cat, t->fmask, t->lf, B, t->cfg.head_dropout, &t->rng);
     loss->joint = loss_bce_logits(t->lf, t->ye, NULL, (size_t)B * NP);
     if ((rc = check_loss(loss->joint, "unified", t, err))) return rc;
     loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)B * NP);
     params_zero_grad(&t->fus_ps);
     fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, NULL, NULL, t->dlf, t->cat, B);
-    update_scaled(t, &t->fus_ps, &t->a_fus, t->cfg.head_lr_mult > 0 ? t->cfg.head_lr_mult : 1.0f);
+    update_head(t, t->cfg.head_lr_mult > 0 ? t->cfg.head_lr_mult : 1.0f);
     return PS_OK;
 }
 
@@ -629,7 +650,7 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
     loss->cxr = loss->ehr = NAN;
     PsStatus rc = pair_batch(t, &T, err);
     if (rc) return rc;
-    if (t->cfg.augment) dataset_cxr_batch(t->d, t->img, B, t->xc, NULL, NULL, &t->rng);
+    if (t->cfg.augment && (rc = cxr_train_batch(t, t->img, NULL, NULL, err))) return rc;
     params_zero_grad(&t->cnn.params);
     params_zero_grad(&t->ehr_ps);
     params_zero_grad(&t->fus_ps);
@@ -638,11 +659,13 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
                                 &t->rng, err)))
         return rc;
     fusion_forward(&t->fus, t->fus_ps.w, t->cat, t->lf, t->cw.features, t->ew.feat, B);
+    fusion_dropout(&t->fus, t->fus_ps.w, t->cat, t->fmask, t->lf, B, t->cfg.head_dropout, &t->rng);
     loss->joint = loss_bce_logits(t->lf, t->ye, NULL, (size_t)B * NP);
     if ((rc = check_loss(loss->joint, "joint", t, err))) return rc;
     loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)B * NP);
     fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, t->dcxr, t->dehr, t->dlf, t->cat,
                     B);
+    fusion_dropout_backward(&t->fus, t->fmask, t->dcxr, t->dehr, B);
     if ((rc = resnet_backward(&t->cnn, &t->cw, NULL, t->dcxr, err))) return rc;
     /* the EHR head is not part of this model: zero gradient on its logits */
     if ((rc = ehr_model_backward(&t->ew, t->zeros, t->dehr, &t->ehr, t->ehr_ps.w, t->ehr_ps.g,
@@ -650,7 +673,7 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
         return rc;
     update(t, &t->cnn.params, &t->a_cnn);
     update(t, &t->ehr_ps, &t->a_ehr);
-    update(t, &t->fus_ps, &t->a_fus);
+    update_head(t, 1.0f);
     return PS_OK;
 }
 
