@@ -441,6 +441,46 @@ static void checkpoint_resume_is_bit_identical(void **state)
     }
 }
 
+/* The normalizer fitted on the training split travels in the checkpoint: an inference-only
+ * trainer (no dataset) that loads it standardises a stay from the store exactly as training did. */
+static void prediction_input_uses_the_checkpoints_normalizer(void **state)
+{
+    Fx *f = *state;
+    PsErr err = {{0}};
+    TrainConfig c;
+    tiny_config(&c, TRAIN_UNIFIED);
+    Trainer *t = new_trainer(f, &c);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    assert_int_equal(trainer_save(t, &blob, &len, &err), PS_OK);
+    Trainer *inf = NULL;
+    assert_int_equal(trainer_new(&inf, NULL, &c, &err), PS_OK);
+    Store *st = NULL;
+    assert_int_equal(store_open(&st, f->path, STORE_OPEN_READONLY, &err), PS_OK);
+    int k = dataset_find_stay(&f->d, 1000 + 9);
+    assert_true(k >= 0);
+    const float *ref = f->d.x + f->d.stays[k].x_off;
+    const size_t n = (size_t)f->d.stays[k].T * CATALOG_N_INPUTS;
+    float *x = NULL;
+    int T = 0;
+    /* before loading, the trainer has no normalizer of this data */
+    assert_int_equal(trainer_stay_input(inf, st, 1000 + 9, &x, &T, &err), PS_OK);
+    assert_int_equal(T, f->d.stays[k].T);
+    int same = 1;
+    for (size_t i = 0; i < n; i++) same &= fabsf(x[i] - ref[i]) <= 1e-5f;
+    assert_false(same);
+    free(x);
+    assert_int_equal(trainer_load(inf, blob, len, "test", &err), PS_OK);
+    assert_int_equal(trainer_stay_input(inf, st, 1000 + 9, &x, &T, &err), PS_OK);
+    assert_int_equal(T, f->d.stays[k].T);
+    for (size_t i = 0; i < n; i++) assert_float_equal(x[i], ref[i], 1e-5);
+    free(x);
+    store_close(st);
+    free(blob);
+    trainer_free(inf);
+    trainer_free(t);
+}
+
 static void bad_checkpoints_are_refused_and_change_nothing(void **state)
 {
     Fx *f = *state;
@@ -740,6 +780,7 @@ int main(void)
         cmocka_unit_test(joint_step_trains_everything_end_to_end),
         cmocka_unit_test(loss_decreases_on_a_learnable_toy),
         cmocka_unit_test(checkpoint_resume_is_bit_identical),
+        cmocka_unit_test(prediction_input_uses_the_checkpoints_normalizer),
         cmocka_unit_test(bad_checkpoints_are_refused_and_change_nothing),
         cmocka_unit_test(store_without_pairs_allows_only_ehr),
         cmocka_unit_test(killed_run_resumes_to_the_same_result),
