@@ -1,9 +1,9 @@
 /* dataset.c — loads a store's stays, labels, radiographs and pairs into memory for training, and
  * draws deterministic mini-batches (see dataset.h).
  *
- * Deliberately not here: the radiograph augmentations of the paper beyond a flip (affine warps
- * cost more than the small demo networks they would feed), and per-epoch re-reading of the
- * store: everything is decoded once.
+ * The paper's affine augmentation is applied to the cached (already resized and cropped) pixels,
+ * not to the original radiograph: the warp then costs an S × S resampling per image.
+ * Deliberately not here: per-epoch re-reading of the store: everything is decoded once.
  */
 #include "engine/dataset.h"
 
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/discretize.h"
+#include "engine/imgprep.h"
 #include "store/jpeg.h"
 
 void dataset_config_default(DatasetConfig *cfg)
@@ -613,4 +614,34 @@ void dataset_cxr_batch(const Dataset *d, const int *imgs, int B, float *pix, flo
         if (y) memcpy(y + (size_t)b * CATALOG_N_CHEXPERT, im->y, sizeof im->y);
         if (mask) memcpy(mask + (size_t)b * CATALOG_N_CHEXPERT, im->mask, sizeof im->mask);
     }
+}
+
+static void affine_config(const Dataset *d, ImgprepConfig *c)
+{
+    /* the cache holds the centre crop at S: resize and crop are the identity here */
+    imgprep_config_default(c, d->cfg.img_size, d->cfg.img_size, 1);
+}
+
+size_t dataset_cxr_affine_scratch(const Dataset *d)
+{
+    ImgprepConfig c;
+    affine_config(d, &c);
+    return imgprep_scratch_floats(&c, d->cfg.img_size, d->cfg.img_size);
+}
+
+PsStatus dataset_cxr_batch_affine(const Dataset *d, const int *imgs, int B, float *pix, float *y,
+                                  float *mask, Rng *rng, float *scratch, PsErr *err)
+{
+    const int S = d->cfg.img_size;
+    ImgprepConfig c;
+    affine_config(d, &c);
+    for (int b = 0; b < B; b++) {
+        const DatasetImage *im = &d->imgs[imgs[b]];
+        PsStatus rc = imgprep_run(pix + (size_t)b * 3 * S * S, scratch,
+                                  d->pix + (size_t)imgs[b] * S * S, S, S, S, &c, rng, err);
+        if (rc) return rc;
+        if (y) memcpy(y + (size_t)b * CATALOG_N_CHEXPERT, im->y, sizeof im->y);
+        if (mask) memcpy(mask + (size_t)b * CATALOG_N_CHEXPERT, im->mask, sizeof im->mask);
+    }
+    return PS_OK;
 }

@@ -151,6 +151,12 @@ void dataset_ehr_batch(const Dataset *d, const int *stays, int B, float *x, int 
  * image is mirrored left-right with probability 1/2 (training augmentation). */
 void dataset_cxr_batch(const Dataset *d, const int *imgs, int B, float *pix, float *y, float *mask,
                        Rng *flip_rng);
+/* The paper's training augmentation (imgprep.h: RandomHorizontalFlip and RandomAffine ±45°,
+ * scale 0.85–1.15, translate 0.15, black fill) applied to the cached S × S radiographs, then the
+ * same normalisation. scratch holds dataset_cxr_affine_scratch(d) floats. */
+size_t dataset_cxr_affine_scratch(const Dataset *d);
+PsStatus dataset_cxr_batch_affine(const Dataset *d, const int *imgs, int B, float *pix, float *y,
+                                  float *mask, Rng *rng, float *scratch, PsErr *err);
 /* The same for uint8 S × S images given directly (prediction with a radiograph from the store). */
 void dataset_cxr_from_u8(const uint8_t *img, int S, float *pix);
 

@@ -49,6 +49,36 @@ void fusion_backward(const FusionHead *f, const float *params, float *grads, flo
     }
 }
 
+void fusion_dropout(const FusionHead *f, const float *params, float *cat, float *mask,
+                    float *logits, int B, float p, Rng *rng)
+{
+    const int D = f->dc + f->de;
+    const size_t n = (size_t)B * D;
+    if (p <= 0) {
+        for (size_t i = 0; i < n; i++) mask[i] = 1.0f;
+        return;
+    }
+    const float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = rng_uniform(rng) < p ? 0.0f : keep;
+        cat[i] *= mask[i];
+    }
+    linear_forward(logits, cat, params + f->fc.w, params + f->fc.b, B, D, f->classes);
+}
+
+void fusion_dropout_backward(const FusionHead *f, const float *mask, float *dcxr, float *dehr,
+                             int B)
+{
+    const int D = f->dc + f->de;
+    for (int b = 0; b < B; b++) {
+        if (dcxr)
+            for (int j = 0; j < f->dc; j++) dcxr[(size_t)b * f->dc + j] *= mask[(size_t)b * D + j];
+        if (dehr)
+            for (int j = 0; j < f->de; j++)
+                dehr[(size_t)b * f->de + j] *= mask[(size_t)b * D + f->dc + j];
+    }
+}
+
 void fusion_late(float *out, const float *a, const float *b, int n)
 {
     for (int i = 0; i < n; i++) {

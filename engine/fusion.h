@@ -45,6 +45,16 @@ void fusion_forward(const FusionHead *f, const float *params, float *cat, float 
 void fusion_backward(const FusionHead *f, const float *params, float *grads, float *dcat,
                      float *dcxr, float *dehr, const float *dlogits, const float *cat, int B);
 
+/* Training-time inverted dropout on the concatenated features: after a training forward that
+ * filled cat (B, dc+de), zeroes each feature with probability p, scales the rest by 1/(1-p),
+ * writes the factor into mask (B, dc+de) and recomputes logits from the masked cat. The
+ * backward then takes the masked cat; fusion_dropout_backward applies the mask to dcxr / dehr.
+ * p = 0: no change, mask all 1. */
+void fusion_dropout(const FusionHead *f, const float *params, float *cat, float *mask,
+                    float *logits, int B, float p, Rng *rng);
+void fusion_dropout_backward(const FusionHead *f, const float *mask, float *dcxr, float *dehr,
+                             int B);
+
 /* Late fusion of probabilities: out (n) = ½ (σ(a) + σ(b)) from logits a, b (n). */
 void fusion_late(float *out, const float *a, const float *b, int n);
 

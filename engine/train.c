@@ -98,7 +98,7 @@ void train_config_preset(TrainConfig *c, TrainPreset p, TrainMethod m)
         c->lr = 1e-4f;
         c->patience = 15;
         c->lr_patience = 5;
-        c->augment = 1;
+        c->augment = 2; /* the paper's flip + RandomAffine */
         c->bin_hours = 2.0;
         c->max_bins = 2048;
         break;
@@ -165,12 +165,14 @@ char *train_config_json(const TrainConfig *c, const DatasetCounts *k)
     bputf(&b,
           "{\"method\":\"%s\",\"seed\":%llu,\"epochs\":%d,\"pretrain_epochs\":%d,\"batch\":%d,"
           "\"lr\":%.9g,\"weight_decay\":%.9g,\"lr_decay\":%.9g,\"lr_patience\":%d,"
-          "\"patience\":%d,\"clip\":%.9g,\"head_lr_mult\":%.9g,\"max_iters\":%d,\"img_size\":%d,\"cnn_width\":%d,"
+          "\"patience\":%d,\"clip\":%.9g,\"head_lr_mult\":%.9g,\"head_dropout\":%.9g,"
+          "\"head_weight_decay\":%.9g,\"max_iters\":%d,\"img_size\":%d,\"cnn_width\":%d,"
           "\"lstm_hidden\":%d,\"lstm_layers\":%d,\"lstm_dropout\":%.9g,\"augment\":%d,"
           "\"bin_hours\":%.9g,\"max_bins\":%d,\"uncertain\":%d",
           train_method_name(c->method), (unsigned long long)c->seed, c->epochs,
           c->pretrain_epochs, c->batch, (double)c->lr, (double)c->weight_decay,
-          (double)c->lr_decay, c->lr_patience, c->patience, (double)c->clip, (double)c->head_lr_mult, c->max_iters,
+          (double)c->lr_decay, c->lr_patience, c->patience, (double)c->clip, (double)c->head_lr_mult,
+          (double)c->head_dropout, (double)c->head_weight_decay, c->max_iters,
           c->img_size, c->cnn_width, c->lstm_hidden, c->lstm_layers, (double)c->lstm_dropout,
           c->augment, c->bin_hours, c->max_bins, c->uncertain);
     if (c->sync_bn) bputf(&b, ",\"sync_bn\":1");
@@ -229,7 +231,9 @@ PsStatus train_config_parse(TrainConfig *c, const char *json, PsErr *err)
         {"batch", &c->batch, NULL, NULL},             {"lr", NULL, &c->lr, NULL},
         {"weight_decay", NULL, &c->weight_decay, NULL}, {"lr_decay", NULL, &c->lr_decay, NULL},
         {"lr_patience", &c->lr_patience, NULL, NULL}, {"patience", &c->patience, NULL, NULL},
-        {"clip", NULL, &c->clip, NULL},               {"head_lr_mult", NULL, &c->head_lr_mult, NULL},               {"max_iters", &c->max_iters, NULL, NULL},
+        {"clip", NULL, &c->clip, NULL},               {"head_lr_mult", NULL, &c->head_lr_mult, NULL},
+        {"head_dropout", NULL, &c->head_dropout, NULL},
+        {"head_weight_decay", NULL, &c->head_weight_decay, NULL},               {"max_iters", &c->max_iters, NULL, NULL},
         {"img_size", &c->img_size, NULL, NULL},       {"cnn_width", &c->cnn_width, NULL, NULL},
         {"lstm_hidden", &c->lstm_hidden, NULL, NULL}, {"lstm_layers", &c->lstm_layers, NULL, NULL},
         {"lstm_dropout", NULL, &c->lstm_dropout, NULL}, {"augment", &c->augment, NULL, NULL},
@@ -298,6 +302,8 @@ struct Trainer {
     float *xe, *ye, *xc, *yc, *mc;
     float *lc, *dlc, *le, *dle, *lf, *dlf, *zeros;
     float *cat, *dcat, *dcxr, *dehr, *fe;
+    float *fmask; /* (B, Fc+H) the classifier's feature-dropout factors */
+    float *aug;   /* imgprep scratch for augment = 2 */
 };
 
 static PsStatus add_view(Trainer *t, const ParamSet *src, float *w, const char *prefix, PsErr *err)
@@ -492,6 +498,8 @@ PsStatus trainer_new(Trainer **out, const Dataset *d, const TrainConfig *cfg, Ps
         ALLOC(t->dlc, B * NC);
         ALLOC(t->cat, (size_t)B * (t->Fc + t->H));
         ALLOC(t->dcat, (size_t)B * (t->Fc + t->H));
+        ALLOC(t->fmask, (size_t)B * (t->Fc + t->H));
+        if (cfg->augment == 2 && d) ALLOC(t->aug, dataset_cxr_affine_scratch(d));
         ALLOC(t->dcxr, (size_t)B * t->Fc);
         ALLOC(t->dehr, (size_t)B * t->H);
     }
@@ -523,7 +531,7 @@ void trainer_free(Trainer *t)
     for (int i = 0; i < t->n_views; i++) free(t->views[i].ps.info);
     void *bufs[] = {t->idx, t->len, t->img, t->xe, t->ye, t->xc, t->yc, t->mc, t->lc, t->dlc,
                     t->le, t->dle, t->lf, t->dlf, t->zeros, t->cat, t->dcat, t->dcxr, t->dehr,
-                    t->fe};
+                    t->fe, t->fmask, t->aug};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(t);
 }
@@ -538,12 +546,15 @@ const ParamSet *trainer_params(const Trainer *t, int which)
     }
 }
 
-static void update_scaled(Trainer *t, ParamSet *ps, Adam *a, float mult)
+/* The classifier on the concatenated features (unified, late, joint): its own L2 decay on top
+ * of the global one. */
+static void update_head(Trainer *t, float mult)
 {
-    if (t->cfg.clip > 0) adam_clip_grad_norm(ps->g, ps->n, t->cfg.clip);
+    if (t->cfg.clip > 0) adam_clip_grad_norm(t->fus_ps.g, t->fus_ps.n, t->cfg.clip);
     AdamConfig c = t->acfg;
     c.lr = t->lr * mult;
-    adam_step(a, &c, ps->w, ps->g);
+    c.weight_decay += t->cfg.head_weight_decay;
+    adam_step(&t->a_fus, &c, t->fus_ps.w, t->fus_ps.g);
 }
 
 static void update(Trainer *t, ParamSet *ps, Adam *a)
@@ -613,6 +624,40 @@ static PsStatus reduce_grad(Trainer *t, ParamSet *ps, double n_local, double n_t
     return dist_sum_floats(t->dist, ps->g, ps->n, err);
 }
 
+/* imgprep_run's draws per augmented image (flip, angle, scale, two shifts); the flip-only
+ * augmentation of dataset_cxr_batch takes one. */
+#define AFFINE_DRAWS 5
+
+/* This rank's share of a global radiograph batch of B (imgs: the share's first image, which is
+ * image lo of the batch; nb images) into t->xc with the configured augmentation. The other
+ * shards' draws are skipped, so every image gets the draws it gets in a one-rank run and the
+ * ranks' generators stay in step. */
+static PsStatus cxr_train_batch(Trainer *t, const int *imgs, int lo, int nb, int B, float *y,
+                                float *mask, PsErr *err)
+{
+    Rng *r = t->cfg.augment ? &t->rng : NULL;
+    const int k = t->cfg.augment == 2 ? AFFINE_DRAWS : 1;
+    PsStatus rc = PS_OK;
+    if (r) rng_skip(r, k * lo);
+    if (t->cfg.augment == 2)
+        rc = dataset_cxr_batch_affine(t->d, imgs, nb, t->xc, y, mask, r, t->aug, err);
+    else
+        dataset_cxr_batch(t->d, imgs, nb, t->xc, y, mask, r);
+    if (r && rc == PS_OK) rng_skip(r, k * (B - lo - nb));
+    return rc;
+}
+
+/* Dropout on this rank's rows of the concatenated features, the other shards' draws skipped
+ * (as above: masks equal the one-rank run's, generators stay in step). */
+static void head_dropout(Trainer *t, int lo, int nb)
+{
+    const float p = t->cfg.head_dropout;
+    const int D = t->fus.dc + t->fus.de;
+    if (p > 0) rng_skip(&t->rng, lo * D);
+    fusion_dropout(&t->fus, t->fus_ps.w, t->cat, t->fmask, t->lf, nb, p, &t->rng);
+    if (p > 0) rng_skip(&t->rng, (t->B - lo - nb) * D);
+}
+
 PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
 {
     const int B = t->B, multi = t->dist->size > 1;
@@ -627,10 +672,7 @@ PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
     if (t->use_cnn) {
         params_zero_grad(&t->cnn.params);
         if ((rc = dataset_sampler_next(&t->samp[DATASET_STREAM_CXR], t->idx, B, err))) return rc;
-        Rng *flip = t->cfg.augment ? &t->rng : NULL;
-        if (flip) rng_skip(flip, lo);
-        dataset_cxr_batch(d, t->idx + lo, nb, t->xc, t->yc, t->mc, flip);
-        if (flip) rng_skip(flip, B - lo - nb);
+        if ((rc = cxr_train_batch(t, t->idx + lo, lo, nb, B, t->yc, t->mc, err))) return rc;
         if ((rc = resnet_forward(&t->cnn, &t->cw, t->xc, nb, 1, t->lc, NULL, err))) return rc;
         loss->cxr = loss_bce_logits(t->lc, t->yc, t->mc, (size_t)nb * NC);
         if (!multi && (rc = check_loss(loss->cxr, "radiology", t, err))) return rc;
@@ -719,6 +761,7 @@ PsStatus trainer_step_unified(Trainer *t, TrainLosses *loss, PsErr *err)
         fe = t->ew.feat;
     }
     fusion_forward(&t->fus, t->fus_ps.w, t->cat, t->lf, t->cw.features, fe, nb);
+    head_dropout(t, lo, nb);
     loss->joint = loss_bce_logits(t->lf, t->ye, NULL, (size_t)nb * NP);
     if (t->dist->size <= 1 && (rc = check_loss(loss->joint, "unified", t, err))) return rc;
     loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)nb * NP);
@@ -728,7 +771,7 @@ PsStatus trainer_step_unified(Trainer *t, TrainLosses *loss, PsErr *err)
         ((rc = reduce_joint_loss(t, &loss->joint, nb, "unified", err)) ||
          (rc = reduce_grad(t, &t->fus_ps, (double)nb * NP, (double)t->B * NP, err))))
         return rc;
-    update_scaled(t, &t->fus_ps, &t->a_fus, t->cfg.head_lr_mult > 0 ? t->cfg.head_lr_mult : 1.0f);
+    update_head(t, t->cfg.head_lr_mult > 0 ? t->cfg.head_lr_mult : 1.0f);
     return PS_OK;
 }
 
@@ -739,11 +782,8 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
     loss->cxr = loss->ehr = NAN;
     PsStatus rc = pair_batch(t, &T, &lo, &nb, err);
     if (rc) return rc;
-    if (t->cfg.augment) {
-        rng_skip(&t->rng, lo);
-        dataset_cxr_batch(t->d, t->img, nb, t->xc, NULL, NULL, &t->rng);
-        rng_skip(&t->rng, t->B - lo - nb);
-    }
+    if (t->cfg.augment && (rc = cxr_train_batch(t, t->img, lo, nb, t->B, NULL, NULL, err)))
+        return rc;
     params_zero_grad(&t->cnn.params);
     params_zero_grad(&t->ehr_ps);
     params_zero_grad(&t->fus_ps);
@@ -752,11 +792,13 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
                                 &t->rng, err)))
         return rc;
     fusion_forward(&t->fus, t->fus_ps.w, t->cat, t->lf, t->cw.features, t->ew.feat, nb);
+    head_dropout(t, lo, nb);
     loss->joint = loss_bce_logits(t->lf, t->ye, NULL, (size_t)nb * NP);
     if (t->dist->size <= 1 && (rc = check_loss(loss->joint, "joint", t, err))) return rc;
     loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)nb * NP);
     fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, t->dcxr, t->dehr, t->dlf, t->cat,
                     nb);
+    fusion_dropout_backward(&t->fus, t->fmask, t->dcxr, t->dehr, nb);
     if ((rc = resnet_backward(&t->cnn, &t->cw, NULL, t->dcxr, err))) return rc;
     /* the EHR head is not part of this model: zero gradient on its logits */
     if ((rc = ehr_model_backward(&t->ew, t->zeros, t->dehr, &t->ehr, t->ehr_ps.w, t->ehr_ps.g,
@@ -772,7 +814,7 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
     }
     update(t, &t->cnn.params, &t->a_cnn);
     update(t, &t->ehr_ps, &t->a_ehr);
-    update(t, &t->fus_ps, &t->a_fus);
+    update_head(t, 1.0f);
     return PS_OK;
 }
 

@@ -71,12 +71,19 @@ typedef struct {
     int patience;    /* early stopping: epochs without improvement; 0 off */
     float clip;      /* global gradient-norm clip per model; 0 off */
     float head_lr_mult; /* step 3's classifier (unified / late) learns at lr × this */
+    /* Regularisation of step 3's classifier alone (its encoders get no gradient there anyway):
+     * inverted dropout with this probability on the concatenated features while it trains, and
+     * Adam's L2 weight decay on its weights and bias. The demo has a few hundred to ~1.3k
+     * training pairs for a (Fc + H) × 25 linear map: without them the classifier overfits the
+     * pairs and loses to the EHR head on phenotypes the radiograph does not show. */
+    float head_dropout, head_weight_decay;
     int max_iters;   /* cap on iterations per epoch; 0: the whole epoch */
     /* models */
     int img_size, cnn_width;
     int lstm_hidden, lstm_layers;
     float lstm_dropout;
-    int augment; /* random horizontal flips of training radiographs */
+    int augment; /* training radiographs: 0 as they are, 1 random horizontal flips, 2 the
+                  * paper's flip + RandomAffine (dataset_cxr_batch_affine) */
     /* data */
     double bin_hours;
     int max_bins;

@@ -608,7 +608,9 @@ static PsStatus build_plan(Plan *P, const Links *L, const DemoConfig *cfg, PsErr
             PStay *st = &P->stays[S->first_stay + j];
             double p[N_FIND];
             int sick_chest = st->labels[PH_CHF] || st->labels[PH_PNEUMONIA] || st->labels[PH_PLEURISY];
-            double p_during = 0.06 + 0.28 * st->ventilated + 0.06 * sick_chest;
+            /* portable AP films are routine in the ICU (line and tube checks, daily films while
+             * ventilated): about 45% of stays get one, so that the demo has ~1.5k pairs */
+            double p_during = 0.25 + 0.45 * st->ventilated + 0.10 * sick_chest;
             if (rng_bernoulli(&r, p_during)) {
                 stay_finding_p(L, st, 1, p);
                 int m = 1 + (int)rng_below(&r, (uint64_t)fmin(5, 1 + st->s.los_days));

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "engine/dataset.h"
+#include "engine/fusion.h"
+#include "engine/linear.h"
 #include "engine/job.h"
 #include "engine/train.h"
 #include "store/jpeg.h"
@@ -220,6 +222,123 @@ static void step3_changes_only_the_unified_classifier(void **state)
     trainer_free(t);
 }
 
+/* The step-3 classifier's own regularisation (feature dropout, L2 decay) keeps step 3 away from
+ * the encoders and really changes what the classifier learns. */
+static void step3_regularisation_touches_only_the_classifier(void **state)
+{
+    Fx *f = *state;
+    PsErr err = {{0}};
+    TrainConfig c;
+    tiny_config(&c, TRAIN_UNIFIED);
+    Trainer *plain = new_trainer(f, &c);
+    c.head_dropout = 0.5f;
+    c.head_weight_decay = 0.1f;
+    Trainer *t = new_trainer(f, &c);
+    uint64_t cnn0 = params_checksum(trainer_params(t, 0));
+    uint64_t ehr0 = params_checksum(trainer_params(t, 1));
+    assert_true(params_checksum(trainer_params(plain, 2)) == params_checksum(trainer_params(t, 2)));
+    TrainLosses l, lp;
+    assert_int_equal(trainer_step_unified(t, &l, &err), PS_OK);
+    assert_int_equal(trainer_step_unified(plain, &lp, &err), PS_OK);
+    assert_true(isfinite(l.joint) && isfinite(lp.joint));
+    assert_true(params_checksum(trainer_params(t, 0)) == cnn0);
+    assert_true(params_checksum(trainer_params(t, 1)) == ehr0);
+    /* same batch, same start: only the regularisation can make the classifiers differ */
+    assert_true(l.joint != lp.joint);
+    assert_true(params_checksum(trainer_params(t, 2)) != params_checksum(trainer_params(plain, 2)));
+    trainer_free(t);
+    trainer_free(plain);
+}
+
+/* Inverted dropout: kept features scaled by 1/(1-p), the rest 0, about p of them dropped, the
+ * logits recomputed from the masked features, and the feature gradients masked alike. */
+static void fusion_dropout_masks_and_scales(void **state)
+{
+    (void)state;
+    enum { B = 64, DC = 6, DE = 10, K = 3 };
+    FusionHead h;
+    ParamSet ps;
+    PsErr err = {{0}};
+    params_init(&ps);
+    assert_int_equal(fusion_add_params(&h, &ps, "fc.", DC, DE, K, &err), PS_OK);
+    assert_int_equal(params_alloc(&ps, 1, &err), PS_OK);
+    Rng r;
+    rng_seed(&r, 3);
+    fusion_init(&h, &ps, &r);
+    static float cxr[B * DC], ehr[B * DE], cat[B * (DC + DE)], cat0[B * (DC + DE)];
+    static float mask[B * (DC + DE)], lg[B * K], lg2[B * K], dc[B * DC], de[B * DE];
+    for (int i = 0; i < B * DC; i++) cxr[i] = (float)rng_normal(&r);
+    for (int i = 0; i < B * DE; i++) ehr[i] = (float)rng_normal(&r);
+    fusion_forward(&h, ps.w, cat, lg, cxr, ehr, B);
+    memcpy(cat0, cat, sizeof cat);
+    fusion_dropout(&h, ps.w, cat, mask, lg, B, 0.0f, &r);
+    assert_memory_equal(cat, cat0, sizeof cat);
+    fusion_dropout(&h, ps.w, cat, mask, lg, B, 0.25f, &r);
+    int dropped = 0;
+    for (int i = 0; i < B * (DC + DE); i++) {
+        if (mask[i] == 0.0f) {
+            dropped++;
+            assert_true(cat[i] == 0.0f);
+        } else {
+            assert_float_equal(mask[i], 1.0f / 0.75f, 1e-6);
+            assert_float_equal(cat[i], cat0[i] / 0.75f, 1e-5);
+        }
+    }
+    double frac = (double)dropped / (B * (DC + DE));
+    assert_true(frac > 0.18 && frac < 0.32);
+    linear_forward(lg2, cat, ps.w + h.fc.w, ps.w + h.fc.b, B, DC + DE, K);
+    assert_memory_equal(lg, lg2, sizeof lg);
+    for (int i = 0; i < B * DC; i++) dc[i] = 1.0f;
+    for (int i = 0; i < B * DE; i++) de[i] = 1.0f;
+    fusion_dropout_backward(&h, mask, dc, de, B);
+    for (int b = 0; b < B; b++) {
+        for (int j = 0; j < DC; j++) assert_true(dc[b * DC + j] == mask[b * (DC + DE) + j]);
+        for (int j = 0; j < DE; j++) assert_true(de[b * DE + j] == mask[b * (DC + DE) + DC + j]);
+    }
+    params_free(&ps);
+}
+
+/* The paper's affine augmentation on the training radiographs: deterministic for a seed, really
+ * warps the image, keeps the labels, and a trainer configured with it trains. */
+static void affine_augmentation_warps_and_trains(void **state)
+{
+    Fx *f = *state;
+    PsErr err = {{0}};
+    const int S = f->d.cfg.img_size, B = 4;
+    int imgs[4] = {0, 1, 2, 3};
+    size_t n = (size_t)B * 3 * S * S;
+    float *plain = malloc(n * sizeof *plain), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    float *scratch = malloc(dataset_cxr_affine_scratch(&f->d) * sizeof *scratch);
+    float y[4 * CATALOG_N_CHEXPERT], ya[4 * CATALOG_N_CHEXPERT];
+    assert_non_null(plain);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(scratch);
+    dataset_cxr_batch(&f->d, imgs, B, plain, y, NULL, NULL);
+    Rng r1, r2;
+    rng_seed(&r1, 11);
+    rng_seed(&r2, 11);
+    assert_int_equal(dataset_cxr_batch_affine(&f->d, imgs, B, a, ya, NULL, &r1, scratch, &err), PS_OK);
+    assert_int_equal(dataset_cxr_batch_affine(&f->d, imgs, B, b, NULL, NULL, &r2, scratch, &err), PS_OK);
+    assert_memory_equal(a, b, n * sizeof *a);
+    assert_memory_equal(y, ya, sizeof y);
+    double diff = 0;
+    for (size_t i = 0; i < n; i++) diff += fabs(a[i] - plain[i]);
+    assert_true(diff / n > 0.01);
+    TrainConfig c;
+    tiny_config(&c, TRAIN_UNIFIED);
+    c.augment = 2;
+    Trainer *t = new_trainer(f, &c);
+    TrainLosses l;
+    assert_int_equal(trainer_iteration(t, &l, &err), PS_OK);
+    assert_true(isfinite(l.cxr) && isfinite(l.ehr) && isfinite(l.joint));
+    trainer_free(t);
+    free(plain);
+    free(a);
+    free(b);
+    free(scratch);
+}
+
 static void steps12_change_encoders_not_the_classifier(void **state)
 {
     Fx *f = *state;
@@ -320,6 +439,46 @@ static void checkpoint_resume_is_bit_identical(void **state)
         trainer_free(a);
         trainer_free(b);
     }
+}
+
+/* The normalizer fitted on the training split travels in the checkpoint: an inference-only
+ * trainer (no dataset) that loads it standardises a stay from the store exactly as training did. */
+static void prediction_input_uses_the_checkpoints_normalizer(void **state)
+{
+    Fx *f = *state;
+    PsErr err = {{0}};
+    TrainConfig c;
+    tiny_config(&c, TRAIN_UNIFIED);
+    Trainer *t = new_trainer(f, &c);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    assert_int_equal(trainer_save(t, &blob, &len, &err), PS_OK);
+    Trainer *inf = NULL;
+    assert_int_equal(trainer_new(&inf, NULL, &c, &err), PS_OK);
+    Store *st = NULL;
+    assert_int_equal(store_open(&st, f->path, STORE_OPEN_READONLY, &err), PS_OK);
+    int k = dataset_find_stay(&f->d, 1000 + 9);
+    assert_true(k >= 0);
+    const float *ref = f->d.x + f->d.stays[k].x_off;
+    const size_t n = (size_t)f->d.stays[k].T * CATALOG_N_INPUTS;
+    float *x = NULL;
+    int T = 0;
+    /* before loading, the trainer has no normalizer of this data */
+    assert_int_equal(trainer_stay_input(inf, st, 1000 + 9, &x, &T, &err), PS_OK);
+    assert_int_equal(T, f->d.stays[k].T);
+    int same = 1;
+    for (size_t i = 0; i < n; i++) same &= fabsf(x[i] - ref[i]) <= 1e-5f;
+    assert_false(same);
+    free(x);
+    assert_int_equal(trainer_load(inf, blob, len, "test", &err), PS_OK);
+    assert_int_equal(trainer_stay_input(inf, st, 1000 + 9, &x, &T, &err), PS_OK);
+    assert_int_equal(T, f->d.stays[k].T);
+    for (size_t i = 0; i < n; i++) assert_float_equal(x[i], ref[i], 1e-5);
+    free(x);
+    store_close(st);
+    free(blob);
+    trainer_free(inf);
+    trainer_free(t);
 }
 
 static void bad_checkpoints_are_refused_and_change_nothing(void **state)
@@ -614,10 +773,14 @@ int main(void)
         cmocka_unit_test(dataset_counts_and_labels),
         cmocka_unit_test(sampler_is_deterministic_and_restorable),
         cmocka_unit_test(step3_changes_only_the_unified_classifier),
+        cmocka_unit_test(step3_regularisation_touches_only_the_classifier),
+        cmocka_unit_test(fusion_dropout_masks_and_scales),
+        cmocka_unit_test(affine_augmentation_warps_and_trains),
         cmocka_unit_test(steps12_change_encoders_not_the_classifier),
         cmocka_unit_test(joint_step_trains_everything_end_to_end),
         cmocka_unit_test(loss_decreases_on_a_learnable_toy),
         cmocka_unit_test(checkpoint_resume_is_bit_identical),
+        cmocka_unit_test(prediction_input_uses_the_checkpoints_normalizer),
         cmocka_unit_test(bad_checkpoints_are_refused_and_change_nothing),
         cmocka_unit_test(store_without_pairs_allows_only_ehr),
         cmocka_unit_test(killed_run_resumes_to_the_same_result),

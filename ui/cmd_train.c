@@ -46,6 +46,7 @@ void cmd_train_opts_init(CmdTrainOpts *o)
     o->uncertain = -1;
     o->threads = 2;
     o->lr = o->lr_decay = o->bin_hours = o->dropout = o->weight_decay = o->clip = o->head_lr = NAN;
+    o->head_dropout = o->head_wd = NAN;
     o->seed = -1;
 }
 
@@ -76,6 +77,8 @@ void cmd_train_opts_apply(const CmdTrainOpts *o, TrainMethod m, TrainConfig *c)
     SETD(weight_decay, (float)o->weight_decay);
     SETD(clip, (float)o->clip);
     SETD(head_lr_mult, (float)o->head_lr);
+    SETD(head_dropout, (float)o->head_dropout);
+    SETD(head_weight_decay, (float)o->head_wd);
     if (o->seed >= 0) c->seed = (uint64_t)o->seed;
     if (o->sync_bn) c->sync_bn = 1;
 #undef SETI
@@ -85,7 +88,7 @@ void cmd_train_opts_apply(const CmdTrainOpts *o, TrainMethod m, TrainConfig *c)
 enum {
     O_QUICK = 1000, O_PAPER, O_EPOCHS, O_PRE, O_BATCH, O_ITERS, O_PAT, O_LRPAT, O_IMG, O_WIDTH,
     O_HIDDEN, O_LAYERS, O_AUG, O_BINS, O_UNC, O_THREADS, O_LR, O_LRDECAY, O_BINH, O_DROP, O_WD,
-    O_CLIP, O_SEED, O_HEADLR, O_SYNCBN
+    O_CLIP, O_SEED, O_HEADLR, O_SYNCBN, O_HEADDROP, O_HEADWD
 };
 
 const struct option cmd_train_longopts[] = {
@@ -101,7 +104,7 @@ const struct option cmd_train_longopts[] = {
     {"width", required_argument, NULL, O_WIDTH},
     {"hidden", required_argument, NULL, O_HIDDEN},
     {"layers", required_argument, NULL, O_LAYERS},
-    {"augment", no_argument, NULL, O_AUG},
+    {"augment", optional_argument, NULL, O_AUG},
     {"max-bins", required_argument, NULL, O_BINS},
     {"uncertain", required_argument, NULL, O_UNC},
     {"threads", required_argument, NULL, O_THREADS},
@@ -114,6 +117,8 @@ const struct option cmd_train_longopts[] = {
     {"seed", required_argument, NULL, O_SEED},
     {"head-lr-mult", required_argument, NULL, O_HEADLR},
     {"sync-bn", no_argument, NULL, O_SYNCBN},
+    {"head-dropout", required_argument, NULL, O_HEADDROP},
+    {"head-weight-decay", required_argument, NULL, O_HEADWD},
     {NULL, 0, NULL, 0},
 };
 
@@ -160,7 +165,15 @@ int cmd_train_opt(CmdTrainOpts *o, int code, const char *a, const char *verb)
     case O_WIDTH: return parse_int(a, 1, 256, &o->width, "width", verb);
     case O_HIDDEN: return parse_int(a, 1, 4096, &o->hidden, "hidden", verb);
     case O_LAYERS: return parse_int(a, 1, 8, &o->layers, "layers", verb);
-    case O_AUG: o->augment = 1; return 1;
+    case O_AUG:
+        if (!a || strcmp(a, "flip") == 0) o->augment = 1;
+        else if (strcmp(a, "affine") == 0) o->augment = 2;
+        else if (strcmp(a, "none") == 0) o->augment = 0;
+        else {
+            fprintf(stderr, "phenoscope %s: --augment takes flip, affine or none, not '%s'\n", verb, a);
+            return -1;
+        }
+        return 1;
     case O_BINS: return parse_int(a, 1, 100000, &o->max_bins, "max-bins", verb);
     case O_UNC:
         if (strcmp(a, "zero") == 0) o->uncertain = DATASET_UNCERTAIN_ZERO;
@@ -182,6 +195,8 @@ int cmd_train_opt(CmdTrainOpts *o, int code, const char *a, const char *verb)
     case O_WD: return parse_dbl(a, 0, 1, &o->weight_decay, "weight-decay", verb);
     case O_CLIP: return parse_dbl(a, 0, 1e9, &o->clip, "clip", verb);
     case O_HEADLR: return parse_dbl(a, 1e-3, 1e3, &o->head_lr, "head-lr-mult", verb);
+    case O_HEADDROP: return parse_dbl(a, 0, 0.99, &o->head_dropout, "head-dropout", verb);
+    case O_HEADWD: return parse_dbl(a, 0, 1, &o->head_wd, "head-weight-decay", verb);
     case O_SEED:
         if (parse_int(a, 0, 2000000000, &seed, "seed", verb) < 0) return -1;
         o->seed = seed;
@@ -200,9 +215,12 @@ void cmd_train_opts_help(FILE *f)
             "overrides:\n"
             "  --epochs N  --pretrain-epochs N (joint2)  --batch N  --max-iters N (per epoch)\n"
             "  --lr X  --lr-decay F  --lr-patience N  --patience N (early stopping, 0 off)\n"
-            "  --img-size S  --width W  --hidden H  --layers L  --dropout P  --augment\n"
+            "  --img-size S  --width W  --hidden H  --layers L  --dropout P\n"
+            "  --augment[=flip|affine|none]   training radiographs: flips (the default of\n"
+            "                     --augment), the paper's flip + affine warp, or none\n"
             "  --bin-hours H (2)  --max-bins N (cap on time bins per stay)  --clip X\n"
             "  --head-lr-mult F   learning-rate factor of Algorithm 1's step-3 classifier\n"
+            "  --head-dropout P  --head-weight-decay X   its feature dropout and L2 decay\n"
             "  --uncertain zero|one|mask   CheXpert uncertain/missing labels (default zero)\n"
             "  --seed N  --threads N (OpenBLAS threads, default 2; under MPI the cores / ranks\n"
             "             per machine)\n"

@@ -19,7 +19,7 @@ typedef struct {
     int preset; /* TrainPreset */
     int epochs, pretrain_epochs, batch, max_iters, patience, lr_patience, img_size, width,
         hidden, layers, augment, max_bins, uncertain, threads;
-    double lr, lr_decay, bin_hours, dropout, weight_decay, clip, head_lr;
+    double lr, lr_decay, bin_hours, dropout, weight_decay, clip, head_lr, head_dropout, head_wd;
     long long seed;
     int sync_bn;       /* --sync-bn */
     int threads_given; /* --threads was on the command line */
