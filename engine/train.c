@@ -647,6 +647,21 @@ static PsStatus cxr_train_batch(Trainer *t, const int *imgs, int lo, int nb, int
     return rc;
 }
 
+/* Synchronised batch norm mixes the ranks' output gradients inside backward, so with unequal
+ * shares each rank's gradient must already carry the whole batch's scale, not its own share's:
+ * g (the gradient of this rank's mean over *n counted labels) becomes that of the global mean.
+ * *n then holds the global count, so reduce_grad's weighting that follows is 1. */
+static PsStatus presync_scale(Trainer *t, float *g, size_t len, double *n, PsErr *err)
+{
+    double total = *n;
+    PsStatus rc = dist_sum_doubles(t->dist, &total, 1, err);
+    if (rc) return rc;
+    const float w = total > 0 ? (float)(*n / total) : 0.0f;
+    for (size_t i = 0; i < len; i++) g[i] *= w;
+    *n = total;
+    return PS_OK;
+}
+
 /* Dropout on this rank's rows of the concatenated features, the other shards' draws skipped
  * (as above: masks equal the one-rank run's, generators stay in step). */
 static void head_dropout(Trainer *t, int lo, int nb)
@@ -677,12 +692,15 @@ PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
         loss->cxr = loss_bce_logits(t->lc, t->yc, t->mc, (size_t)nb * NC);
         if (!multi && (rc = check_loss(loss->cxr, "radiology", t, err))) return rc;
         loss_bce_logits_backward(t->dlc, t->lc, t->yc, t->mc, (size_t)nb * NC);
-        if ((rc = resnet_backward(&t->cnn, &t->cw, t->dlc, NULL, err))) return rc;
         size_t counted = 0;
         for (size_t i = 0; i < (size_t)nb * NC; i++) counted += t->mc[i] != 0;
         cxr_counted = (double)counted;
-        red[0] = cxr_counted;
-        red[1] = loss->cxr * cxr_counted;
+        if (multi && t->cw.bn_sync &&
+            (rc = presync_scale(t, t->dlc, (size_t)nb * NC, &cxr_counted, err)))
+            return rc;
+        if ((rc = resnet_backward(&t->cnn, &t->cw, t->dlc, NULL, err))) return rc;
+        red[0] = (double)counted;
+        red[1] = loss->cxr * (double)counted;
     }
     /* (2) EHR stays → LSTM → 25 phenotype logits → BCE */
     params_zero_grad(&t->ehr_ps);
@@ -796,6 +814,10 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
     loss->joint = loss_bce_logits(t->lf, t->ye, NULL, (size_t)nb * NP);
     if (t->dist->size <= 1 && (rc = check_loss(loss->joint, "joint", t, err))) return rc;
     loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)nb * NP);
+    double n_local = (double)nb * NP;
+    if (t->dist->size > 1 && t->cw.bn_sync &&
+        (rc = presync_scale(t, t->dlf, (size_t)nb * NP, &n_local, err)))
+        return rc;
     fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, t->dcxr, t->dehr, t->dlf, t->cat,
                     nb);
     fusion_dropout_backward(&t->fus, t->fmask, t->dcxr, t->dehr, nb);
@@ -805,7 +827,7 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
                                  err)))
         return rc;
     if (t->dist->size > 1) {
-        const double n = (double)nb * NP, N = (double)t->B * NP;
+        const double n = n_local, N = (double)t->B * NP;
         if ((rc = reduce_joint_loss(t, &loss->joint, nb, "joint", err)) ||
             (rc = reduce_grad(t, &t->cnn.params, n, N, err)) ||
             (rc = reduce_grad(t, &t->ehr_ps, n, N, err)) ||
