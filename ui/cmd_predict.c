@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/blas.h"
+#include "store/sanitize.h"
 #include "store/runs.h"
 #include "store/store.h"
 
@@ -48,12 +49,19 @@ static int count_event(void *ctx, const StoreEvent *e)
     return 0;
 }
 
-/* Copies s into out for the terminal: control characters become '?'. */
+/* A dicom id from the store or the command line, for the terminal: the one sanitiser. */
 static void safe(char *out, size_t n, const char *s)
 {
-    size_t i = 0;
-    for (; s[i] && i + 1 < n; i++) out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-    out[i] = 0;
+    sanitize_for_terminal(out, n, s);
+}
+
+/* s (already sanitised: no control characters) as the body of a JSON string. */
+static void json_body(const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') putchar('\\');
+        putchar(*s);
+    }
 }
 
 int cmd_predict_run(const CmdGlobal *g, int argc, char **argv)
@@ -198,7 +206,11 @@ int cmd_predict_run(const CmdGlobal *g, int argc, char **argv)
         printf("{\"stay\":%lld,\"run\":%lld,\"method\":\"%s\",\"checkpoint_epoch\":%d,"
                "\"radiograph\":",
                stay, run, train_method_name(cfg.method), ep);
-        if (with_cxr) printf("\"%s\"", sd);
+        if (with_cxr) {
+            putchar('"');
+            json_body(sd);
+            putchar('"');
+        }
         else printf("null");
         printf(",\"rule\":\"%s\",\"time_bins\":%d,\"phenotypes\":[", used, T);
         for (int k = 0; k < CATALOG_N_PHENOTYPES; k++) {
