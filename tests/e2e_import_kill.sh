@@ -112,14 +112,18 @@ EOF
 # SIGKILL at random moments (kill -9 from outside), mimic-iv with small batches.
 args="mimic-iv $tmp/big --resources $res --batch 1000"
 # shellcheck disable=SC2086
+t0=$(date +%s%N)
 "$bin" --store "$tmp/r-clean.db" import $args -q > /dev/null 2>&1 || failed "random kills" "clean import"
+# kill moments are drawn inside the clean import's own duration, so they land on a fast idle
+# machine as well as on a loaded one
+dur=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 ref=$(dump "$tmp/r-clean.db")
 bad=""
 landed=0
 seed=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 for i in 1 2 3 4 5; do
     rm -f "$tmp"/r.db*
-    delay=$(awk -v s="$seed" -v i="$i" 'BEGIN { srand(s + i); printf "%.3f", 0.02 + rand() * 0.4 }')
+    delay=$(awk -v s="$seed" -v i="$i" -v d="$dur" 'BEGIN { srand(s + i); printf "%.3f", d * (0.05 + 0.85 * rand()) }')
     # shellcheck disable=SC2086
     "$bin" --store "$tmp/r.db" import $args -q > /dev/null 2>&1 &
     pid=$!
