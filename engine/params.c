@@ -53,6 +53,7 @@ PsStatus params_alloc(ParamSet *ps, int with_grad, PsErr *err)
     if (!ps->w) return ps_err(err, PS_ERR_NOMEM, "params: cannot allocate %zu bytes", bytes);
     memset(ps->w, 0, bytes);
     if (with_grad) {
+        bytes += PARAMS_GRAD_TAIL * sizeof(float);
         ps->g = aligned_alloc(64, bytes);
         if (!ps->g) {
             free(ps->w);

@@ -19,6 +19,11 @@
 #define PARAMS_NAME_MAX 96
 #define PARAMS_MAX_DIM 4
 
+/* Spare floats after the gradient slab, g[n .. n + PARAMS_GRAD_TAIL): data-parallel training
+ * sums a step's few scalars (losses, "stop?") over ranks in the gradient all-reduce itself
+ * instead of in separate collectives, each of which would make every rank wait for the slowest. */
+#define PARAMS_GRAD_TAIL 16
+
 typedef struct {
     char name[PARAMS_NAME_MAX];
     int ndim;
@@ -29,7 +34,7 @@ typedef struct {
 
 typedef struct {
     float *w;    /* values, n floats (NULL before params_alloc) */
-    float *g;    /* gradients, n floats, or NULL when allocated without gradients */
+    float *g;    /* gradients, n floats (+ PARAMS_GRAD_TAIL spare), or NULL without gradients */
     size_t n;    /* total floats including alignment padding */
     ParamInfo *info;
     int count, cap;
@@ -39,7 +44,8 @@ void params_init(ParamSet *ps);
 /* Records a tensor; *offset receives its offset (valid after params_alloc). Layout phase only. */
 PsStatus params_add(ParamSet *ps, const char *name, int ndim, const int64_t *shape,
                     size_t *offset, PsErr *err);
-/* Allocates zeroed slabs (64-byte aligned); with_grad = 0 for buffers. */
+/* Allocates zeroed slabs (64-byte aligned); with_grad = 0 for buffers. The gradient slab has
+ * PARAMS_GRAD_TAIL spare floats after its n. */
 PsStatus params_alloc(ParamSet *ps, int with_grad, PsErr *err);
 void params_free(ParamSet *ps);
 

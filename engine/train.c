@@ -285,6 +285,8 @@ struct Trainer {
     Dist *dist;
     BatchnormSync bns;
     int collective_err; /* the last error happened on every rank alike */
+    int stop_local;     /* this rank was asked to stop (set before each iteration) */
+    int stop_all;       /* some rank was asked to stop: known to every rank after the iteration */
     ParamSet state_ps; /* "trainer.state": STATE_WORDS words as 2·STATE_WORDS floats */
     ParamSet norm_ps;  /* "data.normalizer": the input standardisation the model was trained on */
     Normalizer nz;
@@ -614,14 +616,39 @@ static void rng_skip(Rng *r, int n)
     for (int i = 0; i < n; i++) (void)rng_u64(r);
 }
 
-/* The whole batch's gradient from the shards': each rank's mean-loss gradient weighted by its
- * share of the counted labels, summed over ranks. */
-static PsStatus reduce_grad(Trainer *t, ParamSet *ps, double n_local, double n_total, PsErr *err)
+/* The whole batch's gradient from the shards', in one all-reduce: each rank's mean-loss
+ * gradient weighted by w, its share of the counted labels (every rank knows the global count
+ * from the batch's indices, so no collective is needed to learn it), summed over ranks. The nx
+ * scalars x (each rank's share of a mean loss) and this rank's stop request ride in the slab's
+ * spare tail, so a step has no collective besides its gradients': each one would make every
+ * rank wait for the slowest. x then holds the sums; t->stop_all says whether any rank asked to
+ * stop. */
+static PsStatus reduce_grad(Trainer *t, ParamSet *ps, double w, double *x, int nx, PsErr *err)
 {
     if (t->dist->size <= 1) return PS_OK;
-    const float w = n_total > 0 ? (float)(n_local / n_total) : 0.0f;
-    for (size_t i = 0; i < ps->n; i++) ps->g[i] *= w;
-    return dist_sum_floats(t->dist, ps->g, ps->n, err);
+    PS_CHECK(err, nx >= 0 && nx < PARAMS_GRAD_TAIL);
+    if (w != 1.0) {
+        const float wf = (float)w;
+        for (size_t i = 0; i < ps->n; i++) ps->g[i] *= wf;
+    }
+    float *tail = ps->g + ps->n;
+    for (int k = 0; k < nx; k++) tail[k] = (float)x[k];
+    tail[nx] = t->stop_local ? 1.0f : 0.0f;
+    PsStatus rc = dist_sum_floats(t->dist, ps->g, ps->n + (size_t)nx + 1, err);
+    if (rc) return rc;
+    for (int k = 0; k < nx; k++) x[k] = tail[k];
+    if (tail[nx] > 0) t->stop_all = 1;
+    return PS_OK;
+}
+
+/* Labels counted (not masked) in radiographs imgs[0..n), from the dataset: every rank counts
+ * the whole global batch's, which equals the sum of the shards' counts. */
+static double cxr_counted(const Dataset *d, const int *imgs, int n)
+{
+    size_t c = 0;
+    for (int b = 0; b < n; b++)
+        for (int k = 0; k < NC; k++) c += d->imgs[imgs[b]].mask[k] != 0;
+    return (double)c;
 }
 
 /* imgprep_run's draws per augmented image (flip, angle, scale, two shifts); the flip-only
@@ -649,17 +676,13 @@ static PsStatus cxr_train_batch(Trainer *t, const int *imgs, int lo, int nb, int
 
 /* Synchronised batch norm mixes the ranks' output gradients inside backward, so with unequal
  * shares each rank's gradient must already carry the whole batch's scale, not its own share's:
- * g (the gradient of this rank's mean over *n counted labels) becomes that of the global mean.
- * *n then holds the global count, so reduce_grad's weighting that follows is 1. */
-static PsStatus presync_scale(Trainer *t, float *g, size_t len, double *n, PsErr *err)
+ * g (the gradient of this rank's mean) is multiplied by *w, this rank's share of the global
+ * count, and *w becomes 1 for the reduce_grad that follows. */
+static void presync_scale(float *g, size_t len, double *w)
 {
-    double total = *n;
-    PsStatus rc = dist_sum_doubles(t->dist, &total, 1, err);
-    if (rc) return rc;
-    const float w = total > 0 ? (float)(*n / total) : 0.0f;
-    for (size_t i = 0; i < len; i++) g[i] *= w;
-    *n = total;
-    return PS_OK;
+    const float wf = (float)*w;
+    for (size_t i = 0; i < len; i++) g[i] *= wf;
+    *w = 1.0;
 }
 
 /* Dropout on this rank's rows of the concatenated features, the other shards' draws skipped
@@ -680,8 +703,8 @@ PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
     PsStatus rc;
     int lo, nb;
     share(t, B, &lo, &nb);
-    /* summed over ranks: radiology labels counted, Σ radiology loss, Σ phenotype loss */
-    double red[3] = {0, 0, 0}, cxr_counted = 0;
+    double w_cxr = 1.0; /* this rank's share of the batch's counted radiology labels */
+    double gw_cxr = 1.0; /* the weight its ResNet gradient still needs */
     loss->cxr = loss->ehr = loss->joint = NAN;
     /* (1) radiographs → ResNet → 14 radiology logits → BCE (masked labels left out) */
     if (t->use_cnn) {
@@ -692,15 +715,12 @@ PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
         loss->cxr = loss_bce_logits(t->lc, t->yc, t->mc, (size_t)nb * NC);
         if (!multi && (rc = check_loss(loss->cxr, "radiology", t, err))) return rc;
         loss_bce_logits_backward(t->dlc, t->lc, t->yc, t->mc, (size_t)nb * NC);
-        size_t counted = 0;
-        for (size_t i = 0; i < (size_t)nb * NC; i++) counted += t->mc[i] != 0;
-        cxr_counted = (double)counted;
-        if (multi && t->cw.bn_sync &&
-            (rc = presync_scale(t, t->dlc, (size_t)nb * NC, &cxr_counted, err)))
-            return rc;
+        if (multi) {
+            const double all = cxr_counted(d, t->idx, B);
+            w_cxr = gw_cxr = all > 0 ? cxr_counted(d, t->idx + lo, nb) / all : 0.0;
+            if (t->cw.bn_sync) presync_scale(t->dlc, (size_t)nb * NC, &gw_cxr);
+        }
         if ((rc = resnet_backward(&t->cnn, &t->cw, t->dlc, NULL, err))) return rc;
-        red[0] = (double)counted;
-        red[1] = loss->cxr * (double)counted;
     }
     /* (2) EHR stays → LSTM → 25 phenotype logits → BCE */
     params_zero_grad(&t->ehr_ps);
@@ -716,17 +736,19 @@ PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
     if ((rc = ehr_model_backward(&t->ew, t->dle, NULL, &t->ehr, t->ehr_ps.w, t->ehr_ps.g, err)))
         return rc;
     if (multi) {
-        red[2] = loss->ehr * (double)nb * NP;
-        if ((rc = dist_sum_doubles(t->dist, red, 3, err))) return rc;
+        /* the global mean losses are the sums of the shares' weighted means */
+        const double w_ehr = (double)nb / B;
+        double lc = 0.0, le = loss->ehr * w_ehr;
         if (t->use_cnn) {
-            loss->cxr = red[0] > 0 ? red[1] / red[0] : 0.0;
-            if ((rc = check_loss(loss->cxr, "radiology", t, err)) ||
-                (rc = reduce_grad(t, &t->cnn.params, cxr_counted, red[0], err)))
-                return rc;
+            /* a shard with no counted label has loss NaN (0/0) and weight 0 */
+            lc = w_cxr > 0 ? loss->cxr * w_cxr : 0.0;
+            if ((rc = reduce_grad(t, &t->cnn.params, gw_cxr, &lc, 1, err))) return rc;
+            loss->cxr = lc;
         }
-        loss->ehr = red[2] / ((double)B * NP);
-        if ((rc = check_loss(loss->ehr, "phenotype", t, err)) ||
-            (rc = reduce_grad(t, &t->ehr_ps, (double)nb * NP, (double)B * NP, err)))
+        if ((rc = reduce_grad(t, &t->ehr_ps, w_ehr, &le, 1, err))) return rc;
+        loss->ehr = le;
+        if ((t->use_cnn && (rc = check_loss(loss->cxr, "radiology", t, err))) ||
+            (rc = check_loss(loss->ehr, "phenotype", t, err)))
             return rc;
     }
     /* L = L_cxr + L_ehr: the two models share no parameter, so the summed loss's gradient is
@@ -748,18 +770,6 @@ static PsStatus pair_batch(Trainer *t, int *T, int *lo, int *nb, PsErr *err)
     dataset_ehr_batch(t->d, idx, *nb, t->xe, t->len, T, t->ye);
     dataset_cxr_batch(t->d, t->img, *nb, t->xc, NULL, NULL, NULL);
     return PS_OK;
-}
-
-/* The joint loss over ranks (every rank gets the global value), checked. */
-static PsStatus reduce_joint_loss(Trainer *t, double *l, int nb, const char *what, PsErr *err)
-{
-    if (t->dist->size > 1) {
-        double v = *l * (double)nb * NP;
-        PsStatus rc = dist_sum_doubles(t->dist, &v, 1, err);
-        if (rc) return rc;
-        *l = v / ((double)t->B * NP);
-    }
-    return check_loss(*l, what, t, err);
 }
 
 PsStatus trainer_step_unified(Trainer *t, TrainLosses *loss, PsErr *err)
@@ -785,10 +795,13 @@ PsStatus trainer_step_unified(Trainer *t, TrainLosses *loss, PsErr *err)
     loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)nb * NP);
     params_zero_grad(&t->fus_ps);
     fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, NULL, NULL, t->dlf, t->cat, nb);
-    if (t->dist->size > 1 &&
-        ((rc = reduce_joint_loss(t, &loss->joint, nb, "unified", err)) ||
-         (rc = reduce_grad(t, &t->fus_ps, (double)nb * NP, (double)t->B * NP, err))))
-        return rc;
+    if (t->dist->size > 1) {
+        const double w = (double)nb / t->B;
+        double l = loss->joint * w;
+        if ((rc = reduce_grad(t, &t->fus_ps, w, &l, 1, err))) return rc;
+        loss->joint = l;
+        if ((rc = check_loss(loss->joint, "unified", t, err))) return rc;
+    }
     update_head(t, t->cfg.head_lr_mult > 0 ? t->cfg.head_lr_mult : 1.0f);
     return PS_OK;
 }
@@ -814,10 +827,9 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
     loss->joint = loss_bce_logits(t->lf, t->ye, NULL, (size_t)nb * NP);
     if (t->dist->size <= 1 && (rc = check_loss(loss->joint, "joint", t, err))) return rc;
     loss_bce_logits_backward(t->dlf, t->lf, t->ye, NULL, (size_t)nb * NP);
-    double n_local = (double)nb * NP;
-    if (t->dist->size > 1 && t->cw.bn_sync &&
-        (rc = presync_scale(t, t->dlf, (size_t)nb * NP, &n_local, err)))
-        return rc;
+    const double w = (double)nb / t->B; /* this rank's share of the batch */
+    double gw = w;
+    if (t->dist->size > 1 && t->cw.bn_sync) presync_scale(t->dlf, (size_t)nb * NP, &gw);
     fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, t->dcxr, t->dehr, t->dlf, t->cat,
                     nb);
     fusion_dropout_backward(&t->fus, t->fmask, t->dcxr, t->dehr, nb);
@@ -827,12 +839,13 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
                                  err)))
         return rc;
     if (t->dist->size > 1) {
-        const double n = n_local, N = (double)t->B * NP;
-        if ((rc = reduce_joint_loss(t, &loss->joint, nb, "joint", err)) ||
-            (rc = reduce_grad(t, &t->cnn.params, n, N, err)) ||
-            (rc = reduce_grad(t, &t->ehr_ps, n, N, err)) ||
-            (rc = reduce_grad(t, &t->fus_ps, n, N, err)))
+        double l = loss->joint * w;
+        if ((rc = reduce_grad(t, &t->cnn.params, gw, NULL, 0, err)) ||
+            (rc = reduce_grad(t, &t->ehr_ps, gw, NULL, 0, err)) ||
+            (rc = reduce_grad(t, &t->fus_ps, gw, &l, 1, err)))
             return rc;
+        loss->joint = l;
+        if ((rc = check_loss(loss->joint, "joint", t, err))) return rc;
     }
     update(t, &t->cnn.params, &t->a_cnn);
     update(t, &t->ehr_ps, &t->a_ehr);
@@ -1576,8 +1589,13 @@ PsStatus train_run_dist(Store *st, int64_t run_id, const Dataset *d, const Train
             }
         }
         while (t->iter_in_epoch < ipe) {
+            /* several ranks: a request is summed with the next iteration's gradients, and all stop
+             * after it together (no collective of its own each iteration) */
             int stop = hooks && hooks->control && hooks->control(hooks->ctx);
-            if (t->dist->size > 1 && (rc = dist_max_ints(t->dist, &stop, 1, err))) goto fail;
+            if (t->dist->size > 1) {
+                t->stop_local = stop;
+                stop = t->stop_all;
+            }
             if (stop) {
                 /* stop: everything up to here is saved, the run resumes from this point */
                 snprintf(p.state, sizeof p.state, "stopped");

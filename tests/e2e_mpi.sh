@@ -157,6 +157,42 @@ if [ -x "$H" ] && ldd "$H" 2>/dev/null | grep -q libmpi; then
         fi
     fi
 
+    # ---- a stop asked of one rank that is not the writer: every rank stops after the same step
+    # (the request travels with the gradients), rank 0 records "stopped", and the run resumes on
+    # 1 rank to the weights of the uninterrupted run
+    fresh s2
+    PHENOSCOPE_TEST_ITER_MS=150 timeout 120 $MPIRUN -x PHENOSCOPE_TEST_ITER_MS -np 2 "$H" \
+        --store "$dir/s2.db" train $KIL > "$dir/s2.log" 2>&1 &
+    mp=$!
+    i=0
+    while [ $i -lt 600 ]; do
+        n=$(sqlite3 "$dir/s2.db" "SELECT count(*) FROM checkpoints WHERE kind = 'last'" 2>/dev/null)
+        [ "${n:-0}" -ge 1 ] && break
+        sleep 0.1; i=$((i + 1))
+    done
+    r0=$(sqlite3 "$dir/s2.db" "SELECT pid FROM run_progress WHERE run_id = 1" 2>/dev/null)
+    other=""
+    for m in $(ps -o pid= --ppid $mp 2>/dev/null); do
+        for c in $(ps -o pid= --ppid $m 2>/dev/null); do
+            [ "$c" != "$r0" ] && other=$c
+        done
+    done
+    if [ -z "$other" ] || [ -z "$r0" ]; then
+        cat "$dir/s2.log"; bad mpi_stop_from_other_rank "no rank to signal (rank 0 pid '$r0')"
+        kill $mp 2>/dev/null; wait $mp
+    else
+        kill -TERM "$other"
+        wait $mp
+        st=$(sqlite3 "$dir/s2.db" "SELECT status FROM runs WHERE run_id = 1")
+        it=$(sqlite3 "$dir/s2.db" "SELECT max(step) + 1 FROM run_steps WHERE run_id = 1" 2>/dev/null)
+        if [ "$st" = stopped ] && "$P" --store "$dir/s2.db" train --resume 1 --threads 1 \
+               > "$dir/s3.log" 2>&1 && cmp_runs k1 1 s2 1 1e-4; then
+            pass "mpi_stop_from_other_rank (stopped after iteration ${it:-?}, resumed on 1 rank)"
+        else
+            cat "$dir/s2.log" "$dir/s3.log"; bad mpi_stop_from_other_rank "status '$st'"
+        fi
+    fi
+
     # ---- diverged replicas -------------------------------------------------------------------
     fresh d1
     if PHENOSCOPE_TEST_DIVERGE=1 timeout 120 $MPIRUN -x PHENOSCOPE_TEST_DIVERGE -np 2 "$H" \
