@@ -21,14 +21,23 @@
 
 #include "store/ps.h"
 
-/* Gradient all-reduce buckets: 1 Mi floats (4 MiB) each, reduced one after another. */
+/* Gradient all-reduce buckets: 1 Mi floats (4 MiB) each by default, reduced one after another;
+ * PHENOSCOPE_BUCKET_KB sets another size (the tests use small ones to cut a small model's
+ * gradient into many). */
 #define DIST_BUCKET_FLOATS ((size_t)1 << 20)
+
+typedef struct DistOverlap DistOverlap;
 
 typedef struct {
     int rank, size;
+    int hosts;         /* distinct machines (processor names) among the ranks */
+    size_t bucket;     /* floats per all-reduce bucket */
+    int thread_multiple; /* the MPI library allows calls from several threads at once */
+    DistOverlap *ov;   /* the communication thread, when dist_overlap_start ran */
     int mpi;           /* 1 when dist_init joined an MPI job (then dist_finalize) */
     int failed_together; /* set by the trainer when every rank saw the same fatal error */
     double comm_s;     /* seconds spent in gradient all-reduces (statistics) */
+    double exposed_s;  /* of which the trainer waited for (all of comm_s without overlap) */
     int64_t comm_calls;
     double comm_bytes;
 } Dist;
@@ -40,19 +49,36 @@ int dist_available(void);
 /* Whether the environment says a launcher (mpirun, srun --mpi=pmix, mpiexec) started this
  * process as one of several ranks. */
 int dist_launched(void);
-/* Joins the job (MPI_Init_thread). Refuses, with a message, a binary built without MPI under a
+/* Joins the job (MPI_Init_thread, asking for MPI_THREAD_MULTIPLE, needing at least
+ * MPI_THREAD_SERIALIZED) and counts its hosts. Refuses, with a message, a binary built without MPI under a
  * launcher, and a launcher that started several tasks which MPI does not see as one job
  * (srun without --mpi=pmix): N independent single-rank runs would each write the store. */
 PsStatus dist_init(Dist *d, int *argc, char ***argv, PsErr *err);
-/* Leaves the job cleanly (every rank must call it). */
+/* Leaves the job cleanly (every rank must call it); stops the communication thread. */
 void dist_finalize(Dist *d);
 /* Ends every rank of the job with exit code code: under MPI it does not return; with one rank
  * it returns and the caller exits as usual. */
 void dist_abort(Dist *d, int code);
 
-/* In-place sum over ranks of x (n floats), in DIST_BUCKET_FLOATS buckets.
+/* In-place sum over ranks of x (n floats), in d->bucket buckets.
  * Time and bytes are added to d->comm_s / comm_bytes. */
 PsStatus dist_sum_floats(Dist *d, float *x, size_t n, PsErr *err);
+/* Gradient all-reduces overlapped with computation: dist_overlap_start (collective: every rank
+ * calls it) starts a communication thread with its own duplicate of the world communicator;
+ * from then on dist_queue_sum_floats hands buckets to it and returns at once, and
+ * dist_queue_wait waits until every bucket handed over is summed. The trainer keeps computing
+ * (the rest of backward, the other model's step) while the sums travel: this pays when the
+ * interconnect moves the bytes while the cores compute (several machines); on one machine the
+ * copies are made by the same cores. Needs MPI_THREAD_MULTIPLE: the trainer's own collectives
+ * (synchronised batch norm, validation) run on the main thread meanwhile. */
+PsStatus dist_overlap_start(Dist *d, PsErr *err);
+/* In-place sum over ranks of x (n floats): handed to the communication thread in
+ * d->bucket buckets when it runs, summed at once (as dist_sum_floats) otherwise.
+ * x must not be touched until dist_queue_wait has returned. */
+PsStatus dist_queue_sum_floats(Dist *d, float *x, size_t n, PsErr *err);
+/* Waits for every queued sum; its time is added to d->exposed_s. */
+PsStatus dist_queue_wait(Dist *d, PsErr *err);
+
 /* In-place average over ranks of x (n floats). */
 PsStatus dist_avg_floats(Dist *d, float *x, size_t n, PsErr *err);
 /* In-place sum over ranks of x (n doubles; small vectors: losses, counts, BN statistics). */

@@ -555,6 +555,8 @@ PsStatus resnet_backward(Resnet *m, ResnetWork *w, const float *dlogits, const f
         float *t = Gout;
         Gout = Din;
         Din = t;
+        /* block b is the first whose parameters were laid out (resnet_init: c1, c2, ds) */
+        if (w->grad_ready) w->grad_ready(w->grad_ready_ctx, blk->c1.w);
     }
     /* Gout: gradient of the max-pool output */
     const ConvShape *s0 = &m->stem.s;

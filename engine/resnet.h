@@ -101,6 +101,12 @@ typedef struct {
     const BatchnormSync *bn_sync;
     double *bn_buf;   /* 4 * feat_dim + 2 doubles of partial sums */
     int bn_failed;    /* a bn_sync->sum call failed during the last pass */
+    /* data-parallel training: when set, backward calls grad_ready(grad_ready_ctx, from) each
+     * time the gradients from params offset `from` to the slab's end are final (the slab holds
+     * the stem, the blocks in order, then fc, and backward runs the other way), so their
+     * all-reduce can start while backward goes on */
+    void (*grad_ready)(void *ctx, size_t from);
+    void *grad_ready_ctx;
 } ResnetWork;
 
 /* Sizes and allocates a workspace for batches of up to B images. Returns PS_ERR_NOMEM with

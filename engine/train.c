@@ -287,6 +287,15 @@ struct Trainer {
     int collective_err; /* the last error happened on every rank alike */
     int stop_local;     /* this rank was asked to stop (set before each iteration) */
     int stop_all;       /* some rank was asked to stop: known to every rank after the iteration */
+    const float *stop_slot[4]; /* where the sums of the stop requests land (grad_send) */
+    int n_stop_slot;
+    struct {               /* the ResNet gradient handed over while backward runs (cnn_ready) */
+        ParamSet *ps;
+        float w;           /* its share's weight, applied to each bucket before it goes */
+        size_t end;        /* [end, n + tail) is queued */
+        PsStatus rc;
+        PsErr err;
+    } gs;
     ParamSet state_ps; /* "trainer.state": STATE_WORDS words as 2·STATE_WORDS floats */
     ParamSet norm_ps;  /* "data.normalizer": the input standardisation the model was trained on */
     Normalizer nz;
@@ -517,6 +526,13 @@ fail:
 void trainer_free(Trainer *t)
 {
     if (!t) return;
+    if (t->dist) {
+        /* a step that failed may have left gradient buckets with the communication thread:
+         * they are summed into these slabs, so they must land before the slabs are freed (the
+         * other ranks reach the same buckets, or a failed rank ends the job with MPI_Abort) */
+        PsErr e;
+        (void)dist_queue_wait(t->dist, &e);
+    }
     if (t->use_cnn) {
         resnet_work_done(&t->cw);
         resnet_done(&t->cnn);
@@ -616,29 +632,99 @@ static void rng_skip(Rng *r, int n)
     for (int i = 0; i < n; i++) (void)rng_u64(r);
 }
 
-/* The whole batch's gradient from the shards', in one all-reduce: each rank's mean-loss
- * gradient weighted by w, its share of the counted labels (every rank knows the global count
- * from the batch's indices, so no collective is needed to learn it), summed over ranks. The nx
- * scalars x (each rank's share of a mean loss) and this rank's stop request ride in the slab's
- * spare tail, so a step has no collective besides its gradients': each one would make every
- * rank wait for the slowest. x then holds the sums; t->stop_all says whether any rank asked to
- * stop. */
-static PsStatus reduce_grad(Trainer *t, ParamSet *ps, double w, double *x, int nx, PsErr *err)
+/* The whole batch's gradient from the shards': each rank's mean-loss gradient weighted by w,
+ * its share of the counted labels (every rank knows the global count from the batch's indices,
+ * so no collective is needed to learn it), summed over ranks. The nx scalars x (each rank's
+ * share of a mean loss) and this rank's stop request ride in the slab's spare tail, so a step
+ * has no collective besides its gradients' (each would make every rank wait for the slowest).
+ * grad_send hands a slab over (summed at once, or queued to dist's communication thread);
+ * grad_collect waits for every slab sent, after which grad_tail(ps, k) is the sum of x[k] and
+ * t->stop_all says whether any rank asked to stop. */
+static void scale_range(float *g, size_t lo, size_t hi, float w)
 {
-    if (t->dist->size <= 1) return PS_OK;
-    PS_CHECK(err, nx >= 0 && nx < PARAMS_GRAD_TAIL);
-    if (w != 1.0) {
-        const float wf = (float)w;
-        for (size_t i = 0; i < ps->n; i++) ps->g[i] *= wf;
-    }
+    if (w == 1.0f) return;
+    for (size_t i = lo; i < hi; i++) g[i] *= w;
+}
+
+static PsStatus fill_tail(Trainer *t, ParamSet *ps, const double *x, int nx, PsErr *err)
+{
+    PS_CHECK(err, nx >= 0 && nx < PARAMS_GRAD_TAIL &&
+                      t->n_stop_slot < (int)(sizeof t->stop_slot / sizeof t->stop_slot[0]));
     float *tail = ps->g + ps->n;
     for (int k = 0; k < nx; k++) tail[k] = (float)x[k];
     tail[nx] = t->stop_local ? 1.0f : 0.0f;
-    PsStatus rc = dist_sum_floats(t->dist, ps->g, ps->n + (size_t)nx + 1, err);
-    if (rc) return rc;
-    for (int k = 0; k < nx; k++) x[k] = tail[k];
-    if (tail[nx] > 0) t->stop_all = 1;
+    t->stop_slot[t->n_stop_slot++] = tail + nx;
     return PS_OK;
+}
+
+static PsStatus grad_send(Trainer *t, ParamSet *ps, double w, const double *x, int nx, PsErr *err)
+{
+    if (t->dist->size <= 1) return PS_OK;
+    PsStatus rc = fill_tail(t, ps, x, nx, err);
+    if (rc) return rc;
+    scale_range(ps->g, 0, ps->n, (float)w);
+    return dist_queue_sum_floats(t->dist, ps->g, ps->n + (size_t)nx + 1, err);
+}
+
+static PsStatus grad_collect(Trainer *t, PsErr *err)
+{
+    if (t->dist->size <= 1) return PS_OK;
+    PsStatus rc = dist_queue_wait(t->dist, err);
+    if (rc) return rc;
+    for (int k = 0; k < t->n_stop_slot; k++)
+        if (*t->stop_slot[k] > 0) t->stop_all = 1;
+    t->n_stop_slot = 0;
+    return PS_OK;
+}
+
+static double grad_tail(const ParamSet *ps, int k)
+{
+    return ps->g[ps->n + (size_t)k];
+}
+
+/* resnet_backward's grad_ready: the buckets now final at the slab's end go to the all-reduce
+ * while backward computes the earlier layers. */
+static void cnn_ready(void *ctx, size_t from)
+{
+    Trainer *t = ctx;
+    ParamSet *ps = t->gs.ps;
+    const size_t bucket = t->dist->bucket;
+    while (t->gs.rc == PS_OK && t->gs.end > from && t->gs.end - from >= bucket) {
+        size_t lo = t->gs.end - bucket;
+        scale_range(ps->g, lo, t->gs.end < ps->n ? t->gs.end : ps->n, t->gs.w);
+        t->gs.rc = dist_queue_sum_floats(t->dist, ps->g + lo, t->gs.end - lo, &t->gs.err);
+        t->gs.end = lo;
+    }
+}
+
+/* The ResNet's backward and its gradient's grad_send (weight w, scalars x): with a
+ * communication thread the buckets leave as backward finishes them. */
+static PsStatus cnn_backward_send(Trainer *t, const float *dlogits, const float *dfeatures,
+                                  double w, const double *x, int nx, PsErr *err)
+{
+    if (t->dist->size <= 1) return resnet_backward(&t->cnn, &t->cw, dlogits, dfeatures, err);
+    ParamSet *ps = &t->cnn.params;
+    if (!t->dist->ov) {
+        PsStatus rc = resnet_backward(&t->cnn, &t->cw, dlogits, dfeatures, err);
+        return rc ? rc : grad_send(t, ps, w, x, nx, err);
+    }
+    PsStatus rc = fill_tail(t, ps, x, nx, err);
+    if (rc) return rc;
+    t->gs.ps = ps;
+    t->gs.w = (float)w;
+    t->gs.end = ps->n + (size_t)nx + 1;
+    t->gs.rc = PS_OK;
+    t->cw.grad_ready = cnn_ready;
+    t->cw.grad_ready_ctx = t;
+    rc = resnet_backward(&t->cnn, &t->cw, dlogits, dfeatures, err);
+    t->cw.grad_ready = NULL;
+    if (rc) return rc;
+    if (t->gs.rc) {
+        *err = t->gs.err;
+        return t->gs.rc;
+    }
+    scale_range(ps->g, 0, t->gs.end < ps->n ? t->gs.end : ps->n, t->gs.w);
+    return dist_queue_sum_floats(t->dist, ps->g, t->gs.end, err);
 }
 
 /* Labels counted (not masked) in radiographs imgs[0..n), from the dataset: every rank counts
@@ -715,12 +801,16 @@ PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
         loss->cxr = loss_bce_logits(t->lc, t->yc, t->mc, (size_t)nb * NC);
         if (!multi && (rc = check_loss(loss->cxr, "radiology", t, err))) return rc;
         loss_bce_logits_backward(t->dlc, t->lc, t->yc, t->mc, (size_t)nb * NC);
+        double lc = 0.0;
         if (multi) {
             const double all = cxr_counted(d, t->idx, B);
             w_cxr = gw_cxr = all > 0 ? cxr_counted(d, t->idx + lo, nb) / all : 0.0;
             if (t->cw.bn_sync) presync_scale(t->dlc, (size_t)nb * NC, &gw_cxr);
+            /* the global mean loss is the sum of the shares' weighted means; a shard with no
+             * counted label has loss NaN (0/0) and weight 0 */
+            lc = w_cxr > 0 ? loss->cxr * w_cxr : 0.0;
         }
-        if ((rc = resnet_backward(&t->cnn, &t->cw, t->dlc, NULL, err))) return rc;
+        if ((rc = cnn_backward_send(t, t->dlc, NULL, gw_cxr, &lc, 1, err))) return rc;
     }
     /* (2) EHR stays → LSTM → 25 phenotype logits → BCE */
     params_zero_grad(&t->ehr_ps);
@@ -736,17 +826,11 @@ PsStatus trainer_step_encoders(Trainer *t, TrainLosses *loss, PsErr *err)
     if ((rc = ehr_model_backward(&t->ew, t->dle, NULL, &t->ehr, t->ehr_ps.w, t->ehr_ps.g, err)))
         return rc;
     if (multi) {
-        /* the global mean losses are the sums of the shares' weighted means */
-        const double w_ehr = (double)nb / B;
-        double lc = 0.0, le = loss->ehr * w_ehr;
-        if (t->use_cnn) {
-            /* a shard with no counted label has loss NaN (0/0) and weight 0 */
-            lc = w_cxr > 0 ? loss->cxr * w_cxr : 0.0;
-            if ((rc = reduce_grad(t, &t->cnn.params, gw_cxr, &lc, 1, err))) return rc;
-            loss->cxr = lc;
-        }
-        if ((rc = reduce_grad(t, &t->ehr_ps, w_ehr, &le, 1, err))) return rc;
-        loss->ehr = le;
+        const double w_ehr = (double)nb / B, le = loss->ehr * w_ehr;
+        if ((rc = grad_send(t, &t->ehr_ps, w_ehr, &le, 1, err)) || (rc = grad_collect(t, err)))
+            return rc;
+        if (t->use_cnn) loss->cxr = grad_tail(&t->cnn.params, 0);
+        loss->ehr = grad_tail(&t->ehr_ps, 0);
         if ((t->use_cnn && (rc = check_loss(loss->cxr, "radiology", t, err))) ||
             (rc = check_loss(loss->ehr, "phenotype", t, err)))
             return rc;
@@ -797,9 +881,10 @@ PsStatus trainer_step_unified(Trainer *t, TrainLosses *loss, PsErr *err)
     fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, NULL, NULL, t->dlf, t->cat, nb);
     if (t->dist->size > 1) {
         const double w = (double)nb / t->B;
-        double l = loss->joint * w;
-        if ((rc = reduce_grad(t, &t->fus_ps, w, &l, 1, err))) return rc;
-        loss->joint = l;
+        const double l = loss->joint * w;
+        if ((rc = grad_send(t, &t->fus_ps, w, &l, 1, err)) || (rc = grad_collect(t, err)))
+            return rc;
+        loss->joint = grad_tail(&t->fus_ps, 0);
         if ((rc = check_loss(loss->joint, "unified", t, err))) return rc;
     }
     update_head(t, t->cfg.head_lr_mult > 0 ? t->cfg.head_lr_mult : 1.0f);
@@ -833,18 +918,17 @@ static PsStatus step_joint(Trainer *t, TrainLosses *loss, PsErr *err)
     fusion_backward(&t->fus, t->fus_ps.w, t->fus_ps.g, t->dcat, t->dcxr, t->dehr, t->dlf, t->cat,
                     nb);
     fusion_dropout_backward(&t->fus, t->fmask, t->dcxr, t->dehr, nb);
-    if ((rc = resnet_backward(&t->cnn, &t->cw, NULL, t->dcxr, err))) return rc;
+    const double l = loss->joint * w;
+    if ((rc = grad_send(t, &t->fus_ps, gw, &l, 1, err)) ||
+        (rc = cnn_backward_send(t, NULL, t->dcxr, gw, NULL, 0, err)))
+        return rc;
     /* the EHR head is not part of this model: zero gradient on its logits */
     if ((rc = ehr_model_backward(&t->ew, t->zeros, t->dehr, &t->ehr, t->ehr_ps.w, t->ehr_ps.g,
-                                 err)))
+                                 err)) ||
+        (rc = grad_send(t, &t->ehr_ps, gw, NULL, 0, err)) || (rc = grad_collect(t, err)))
         return rc;
     if (t->dist->size > 1) {
-        double l = loss->joint * w;
-        if ((rc = reduce_grad(t, &t->cnn.params, gw, NULL, 0, err)) ||
-            (rc = reduce_grad(t, &t->ehr_ps, gw, NULL, 0, err)) ||
-            (rc = reduce_grad(t, &t->fus_ps, gw, &l, 1, err)))
-            return rc;
-        loss->joint = l;
+        loss->joint = grad_tail(&t->fus_ps, 0);
         if ((rc = check_loss(loss->joint, "joint", t, err))) return rc;
     }
     update(t, &t->cnn.params, &t->a_cnn);

@@ -175,6 +175,58 @@ static void gradients_eval_mode(void **state)
     gradcheck_model(0);
 }
 
+/* What backward announces through grad_ready: the offsets it reports, and a copy of the
+ * gradients from each offset to the end taken at that moment. */
+typedef struct {
+    const ParamSet *ps;
+    size_t from[RESNET_MAX_BLOCKS];
+    float *snap[RESNET_MAX_BLOCKS];
+    int n;
+} ReadyLog;
+
+static void ready_log(void *ctx, size_t from)
+{
+    ReadyLog *r = ctx;
+    assert_true(r->n < RESNET_MAX_BLOCKS);
+    r->from[r->n] = from;
+    r->snap[r->n] = malloc((r->ps->n - from) * sizeof(float));
+    memcpy(r->snap[r->n], r->ps->g + from, (r->ps->n - from) * sizeof(float));
+    r->n++;
+}
+
+static void grad_ready_announces_final_gradients(void **state)
+{
+    (void)state;
+    /* data-parallel training starts the all-reduce of a region when backward announces it: a
+     * region announced must not change afterwards, and the regions must grow to the whole
+     * slab but the stem */
+    ResnetConfig cfg;
+    Ctx c;
+    PsErr err;
+    tiny_config(&cfg, 4, 64);
+    cfg.layers[0] = 2;
+    cfg.layers[1] = cfg.layers[2] = cfg.layers[3] = 1;
+    ctx_open(&c, &cfg, 3, 11);
+    c.train = 1;
+    ReadyLog r = {.ps = &c.m.params};
+    c.w.grad_ready = ready_log;
+    c.w.grad_ready_ctx = &r;
+    model_loss(&c);
+    params_zero_grad(&c.m.params);
+    assert_int_equal(resnet_backward(&c.m, &c.w, c.rl, c.rf, &err), PS_OK);
+    assert_int_equal(r.n, c.m.n_blocks);
+    for (int k = 0; k < r.n; k++) {
+        if (k > 0) assert_true(r.from[k] < r.from[k - 1]);
+        assert_memory_equal(r.snap[k], c.m.params.g + r.from[k],
+                            (c.m.params.n - r.from[k]) * sizeof(float));
+        free(r.snap[k]);
+    }
+    /* the last announcement leaves only the stem (conv1, bn1) to the end of backward */
+    assert_int_equal(r.from[r.n - 1], c.m.blocks[0].c1.w);
+    assert_true(r.from[r.n - 1] > c.m.stem.w);
+    ctx_close(&c);
+}
+
 static void features_only_backward(void **state)
 {
     (void)state;
@@ -380,6 +432,7 @@ int main(void)
         cmocka_unit_test(batchnorm_modes_at_model_level),
         cmocka_unit_test(initialisation_is_deterministic_and_scaled),
         cmocka_unit_test(training_step_does_not_allocate),
+        cmocka_unit_test(grad_ready_announces_final_gradients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

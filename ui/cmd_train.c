@@ -48,6 +48,7 @@ void cmd_train_opts_init(CmdTrainOpts *o)
     o->lr = o->lr_decay = o->bin_hours = o->dropout = o->weight_decay = o->clip = o->head_lr = NAN;
     o->head_dropout = o->head_wd = NAN;
     o->seed = -1;
+    o->overlap = -1;
 }
 
 void cmd_train_opts_apply(const CmdTrainOpts *o, TrainMethod m, TrainConfig *c)
@@ -88,7 +89,7 @@ void cmd_train_opts_apply(const CmdTrainOpts *o, TrainMethod m, TrainConfig *c)
 enum {
     O_QUICK = 1000, O_PAPER, O_EPOCHS, O_PRE, O_BATCH, O_ITERS, O_PAT, O_LRPAT, O_IMG, O_WIDTH,
     O_HIDDEN, O_LAYERS, O_AUG, O_BINS, O_UNC, O_THREADS, O_LR, O_LRDECAY, O_BINH, O_DROP, O_WD,
-    O_CLIP, O_SEED, O_HEADLR, O_SYNCBN, O_HEADDROP, O_HEADWD
+    O_CLIP, O_SEED, O_HEADLR, O_SYNCBN, O_HEADDROP, O_HEADWD, O_OVERLAP
 };
 
 const struct option cmd_train_longopts[] = {
@@ -117,6 +118,7 @@ const struct option cmd_train_longopts[] = {
     {"seed", required_argument, NULL, O_SEED},
     {"head-lr-mult", required_argument, NULL, O_HEADLR},
     {"sync-bn", no_argument, NULL, O_SYNCBN},
+    {"overlap", required_argument, NULL, O_OVERLAP},
     {"head-dropout", required_argument, NULL, O_HEADDROP},
     {"head-weight-decay", required_argument, NULL, O_HEADWD},
     {NULL, 0, NULL, 0},
@@ -188,6 +190,16 @@ int cmd_train_opt(CmdTrainOpts *o, int code, const char *a, const char *verb)
         o->threads_given = 1;
         return parse_int(a, 1, 256, &o->threads, "threads", verb);
     case O_SYNCBN: o->sync_bn = 1; return 1;
+    case O_OVERLAP:
+        if (strcmp(a, "auto") == 0) o->overlap = -1;
+        else if (strcmp(a, "on") == 0) o->overlap = 1;
+        else if (strcmp(a, "off") == 0) o->overlap = 0;
+        else {
+            fprintf(stderr, "phenoscope %s: --overlap must be auto, on or off, not '%s'\n", verb,
+                    a);
+            return -1;
+        }
+        return 1;
     case O_LR: return parse_dbl(a, 1e-9, 10, &o->lr, "lr", verb);
     case O_LRDECAY: return parse_dbl(a, 0, 1, &o->lr_decay, "lr-decay", verb);
     case O_BINH: return parse_dbl(a, 0.01, 1000, &o->bin_hours, "bin-hours", verb);
@@ -224,7 +236,10 @@ void cmd_train_opts_help(FILE *f)
             "  --uncertain zero|one|mask   CheXpert uncertain/missing labels (default zero)\n"
             "  --seed N  --threads N (OpenBLAS threads, default 2; under MPI the cores / ranks\n"
             "             per machine)\n"
-            "  --sync-bn          under MPI: batch-norm statistics over the global batch\n");
+            "  --sync-bn          under MPI: batch-norm statistics over the global batch\n"
+            "  --overlap auto|on|off   under MPI: all-reduce gradients on a communication\n"
+            "                     thread while backward runs (auto: when the ranks span\n"
+            "                     machines)\n");
 }
 
 static void fmt_dur(char *b, size_t n, double s)
@@ -533,6 +548,16 @@ static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long lon
         dist_abort(&ds, 1);
         goto out;
     }
+    /* the communication thread pays where an interconnect moves the gradients while the cores
+     * compute (ranks on several machines); ranks sharing a machine's cores and memory make the
+     * copies themselves (README "Scale out" has both measured) */
+    int overlap = ds.size > 1 && (o->overlap > 0 || (o->overlap < 0 && ds.hosts > 1 &&
+                                                     ds.thread_multiple));
+    if (overlap && dist_overlap_start(&ds, &err)) {
+        fprintf(stderr, "%s: %s\n", who, err.msg);
+        dist_abort(&ds, 1);
+        goto out;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -548,14 +573,17 @@ static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long lon
         char share[32];
         if (rs.cfg.batch % ds.size) snprintf(share, sizeof share, "%d-%d", per, per + 1);
         else snprintf(share, sizeof share, "%d", per);
-        printf("run %lld: %d ranks, global batch %d (%s per rank)%s\n", (long long)rs.run_id,
-               ds.size, rs.cfg.batch, share, rs.cfg.sync_bn ? ", synchronised batch norm" : "");
+        printf("run %lld: %d ranks on %d host%s, global batch %d (%s per rank)%s%s\n",
+               (long long)rs.run_id, ds.size, ds.hosts, ds.hosts == 1 ? "" : "s", rs.cfg.batch,
+               share, rs.cfg.sync_bn ? ", synchronised batch norm" : "",
+               ds.ov ? ", all-reduce overlapped with backward" : "");
     }
     s = train_run_dist(ds.rank == 0 ? st : NULL, rs.run_id, &d, &rs.cfg, resume > 0, &hooks, &ds,
                        &err);
     if (view.tty && ds.rank == 0) printf("\n");
     int64_t its = view.it_first >= 0 ? view.it_last - view.it_first + 1 : 0;
     double ar_ms = its > 0 ? 1e3 * ds.comm_s / (double)its : 0;
+    double ex_ms = its > 0 ? 1e3 * ds.exposed_s / (double)its : 0;
     double mb = its > 0 ? ds.comm_bytes / (double)its / 1e6 : 0;
     if (s == PS_OK) {
         rc = 0;
@@ -564,13 +592,15 @@ static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long lon
                 printf("{\"event\":\"result\",\"run\":%lld,\"method\":\"%s\",\"status\":\"done\","
                        "\"ranks\":%d,\"best_val_auroc\":%.6g,\"best_epoch\":%d,"
                        "\"samples_per_s\":%.6g,\"allreduce_ms_per_iteration\":%.4g,"
-                       "\"allreduce_mb_per_iteration\":%.4g}\n",
+                       "\"allreduce_waited_ms_per_iteration\":%.4g,"
+                       "\"allreduce_mb_per_iteration\":%.4g,\"overlap\":%s}\n",
                        (long long)rs.run_id, train_method_name(rs.cfg.method), ds.size,
                        view.last.best_val_auroc, view.last.best_epoch, view.last.samples_per_s,
-                       ar_ms, mb);
+                       ar_ms, ex_ms, mb, ds.ov ? "true" : "false");
             else
-                printf("run %lld done: %s\nranks %d: all-reduce %.3g ms per iteration (%.3g MB)\n",
-                       (long long)rs.run_id, view.last.message, ds.size, ar_ms, mb);
+                printf("run %lld done: %s\nranks %d: all-reduce %.3g ms per iteration (%.3g MB), "
+                       "%.3g ms of it waited for\n",
+                       (long long)rs.run_id, view.last.message, ds.size, ar_ms, mb, ex_ms);
         }
     } else if (s == PS_ERR_CANCELLED) {
         if (ds.rank == 0)

@@ -22,6 +22,7 @@ typedef struct {
     double lr, lr_decay, bin_hours, dropout, weight_decay, clip, head_lr, head_dropout, head_wd;
     long long seed;
     int sync_bn;       /* --sync-bn */
+    int overlap;       /* --overlap: -1 auto (when the ranks span machines), 0 off, 1 on */
     int threads_given; /* --threads was on the command line */
 } CmdTrainOpts;
 void cmd_train_opts_init(CmdTrainOpts *o);
