@@ -32,6 +32,8 @@ DEB_BUILD := build-essential pkg-config libncurses-dev libsqlite3-dev sqlite3 li
              libcmocka-dev libglib2.0-dev tmux
 DEB_EXTRA := strace python3-torch python3-torchvision python3-sklearn python3-numpy xvfb xterm \
              imagemagick xdotool
+# tests/e2e_srun.sh: a private Slurm cluster (auth/none; munge comes as a dependency, unused)
+DEB_EXTRA += slurmd slurmctld slurm-client
 PKGS      := ncursesw sqlite3 openblas libjpeg libsixel chafa zlib yaml-0.1
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \

@@ -35,7 +35,7 @@ void dist_single(Dist *d)
     memset(d, 0, sizeof *d);
     d->rank = 0;
     d->size = 1;
-    d->hosts = 1;
+    d->hosts = d->local_size = 1;
     d->bucket = DIST_BUCKET_FLOATS;
 }
 
@@ -57,6 +57,19 @@ static int env_int(const char *name)
     return *end ? -1 : (int)v;
 }
 
+/* How many tasks srun started in this job step when srun itself started this process, else 0.
+ * SLURM_STEP_NUM_TASKS, not SLURM_NTASKS: the latter is the allocation's size and is also set
+ * (with SLURM_PROCID=0) in an `sbatch -n 2` script, where a plain `phenoscope train` or
+ * `mpirun -np 1 phenoscope train` is one rank and must not be refused as a bad srun launch.
+ * Under mpirun (OMPI_COMM_WORLD_SIZE) the ranks inherit the step variables of the daemons
+ * mpirun started through srun, which say nothing about the MPI job. */
+static int srun_tasks(void)
+{
+    if (getenv("OMPI_COMM_WORLD_SIZE") || !getenv("SLURM_PROCID")) return 0;
+    int n = env_int("SLURM_STEP_NUM_TASKS");
+    return n > 1 ? n : 0;
+}
+
 int dist_launched(void)
 {
     /* Open MPI's mpirun, PMIx (srun --mpi=pmix, prterun), MPICH/Hydra and PMI-2 launchers */
@@ -64,7 +77,7 @@ int dist_launched(void)
                                        "PMI_SIZE"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         if (getenv(vars[i])) return 1;
-    return env_int("SLURM_NTASKS") > 1 && getenv("SLURM_PROCID") != NULL;
+    return srun_tasks() > 1;
 }
 
 #ifdef PS_MPI
@@ -73,7 +86,9 @@ static int cmp_name(const void *a, const void *b)
     return strncmp(a, b, MPI_MAX_PROCESSOR_NAME);
 }
 
-/* d->hosts: the distinct processor names (host names, under Open MPI) of the ranks. */
+/* d->hosts: the distinct processor names (host names, under Open MPI) of the ranks;
+ * d->local_size: the ranks sharing this one's (which share its cores: mpirun says so in
+ * OMPI_COMM_WORLD_LOCAL_SIZE, srun does not). */
 static PsStatus count_hosts(Dist *d, PsErr *err)
 {
     char me[MPI_MAX_PROCESSOR_NAME];
@@ -87,6 +102,9 @@ static PsStatus count_hosts(Dist *d, PsErr *err)
         free(all);
         return ps_err(err, PS_ERR_IO, "MPI all-gather of host names failed");
     }
+    d->local_size = 0;
+    for (int i = 0; i < d->size; i++)
+        d->local_size += cmp_name(all + (size_t)i * MPI_MAX_PROCESSOR_NAME, me) == 0;
     qsort(all, (size_t)d->size, MPI_MAX_PROCESSOR_NAME, cmp_name);
     d->hosts = 1;
     for (int i = 1; i < d->size; i++)
@@ -101,6 +119,18 @@ PsStatus dist_init(Dist *d, int *argc, char ***argv, PsErr *err)
 {
     dist_single(d);
 #ifdef PS_MPI
+    int tasks = srun_tasks();
+#ifdef OPEN_MPI
+    /* Open MPI joins srun's tasks into one job through PMIx only (Debian's has no PMI-1/2
+     * client), and when it cannot, MPI_Init aborts the task with a page about rebuilding it:
+     * say what to type instead, before that (tests/e2e_srun.sh) */
+    if (tasks > 1 && !getenv("PMIX_RANK"))
+        return ps_err(err, PS_ERR_INVALID,
+                      "srun started %d tasks without PMIx (srun --mpi=none or pmi2), which "
+                      "Open MPI cannot join into one job; run 'srun --mpi=pmix ...' "
+                      "(see 'srun --mpi=list')",
+                      tasks);
+#endif
     int provided = 0;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
         return ps_err(err, PS_ERR_IO, "MPI_Init_thread failed");
@@ -117,8 +147,7 @@ PsStatus dist_init(Dist *d, int *argc, char ***argv, PsErr *err)
                       "MPI_THREAD_SERIALIZED",
                       provided);
     }
-    int tasks = env_int("SLURM_NTASKS");
-    if (d->size == 1 && tasks > 1 && getenv("SLURM_PROCID"))
+    if (d->size == 1 && tasks > 1)
         return ps_err(err, PS_ERR_INVALID,
                       "srun started %d tasks but MPI sees each as a job of its own; run "
                       "'srun --mpi=pmix ...' (see 'srun --mpi=list')",

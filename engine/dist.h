@@ -31,6 +31,7 @@ typedef struct DistOverlap DistOverlap;
 typedef struct {
     int rank, size;
     int hosts;         /* distinct machines (processor names) among the ranks */
+    int local_size;    /* ranks on this rank's machine, itself included */
     size_t bucket;     /* floats per all-reduce bucket */
     int thread_multiple; /* the MPI library allows calls from several threads at once */
     DistOverlap *ov;   /* the communication thread, when dist_overlap_start ran */

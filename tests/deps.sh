@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages phenoscope needs, only those missing.
 # usage: deps.sh REQUIRED... -- OPTIONAL...
-# REQUIRED failures stop the build; OPTIONAL ones (parity, terminal screenshots) only warn,
+# REQUIRED failures stop the build; OPTIONAL ones (parity, terminal screenshots, Slurm) only warn,
 # and the tests that need them say they were skipped.
 set -u
 req=""; opt=""; seen_sep=0

@@ -49,7 +49,7 @@ EHR="--method ehr --quick --epochs 2 --max-iters 4 --batch 15 --threads 1"
 fresh e1; fresh e2
 if "$P" --store "$dir/e1.db" train $EHR > "$dir/e1.log" 2>&1 &&
    timeout 120 $MPIRUN -np 2 "$P" --store "$dir/e2.db" train $EHR > "$dir/e2.log" 2>&1; then
-    if grep -q "2 ranks on 1 host, global batch 15" "$dir/e2.log" && cmp_runs e1 1 e2 1 1e-5; then
+    if grep -q "2 ranks on 1 host, global batch 15 (7-8 per rank), 1 thread per rank" "$dir/e2.log" && cmp_runs e1 1 e2 1 1e-5; then
         pass mpi_ehr_2ranks_equal_1rank
     else
         cat "$dir/e2.log"; bad mpi_ehr_2ranks_equal_1rank "weights differ"

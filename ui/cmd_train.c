@@ -434,12 +434,12 @@ static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long lon
         dist_abort(&ds, 1);
         return 1;
     }
-    /* ranks sharing a machine share its cores */
+    /* ranks sharing a machine share its cores (counted from the ranks' host names: srun,
+     * unlike mpirun, does not export how many there are) */
     int threads = o->threads;
-    const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-    if (!o->threads_given && ls && atoi(ls) > 0) {
+    if (!o->threads_given && ds.size > 1) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = (int)(ncpu / atoi(ls));
+        threads = (int)(ncpu / ds.local_size);
         if (threads < 1) threads = 1;
     }
     blas_set_threads(threads);
@@ -573,9 +573,11 @@ static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long lon
         char share[32];
         if (rs.cfg.batch % ds.size) snprintf(share, sizeof share, "%d-%d", per, per + 1);
         else snprintf(share, sizeof share, "%d", per);
-        printf("run %lld: %d ranks on %d host%s, global batch %d (%s per rank)%s%s\n",
+        printf("run %lld: %d ranks on %d host%s, global batch %d (%s per rank), %d thread%s "
+               "per rank%s%s\n",
                (long long)rs.run_id, ds.size, ds.hosts, ds.hosts == 1 ? "" : "s", rs.cfg.batch,
-               share, rs.cfg.sync_bn ? ", synchronised batch norm" : "",
+               share, threads, threads == 1 ? "" : "s",
+               rs.cfg.sync_bn ? ", synchronised batch norm" : "",
                ds.ov ? ", all-reduce overlapped with backward" : "");
     }
     s = train_run_dist(ds.rank == 0 ? st : NULL, rs.run_id, &d, &rs.cfg, resume > 0, &hooks, &ds,
