@@ -188,7 +188,7 @@ PsStatus dataset_prepare_image(uint8_t *out, int S, const unsigned char *jpeg, s
 typedef struct {
     Dataset *d;
     int cap;
-    size_t pix_cap;
+    int64_t shared_cap; /* radiographs the shared cache holds (0: private cache) */
     PsStatus rc;
     PsErr *err;
     DatasetProgressFn progress;
@@ -208,12 +208,17 @@ static int collect_image(void *ctx, const StoreRadiograph *r)
         d->counts.skipped_no_image++;
         return 0;
     }
+    if (c->shared_cap && d->n_imgs >= c->shared_cap) {
+        c->rc = ps_err(c->err, PS_ERR_INVALID,
+                       "the store gained radiographs while they were loading; load again");
+        return 1;
+    }
     if (d->n_imgs == c->cap) {
         int cap = c->cap ? 2 * c->cap : 1024;
         DatasetImage *n = realloc(d->imgs, (size_t)cap * sizeof *n);
-        uint8_t *p = n ? realloc(d->pix, (size_t)cap * S * S) : NULL;
+        uint8_t *p = n && !c->shared_cap ? realloc(d->pix, (size_t)cap * S * S) : d->pix;
         if (n) d->imgs = n;
-        if (!p) {
+        if (!n || !p) {
             c->rc = ps_err(c->err, PS_ERR_NOMEM, "out of memory caching %d radiographs at %d px",
                            cap, S);
             return 1;
@@ -221,11 +226,14 @@ static int collect_image(void *ctx, const StoreRadiograph *r)
         d->pix = p;
         c->cap = cap;
     }
-    PsStatus rc = dataset_prepare_image(d->pix + (size_t)d->n_imgs * S * S, S, r->jpeg,
-                                        r->jpeg_size, r->dicom_id, c->err);
-    if (rc) {
-        c->rc = rc;
-        return 1;
+    /* a shared cache: the other processes of the group decode the other positions */
+    if (!c->shared_cap || d->n_imgs % d->cfg.pix_stride == d->cfg.pix_offset) {
+        PsStatus rc = dataset_prepare_image(d->pix + (size_t)d->n_imgs * S * S, S, r->jpeg,
+                                            r->jpeg_size, r->dicom_id, c->err);
+        if (rc) {
+            c->rc = rc;
+            return 1;
+        }
     }
     DatasetImage *im = &d->imgs[d->n_imgs++];
     memset(im, 0, sizeof *im);
@@ -381,6 +389,16 @@ PsStatus dataset_load(Dataset *d, Store *st, const DatasetConfig *cfg, DatasetPr
         }
         ImgCollect ic = {.d = d, .err = err, .progress = progress, .pctx = progress_ctx,
                          .total = total};
+        if (cfg->pix_alloc) {
+            PS_CHECK(err, cfg->pix_sync && cfg->pix_stride >= 1 && cfg->pix_offset >= 0 &&
+                              cfg->pix_offset < cfg->pix_stride);
+            const size_t S = (size_t)cfg->img_size;
+            if ((rc = cfg->pix_alloc(cfg->pix_ctx, (total > 0 ? (size_t)total : 1) * S * S,
+                                     &d->pix, err)))
+                goto fail;
+            d->pix_shared = 1;
+            ic.shared_cap = total > 0 ? total : 1;
+        }
         PsStatus r2 = store_each_radiograph(st, -1, 1, collect_image, &ic);
         if (ic.rc) {
             rc = ic.rc;
@@ -390,6 +408,7 @@ PsStatus dataset_load(Dataset *d, Store *st, const DatasetConfig *cfg, DatasetPr
             rc = ps_err(err, r2, "reading radiographs: %s", store_errmsg(st));
             goto fail;
         }
+        if (cfg->pix_alloc && (rc = cfg->pix_sync(cfg->pix_ctx, err))) goto fail;
     }
     /* pairs: without images loaded a stay is still known to be paired (evaluation on the
      * paired test set of an EHR-only model needs no pixels) */
@@ -437,7 +456,7 @@ void dataset_free(Dataset *d)
     free(d->stays);
     free(d->x);
     free(d->imgs);
-    free(d->pix);
+    if (!d->pix_shared) free(d->pix);
     for (int s = 0; s < 3; s++) {
         free(d->stay_idx[s]);
         free(d->img_idx[s]);

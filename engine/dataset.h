@@ -45,6 +45,16 @@ typedef struct {
     int img_size;     /* S, side of the cached radiographs */
     int load_images;  /* 0: skip radiographs (EHR-only work, faster) */
     DatasetUncertain uncertain;
+    /* Processes on one machine (data-parallel ranks) may share one decoded radiograph cache:
+     * when pix_alloc is set, the cache is the memory it returns for `bytes` (the same memory in
+     * every process of the group, released by its owner, not by dataset_free), this process
+     * decodes only the radiographs at positions i with i % pix_stride == pix_offset, and
+     * pix_sync returns once every process of the group has decoded its part. NULL: a private
+     * cache, every radiograph decoded here. */
+    PsStatus (*pix_alloc)(void *ctx, size_t bytes, uint8_t **out, PsErr *err);
+    PsStatus (*pix_sync)(void *ctx, PsErr *err);
+    void *pix_ctx;
+    int pix_stride, pix_offset;
 } DatasetConfig;
 
 void dataset_config_default(DatasetConfig *cfg);
@@ -83,6 +93,7 @@ typedef struct {
     DatasetImage *imgs;
     int n_imgs;
     uint8_t *pix; /* n_imgs × S × S */
+    int pix_shared; /* pix came from cfg.pix_alloc */
     Normalizer nz;
     int max_T; /* longest stay after the cap */
     /* indices per split: stays, radiographs, and stays that have a pair */

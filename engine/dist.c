@@ -17,6 +17,9 @@
 #include <mpi.h>
 #endif
 
+/* Shared windows one job may allocate (dist_node_alloc): the radiograph cache needs one. */
+#define DIST_NODE_WINDOWS 4
+
 /* The communication thread's queue: enough for every bucket of a step's models (ResNet-34's
  * 85 MB are 22 buckets); a full queue makes the producer wait. */
 #define DIST_QUEUE 64
@@ -35,7 +38,7 @@ void dist_single(Dist *d)
     memset(d, 0, sizeof *d);
     d->rank = 0;
     d->size = 1;
-    d->hosts = d->local_size = 1;
+    d->hosts = d->local_size = d->node_size = 1;
     d->bucket = DIST_BUCKET_FLOATS;
 }
 
@@ -115,6 +118,29 @@ static PsStatus count_hosts(Dist *d, PsErr *err)
 }
 #endif
 
+#ifdef PS_MPI
+struct DistNode {
+    MPI_Comm comm; /* the ranks that share this one's memory */
+    MPI_Win win[DIST_NODE_WINDOWS];
+    int n_win;
+};
+
+static PsStatus node_init(Dist *d, PsErr *err)
+{
+    DistNode *n = calloc(1, sizeof *n);
+    if (!n) return ps_err(err, PS_ERR_NOMEM, "out of memory");
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL,
+                            &n->comm) != MPI_SUCCESS) {
+        free(n);
+        return ps_err(err, PS_ERR_IO, "MPI could not group the ranks by machine");
+    }
+    MPI_Comm_rank(n->comm, &d->node_rank);
+    MPI_Comm_size(n->comm, &d->node_size);
+    d->node = n;
+    return PS_OK;
+}
+#endif
+
 PsStatus dist_init(Dist *d, int *argc, char ***argv, PsErr *err)
 {
     dist_single(d);
@@ -152,7 +178,8 @@ PsStatus dist_init(Dist *d, int *argc, char ***argv, PsErr *err)
                       "srun started %d tasks but MPI sees each as a job of its own; run "
                       "'srun --mpi=pmix ...' (see 'srun --mpi=list')",
                       tasks);
-    return count_hosts(d, err);
+    PsStatus hrc = count_hosts(d, err);
+    return hrc ? hrc : node_init(d, err);
 #else
     (void)argc;
     (void)argv;
@@ -171,6 +198,12 @@ void dist_finalize(Dist *d)
 {
     overlap_stop(d);
 #ifdef PS_MPI
+    if (d->node) {
+        for (int i = 0; i < d->node->n_win; i++) MPI_Win_free(&d->node->win[i]);
+        MPI_Comm_free(&d->node->comm);
+        free(d->node);
+        d->node = NULL;
+    }
     if (d->mpi) MPI_Finalize();
 #endif
     d->mpi = 0;
@@ -444,6 +477,61 @@ PsStatus dist_queue_wait(Dist *d, PsErr *err)
     if (failed) return ps_err(err, PS_ERR_IO, "an MPI all-reduce of gradients failed");
     return PS_OK;
 #else
+    return ps_err(err, PS_ERR_INVALID, "no MPI in this build");
+#endif
+}
+
+/* ---- memory shared within a machine -------------------------------------------------------- */
+
+PsStatus dist_node_alloc(Dist *d, size_t bytes, uint8_t **out, PsErr *err)
+{
+    *out = NULL;
+#ifdef PS_MPI
+    DistNode *n = d->node;
+    PS_CHECK(err, n && bytes > 0);
+    if (n->n_win == DIST_NODE_WINDOWS)
+        return ps_err(err, PS_ERR_INVALID, "more than %d shared memory windows",
+                      DIST_NODE_WINDOWS);
+    void *base = NULL;
+    MPI_Win w;
+    /* the first rank of the machine holds it all, the others map it */
+    if (MPI_Win_allocate_shared(d->node_rank == 0 ? (MPI_Aint)bytes : 0, 1, MPI_INFO_NULL,
+                                n->comm, &base, &w) != MPI_SUCCESS)
+        return ps_err(err, PS_ERR_NOMEM, "cannot share %.0f MB between the ranks of this machine",
+                      bytes / 1e6);
+    MPI_Aint size = 0;
+    int disp = 0;
+    if (MPI_Win_shared_query(w, 0, &size, &disp, &base) != MPI_SUCCESS || (size_t)size < bytes) {
+        MPI_Win_free(&w);
+        return ps_err(err, PS_ERR_IO, "the shared memory window is not usable");
+    }
+    n->win[n->n_win++] = w;
+    if (d->node_rank == 0) memset(base, 0, bytes);
+    /* opens the window's first epoch: the zeroes are visible before anyone writes */
+    if (MPI_Win_fence(0, w) != MPI_SUCCESS)
+        return ps_err(err, PS_ERR_IO, "MPI fence on the shared memory failed");
+    *out = base;
+    return PS_OK;
+#else
+    (void)d;
+    (void)bytes;
+    return ps_err(err, PS_ERR_INVALID, "no MPI in this build");
+#endif
+}
+
+PsStatus dist_node_sync(Dist *d, PsErr *err)
+{
+#ifdef PS_MPI
+    DistNode *n = d->node;
+    PS_CHECK(err, n);
+    for (int i = 0; i < n->n_win; i++)
+        if (MPI_Win_fence(0, n->win[i]) != MPI_SUCCESS)
+            return ps_err(err, PS_ERR_IO, "MPI fence on the shared memory failed");
+    if (MPI_Barrier(n->comm) != MPI_SUCCESS)
+        return ps_err(err, PS_ERR_IO, "MPI barrier of this machine's ranks failed");
+    return PS_OK;
+#else
+    (void)d;
     return ps_err(err, PS_ERR_INVALID, "no MPI in this build");
 #endif
 }

@@ -27,11 +27,14 @@
 #define DIST_BUCKET_FLOATS ((size_t)1 << 20)
 
 typedef struct DistOverlap DistOverlap;
+typedef struct DistNode DistNode;
 
 typedef struct {
     int rank, size;
     int hosts;         /* distinct machines (processor names) among the ranks */
     int local_size;    /* ranks on this rank's machine, itself included */
+    int node_rank, node_size; /* this rank among those sharing its memory (MPI's view) */
+    DistNode *node;    /* their communicator and shared windows */
     size_t bucket;     /* floats per all-reduce bucket */
     int thread_multiple; /* the MPI library allows calls from several threads at once */
     DistOverlap *ov;   /* the communication thread, when dist_overlap_start ran */
@@ -91,6 +94,15 @@ PsStatus dist_bcast(Dist *d, void *buf, size_t bytes, int root, PsErr *err);
 /* Whether v is the same on every rank: *lo and *hi receive its smallest and largest values,
  * *rank_hi the lowest rank holding the largest. */
 PsStatus dist_agree(Dist *d, uint64_t v, uint64_t *lo, uint64_t *hi, int *rank_hi, PsErr *err);
+/* Memory shared by the ranks of one machine (MPI_Win_allocate_shared): every rank of the
+ * machine calls it (collective over them) with the same bytes and gets the same memory in *out,
+ * zeroed; it lives until dist_finalize. Writes become visible to the others at
+ * dist_node_sync. */
+PsStatus dist_node_alloc(Dist *d, size_t bytes, uint8_t **out, PsErr *err);
+/* Waits for the ranks of this machine, and makes what each wrote to the shared memory visible
+ * to all of them. */
+PsStatus dist_node_sync(Dist *d, PsErr *err);
+
 /* Waits for every rank. */
 PsStatus dist_barrier(Dist *d, PsErr *err);
 

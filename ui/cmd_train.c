@@ -412,6 +412,17 @@ typedef struct {
     TrainConfig cfg;
 } RankStart;
 
+/* DatasetConfig's shared radiograph cache, in memory the ranks of a machine share. */
+static PsStatus node_pix_alloc(void *ctx, size_t bytes, uint8_t **out, PsErr *err)
+{
+    return dist_node_alloc(ctx, bytes, out, err);
+}
+
+static PsStatus node_pix_sync(void *ctx, PsErr *err)
+{
+    return dist_node_sync(ctx, err);
+}
+
 /* `mpirun -np N phenoscope train ...`: the same verb on every rank. Rank 0 checks the store,
  * decides the configuration (the run's own on --resume) and creates the run; every rank loads
  * the data from its --store (read-only except on rank 0) and trains its share of each batch;
@@ -508,6 +519,14 @@ static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long lon
     }
     DatasetConfig dc;
     train_dataset_config(&rs.cfg, &dc);
+    if (dc.load_images && ds.node_size > 1) {
+        /* the ranks of one machine decode a share of the radiographs each into one cache */
+        dc.pix_alloc = node_pix_alloc;
+        dc.pix_sync = node_pix_sync;
+        dc.pix_ctx = &ds;
+        dc.pix_stride = ds.node_size;
+        dc.pix_offset = ds.node_rank;
+    }
     if (dataset_load(&d, st, &dc, NULL, NULL, &err)) {
         fprintf(stderr, "%s: loading %s: %s\n", who, path, err.msg);
         dist_abort(&ds, 1);
@@ -579,6 +598,9 @@ static int train_ranks(const CmdGlobal *g, CmdTrainOpts *o, int method, long lon
                share, threads, threads == 1 ? "" : "s",
                rs.cfg.sync_bn ? ", synchronised batch norm" : "",
                ds.ov ? ", all-reduce overlapped with backward" : "");
+    if (ds.rank == 0 && !json && d.pix_shared)
+        printf("radiographs: %d at %d px in one cache per machine, decoded by its %d ranks\n",
+               d.n_imgs, d.cfg.img_size, ds.node_size);
     }
     s = train_run_dist(ds.rank == 0 ? st : NULL, rs.run_id, &d, &rs.cfg, resume > 0, &hooks, &ds,
                        &err);
