@@ -18,7 +18,7 @@
 #   killpoint_hits POINT MAX DB ARGS...   how often one run of `hooks --store DB ARGS` passes
 #                               a kill point
 #   kill_after SECONDS CMD...   CMD in the background, SIGKILLed after SECONDS
-#   tmux_server NAME            a private tmux server for this script (see "tmux" below)
+#   tmux_socket NAME, tmux_server NAME   a private tmux server for this script ("tmux" below)
 # Deliberately not here: what a script checks, its stores and its timing; each says that itself.
 
 case "${PHENOSCOPE_BIN:-./phenoscope}" in
@@ -100,10 +100,10 @@ kill_after() {
 }
 
 # ---- tmux ------------------------------------------------------------------------------------
-# tmux_server NAME: a tmux server of this script's own (socket ps_e2e_NAME_<pid>, no user
-# configuration), killed at exit, with one idle session for the whole test: tmux exits with its
-# last session, and a session started while the old server is still shutting down can come up
-# empty on a busy machine. Then:
+# tmux_socket NAME: T talks to a tmux server of this script's own (socket ps_e2e_NAME_<pid>, no
+# user configuration), killed at exit. tmux_server NAME: the same, started with one idle session
+# for the whole test: tmux exits with its last session, and a session started while the old
+# server is still shutting down can come up empty on a busy machine. Then:
 #   T ARGS...           tmux on that server
 #   cap SESSION         the session's screen as text
 #   wait_for SESSION REGEX [TENTHS]   until the screen matches (default 30 s: CI machines can be
@@ -111,8 +111,9 @@ kill_after() {
 #   stable SESSION      until two captures 0.15 s apart agree: never read a half-drawn frame
 #   check SESSION TEST REGEX   PASS TEST when the screen comes to match REGEX, else FAIL with it
 #   wait_rc SESSION     until the program's wrapper wrote $tmp/SESSION.after (30 s at most)
+tmux_socket() { lib_sock="ps_e2e_$1_$$"; }
 tmux_server() {
-    lib_sock="ps_e2e_$1_$$"
+    tmux_socket "$1"
     T new-session -d -s keep "sleep 3600"
 }
 T() { tmux -L "$lib_sock" -f /dev/null "$@" 2> /dev/null; }
