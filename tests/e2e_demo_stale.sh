@@ -3,6 +3,7 @@
 # untouched and its temporary file (<store>.demo-tmp-<pid>) behind; the next demo run removes
 # that file (its process is gone) and writes a valid store.
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 pid=
 on_exit() { [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null; }

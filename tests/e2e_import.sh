@@ -3,6 +3,7 @@
 # and an import killed with SIGKILL (kill -9 of the real process) then run again, which must end
 # with exactly the rows of an uninterrupted import. Prints PASS/FAIL/SKIP lines.
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 fix=tests/fixtures
 res=$fix/mimic_resources

@@ -6,6 +6,7 @@
 # of an uninterrupted import (nothing lost, nothing twice). Uses the hooks build
 # (build/phenoscope-hooks) for the named points. Prints PASS/FAIL/SKIP lines.
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 fix=tests/fixtures
 res=$fix/mimic_resources

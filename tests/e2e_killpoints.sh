@@ -6,6 +6,7 @@
 # file — and a run after the kill must give exactly what an uninterrupted run gives.
 # Prints PASS/FAIL/SKIP lines.
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 need_hooks killpoints
 need sqlite3 killpoints "the sqlite3 shell is not installed"

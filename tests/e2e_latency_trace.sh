@@ -4,6 +4,7 @@
 # drawn; an unwritable path does not stop the interface. Correctness only:
 # the timing itself is tests/bench_tui.sh's.
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 if ! "$bin" --store "$tmp/s.db" demo --stays 40 --image-size 64 > "$tmp/demo.log" 2>&1; then

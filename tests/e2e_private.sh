@@ -5,6 +5,7 @@
 # error, a log file or a temporary file; the binary itself calls no network functions.
 # Prints PASS/FAIL/SKIP lines.
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 mode() { stat -c %a "$1"; }
 

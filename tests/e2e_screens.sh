@@ -6,6 +6,7 @@
 # --graphics=sixel the raw output carries a sixel image of the expected size; and, when xterm
 # and Xvfb are installed, real sixel pixels in an `xterm -ti vt340` screenshot.
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 xpid=""
 on_exit() { [ -z "$xpid" ] || kill "$xpid" 2>/dev/null; }

@@ -10,6 +10,7 @@
 # status. (Normal quit, SIGINT, SIGTERM and SIGHUP restoring stty: tests/e2e_tui.sh.)
 # Prints PASS/FAIL/SKIP lines.
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 need sqlite3 e2e_signals "sqlite3 not installed"
 tmux_socket sig

@@ -4,6 +4,7 @@
 # killed with SIGKILL resumed with --resume, and bad input (unknown run, unknown stay, a store
 # without pairs, a damaged checkpoint) refused with one clear line and a non-zero exit.
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 pid=
 on_exit() { [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null; }

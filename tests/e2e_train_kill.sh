@@ -12,6 +12,7 @@
 # every eighth; PS_TEST_LONG=1 does every hit and every index.
 # Prints PASS/FAIL/SKIP lines.
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 need_hooks train_kill
 need sqlite3 train_kill "the sqlite3 shell is not installed"

@@ -5,6 +5,7 @@
 # the predictions of a paired stay with the X-ray withheld and restored; quitting with a run going
 # asks first and stops the run cleanly (resumable). 80x24 throughout (the smallest supported).
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 need tmux e2e_train_screen "tmux not installed"
 need sqlite3 e2e_train_screen "sqlite3 not installed"

@@ -7,6 +7,7 @@
 #
 # Needs tmux and a store: `phenoscope demo` builds one (or PS_E2E_STORE names an existing one).
 set -u
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # ---- without a terminal -------------------------------------------------------------------

@@ -20,6 +20,7 @@
 #   kill_after SECONDS CMD...   CMD in the background, SIGKILLed after SECONDS
 #   tmux_socket NAME, tmux_server NAME   a private tmux server for this script ("tmux" below)
 # Deliberately not here: what a script checks, its stores and its timing; each says that itself.
+# shellcheck disable=SC2034 # bin, hooks: set here, used by the scripts that source this
 
 case "${PHENOSCOPE_BIN:-./phenoscope}" in
     /*) bin=${PHENOSCOPE_BIN:-./phenoscope} ;;
