@@ -268,6 +268,17 @@ static void reference_hashes(Tmp *t, uint64_t *hash, int n)
     }
 }
 
+/* hash[i]: content after batches 0..i-1 (i < 3), and t->path holding batch 0: where every fault
+ * sweep on batch 1 starts. */
+static void batch0_store(Tmp *t, uint64_t hash[3])
+{
+    reference_hashes(t, hash, 3);
+    Store *st = open_store(t->path, STORE_OPEN_CREATE);
+    ok(st, write_batches(st, 0, 1));
+    store_close(st);
+    assert_true(content_hash(t->path) == hash[1]);
+}
+
 /* ---- full disk and I/O errors ------------------------------------------------------------ */
 
 /* Fails the k-th write (or sync) of batch 1, for k = 0, 1, 2, ... until the batch gets through
@@ -275,11 +286,8 @@ static void reference_hashes(Tmp *t, uint64_t *hash, int n)
 static void sweep_faults(Tmp *t, int kind, int code)
 {
     uint64_t hash[3];
-    reference_hashes(t, hash, 3);
-    Store *st = open_store(t->path, STORE_OPEN_CREATE);
-    ok(st, write_batches(st, 0, 1));
-    store_close(st);
-    assert_true(content_hash(t->path) == hash[1]);
+    batch0_store(t, hash);
+    Store *st;
     int failures = 0, k;
     for (k = 0; k < 2000; k++) {
         st = open_store(t->path, STORE_OPEN_READWRITE);
@@ -346,10 +354,8 @@ static void full_disk_during_commit_writes_nothing(void **state)
 {
     Tmp *t = *state;
     uint64_t hash[3];
-    reference_hashes(t, hash, 3);
-    Store *st = open_store(t->path, STORE_OPEN_CREATE);
-    ok(st, write_batches(st, 0, 1));
-    store_close(st);
+    batch0_store(t, hash);
+    Store *st;
     testhooks_vfs_install();
     int failures = 0, k;
     for (k = 0; k < 200; k++) {
@@ -386,12 +392,9 @@ static void out_of_memory_at_every_allocation(void **state)
 {
     Tmp *t = *state;
     uint64_t hash[3];
-    reference_hashes(t, hash, 3);
-    Store *st = open_store(t->path, STORE_OPEN_CREATE);
-    ok(st, write_batches(st, 0, 1));
-    store_close(st);
+    batch0_store(t, hash);
     /* how many allocations the batch makes */
-    st = open_store(t->path, STORE_OPEN_READWRITE);
+    Store *st = open_store(t->path, STORE_OPEN_READWRITE);
     testhooks_malloc_fail_at(-1);
     ok(st, write_batches(st, 1, 2));
     int64_t total = testhooks_malloc_count();
