@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "store/jpeg.h"
+#include "tests/jpeg_fixture.h"
 
 static double now(void)
 {
@@ -28,41 +29,29 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* A smooth vignette with 4 bits of noise per pixel: about as hard to decode as a radiograph. */
+/* A smooth vignette with 4 bits of noise per pixel: about as hard to decode as a radiograph.
+ * ctx: the Vignette (rows come in order, so the noise generator runs on across them). */
+typedef struct {
+    uint32_t s;
+    int h;
+} Vignette;
+
+static void vignette_row(void *ctx, int y, unsigned char *row, int w)
+{
+    Vignette *v = ctx;
+    for (int x = 0; x < w; x++) {
+        v->s = v->s * 1664525u + 1013904223u;
+        double dx = (double)x / w - 0.5, dy = (double)y / v->h - 0.5;
+        int val = (int)(200.0 * (1.0 - 2.0 * (dx * dx + dy * dy))) + (int)(v->s >> 28);
+        row[x] = (unsigned char)(val < 0 ? 0 : val > 255 ? 255 : val);
+    }
+}
+
 static int encode(int w, int h, unsigned char **out, unsigned long *n)
 {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr em;
-    c.err = jpeg_std_error(&em);
-    jpeg_create_compress(&c);
-    *out = NULL;
-    *n = 0;
-    jpeg_mem_dest(&c, out, n);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 1;
-    c.in_color_space = JCS_GRAYSCALE;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 90, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    unsigned char *row = malloc((size_t)w);
-    if (!row) return -1;
-    uint32_t s = 12345;
-    while (c.next_scanline < c.image_height) {
-        int y = (int)c.next_scanline;
-        for (int x = 0; x < w; x++) {
-            s = s * 1664525u + 1013904223u;
-            double dx = (double)x / w - 0.5, dy = (double)y / h - 0.5;
-            int v = (int)(200.0 * (1.0 - 2.0 * (dx * dx + dy * dy))) + (int)(s >> 28);
-            row[x] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
-        JSAMPROW r = row;
-        jpeg_write_scanlines(&c, &r, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    free(row);
-    return 0;
+    Vignette v = {12345, h};
+    JpegFixtureOptions o = {.quality = 90};
+    return jpeg_fixture_encode(w, h, &o, vignette_row, &v, out, n);
 }
 
 static int cmp(const void *a, const void *b)

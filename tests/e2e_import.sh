@@ -3,14 +3,10 @@
 # and an import killed with SIGKILL (kill -9 of the real process) then run again, which must end
 # with exactly the rows of an uninterrupted import. Prints PASS/FAIL/SKIP lines.
 set -u
-bin=${PHENOSCOPE_BIN:-./phenoscope}
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 fix=tests/fixtures
 res=$fix/mimic_resources
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-pass() { echo "PASS $1"; }
-failed() { echo "FAIL $1: $2"; fail=1; }
 
 # 1. the v2 fixture: summary on stdout, bad rows file:line on stderr, exit 0
 "$bin" --store "$tmp/a.db" import mimic-iv $fix/mimic_iv_v2 --resources $res >"$tmp/out" 2>"$tmp/err"
@@ -19,7 +15,7 @@ if [ $rc -eq 0 ] && grep -q '^  5  with an event during the stay *3$' "$tmp/out"
    grep -q '^bad rows: 9$' "$tmp/out" &&
    grep -qx 'phenoscope: bad row: icu/chartevents.csv:34: expected 11 columns, got 10' "$tmp/err"
 then pass "import mimic-iv prints the funnel and the bad rows"
-else failed "import mimic-iv prints the funnel and the bad rows" "rc=$rc $(head -c 300 "$tmp/err")"; fi
+else fail "import mimic-iv prints the funnel and the bad rows" "rc=$rc $(head -c 300 "$tmp/err")"; fi
 
 # 2. clear failures: one line, non-zero exit
 "$bin" --store "$tmp/b.db" import mimic-iv "$tmp/nowhere" --resources $res >/dev/null 2>"$tmp/err"
@@ -27,13 +23,13 @@ rc=$?
 if [ $rc -eq 1 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] &&
    grep -qx "phenoscope: $tmp/nowhere: No such file or directory" "$tmp/err"
 then pass "a wrong directory is one line and exit 1"
-else failed "a wrong directory is one line and exit 1" "rc=$rc $(cat "$tmp/err")"; fi
+else fail "a wrong directory is one line and exit 1" "rc=$rc $(cat "$tmp/err")"; fi
 
 "$bin" --store "$tmp/b.db" import mimic-iv $fix/mimic_iv_v2 >/dev/null 2>"$tmp/err"
 rc=$?
 if [ $rc -eq 2 ] && grep -q 'needs the benchmark.s resource files' "$tmp/err"
 then pass "missing resource files are named, exit 2"
-else failed "missing resource files are named, exit 2" "rc=$rc $(cat "$tmp/err")"; fi
+else fail "missing resource files are named, exit 2" "rc=$rc $(cat "$tmp/err")"; fi
 
 mkdir "$tmp/gz" && cp -r $fix/mimic_iv_v2/* "$tmp/gz/" &&
     gzip "$tmp/gz/icu/chartevents.csv" && head -c 300 "$tmp/gz/icu/chartevents.csv.gz" > "$tmp/x" &&
@@ -42,11 +38,11 @@ mkdir "$tmp/gz" && cp -r $fix/mimic_iv_v2/* "$tmp/gz/" &&
 rc=$?
 if [ $rc -eq 1 ] && grep -qx 'phenoscope: icu/chartevents.csv.gz: truncated gzip' "$tmp/err"
 then pass "a truncated gzip table stops the import with one clear line"
-else failed "a truncated gzip table stops the import with one clear line" "rc=$rc $(cat "$tmp/err")"; fi
+else fail "a truncated gzip table stops the import with one clear line" "rc=$rc $(cat "$tmp/err")"; fi
 
 "$bin" --store "$tmp/d.db" import nonsense x >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] && pass "an unknown source is a usage error" ||
-    failed "an unknown source is a usage error" "$(cat "$tmp/err")"
+    fail "an unknown source is a usage error" "$(cat "$tmp/err")"
 
 # 3. SIGKILL and run again: a tree with 300k extra chartevents rows, small batches
 mkdir "$tmp/big" && cp -r $fix/mimic_iv_v2/* "$tmp/big/"
@@ -61,29 +57,25 @@ dump() {
 }
 if command -v sqlite3 >/dev/null; then
     "$bin" --store "$tmp/clean.db" import mimic-iv "$tmp/big" --resources $res --batch 10000 -q \
-        2>/dev/null || failed "sigkill resume" "the clean import failed"
+        2>/dev/null || fail "sigkill resume" "the clean import failed"
     killed=0
     for delay in 0.1 0.3 0.6; do
         rm -f "$tmp/k.db" "$tmp/k.db-wal" "$tmp/k.db-shm"
-        "$bin" --store "$tmp/k.db" import mimic-iv "$tmp/big" --resources $res --batch 10000 -q \
-            2>/dev/null &
-        pid=$!
-        sleep $delay
-        kill -9 $pid 2>/dev/null
-        wait $pid 2>/dev/null
+        kill_after $delay "$bin" --store "$tmp/k.db" import mimic-iv "$tmp/big" --resources $res \
+            --batch 10000 -q
         # interrupted for real: the store exists and its import is not finished
         fin=$(sqlite3 "$tmp/k.db" "SELECT done FROM import_progress WHERE item = 'finish'" 2>/dev/null)
         [ -f "$tmp/k.db" ] && [ "$fin" != "1" ] && killed=$((killed + 1))
         "$bin" --store "$tmp/k.db" import mimic-iv "$tmp/big" --resources $res --batch 10000 -q \
-            2>/dev/null || failed "sigkill resume" "the resumed import failed (delay $delay)"
+            2>/dev/null || fail "sigkill resume" "the resumed import failed (delay $delay)"
         if [ "$(dump "$tmp/k.db")" != "$(dump "$tmp/clean.db")" ]; then
-            failed "sigkill resume" "rows differ from a clean import after kill -9 at ${delay}s"
+            fail "sigkill resume" "rows differ from a clean import after kill -9 at ${delay}s"
         fi
     done
     if [ $killed -gt 0 ]; then pass "an import killed with SIGKILL resumes to the rows of a clean run ($killed kills landed mid-import)"
-    else echo "SKIP sigkill resume: every import finished before the kill (machine too fast)"; fi
+    else skip "sigkill resume" "every import finished before the kill (machine too fast)"; fi
 else
-    echo "SKIP sigkill resume: sqlite3 is not installed"
+    skip "sigkill resume" "sqlite3 is not installed"
 fi
 
 # 4. mimic-cxr without images, and benchmark output
@@ -92,12 +84,12 @@ rc=$?
 if [ $rc -eq 0 ] && grep -q '^MIMIC-CXR: no files/ directory found: metadata and labels only$' "$tmp/out" &&
    grep -q '^radiographs: 9 (with image: 0)$' "$tmp/out"
 then pass "import mimic-cxr works without images and says so"
-else failed "import mimic-cxr works without images and says so" "rc=$rc $(cat "$tmp/out" "$tmp/err")"; fi
+else fail "import mimic-cxr works without images and says so" "rc=$rc $(cat "$tmp/out" "$tmp/err")"; fi
 
 "$bin" --store "$tmp/f.db" import benchmark $fix/benchmark >"$tmp/out" 2>"$tmp/err"
 rc=$?
 if [ $rc -eq 0 ] && grep -q '^stays per split: train 2, validation 0, test 1$' "$tmp/out" &&
    grep -q '^events: 21$' "$tmp/out"
 then pass "import benchmark reads the pipeline's output"
-else failed "import benchmark reads the pipeline's output" "rc=$rc $(cat "$tmp/out" "$tmp/err")"; fi
-exit $fail
+else fail "import benchmark reads the pipeline's output" "rc=$rc $(cat "$tmp/out" "$tmp/err")"; fi
+lib_finish

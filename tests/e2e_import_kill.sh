@@ -6,23 +6,12 @@
 # of an uninterrupted import (nothing lost, nothing twice). Uses the hooks build
 # (build/phenoscope-hooks) for the named points. Prints PASS/FAIL/SKIP lines.
 set -u
-bin=${PHENOSCOPE_BIN:-./phenoscope}
-hooks=${PHENOSCOPE_HOOKS_BIN:-build/phenoscope-hooks}
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 fix=tests/fixtures
 res=$fix/mimic_resources
-if [ ! -x "$hooks" ]; then
-    echo "SKIP import kill points: $hooks not built (make hooks)"
-    exit 0
-fi
-if ! command -v sqlite3 > /dev/null 2>&1; then
-    echo "SKIP import kill points: the sqlite3 shell is not installed"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-pass() { echo "PASS $1"; }
-failed() { echo "FAIL $1: $2"; fail=1; }
+need_hooks "import kill points"
+need sqlite3 "import kill points" "the sqlite3 shell is not installed"
 unset PHENOSCOPE_KILLPOINT PHENOSCOPE_FAULT
 
 # Every table an import writes, as text (sources carry a wall-clock time: left out).
@@ -34,13 +23,6 @@ dump() {
         SELECT dicom_id, subject_id, study_id, split FROM radiographs ORDER BY dicom_id;
         SELECT * FROM pairs ORDER BY 1, 2;
         SELECT source, item, records, bad, done FROM import_progress ORDER BY 1, 2;"
-}
-# PRAGMA integrity_check; SQLite 3.40 wrongly reports NULLs in diagnoses.subject_id (a NOT NULL
-# column before the key of a WITHOUT ROWID table): such lines count only if a NULL is there.
-integrity() {
-    ic_r=$(sqlite3 "$1" "PRAGMA integrity_check" 2>&1 | grep -v '^NULL value in diagnoses.subject_id$')
-    ic_n=$(sqlite3 "$1" "SELECT count(*) FROM diagnoses WHERE subject_id IS NULL" 2>&1)
-    [ "$ic_r" = ok ] || { [ -z "$ic_r" ] && [ "$ic_n" = 0 ]; }
 }
 
 # The MIMIC-IV fixture with 20,000 more chartevents rows: with --batch 4000, six event batches.
@@ -58,22 +40,13 @@ benchmark|benchmark $fix/benchmark --batch 1"
 while IFS='|' read -r name args; do
     # shellcheck disable=SC2086
     "$bin" --store "$tmp/$name-clean.db" import $args -q > /dev/null 2>&1 ||
-        { failed "$name kill points" "the clean import failed"; continue; }
+        { fail "$name kill points" "the clean import failed"; continue; }
     ref=$(dump "$tmp/$name-clean.db")
     # commits of one run: the last hit of import.after_commit that kills
-    commits=0
-    while [ $commits -lt 60 ]; do
-        rm -f "$tmp"/count.db*
-        # shellcheck disable=SC2086
-        PHENOSCOPE_KILLPOINT=import.after_commit:$((commits + 1)) \
-            "$hooks" --store "$tmp/count.db" import $args -q > /dev/null 2>&1 || {
-            commits=$((commits + 1))
-            continue
-        }
-        break
-    done
+    # shellcheck disable=SC2086
+    commits=$(killpoint_hits import.after_commit 60 "$tmp/count.db" import $args -q)
     if [ $commits -lt 3 ]; then
-        failed "$name kill points" "only $commits batches: the kill points are not reached"
+        fail "$name kill points" "only $commits batches: the kill points are not reached"
         continue
     fi
     bad=""
@@ -103,7 +76,7 @@ while IFS='|' read -r name args; do
     if [ -z "$bad" ]; then
         pass "$name killed at import.before_commit/after_commit, each of $commits batches ($kills kills), resumes to the clean rows"
     else
-        failed "$name kill points" "$bad"
+        fail "$name kill points" "$bad"
     fi
 done <<EOF
 $cases
@@ -113,7 +86,7 @@ EOF
 args="mimic-iv $tmp/big --resources $res --batch 1000"
 # shellcheck disable=SC2086
 t0=$(date +%s%N)
-"$bin" --store "$tmp/r-clean.db" import $args -q > /dev/null 2>&1 || failed "random kills" "clean import"
+"$bin" --store "$tmp/r-clean.db" import $args -q > /dev/null 2>&1 || fail "random kills" "clean import"
 # kill moments are drawn inside the clean import's own duration, so they land on a fast idle
 # machine as well as on a loaded one
 dur=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
@@ -125,21 +98,17 @@ for i in 1 2 3 4 5; do
     rm -f "$tmp"/r.db*
     delay=$(awk -v s="$seed" -v i="$i" -v d="$dur" 'BEGIN { srand(s + i); printf "%.3f", d * (0.05 + 0.85 * rand()) }')
     # shellcheck disable=SC2086
-    "$bin" --store "$tmp/r.db" import $args -q > /dev/null 2>&1 &
-    pid=$!
-    sleep "$delay"
-    kill -9 $pid 2> /dev/null && landed=$((landed + 1))
-    wait $pid 2> /dev/null
+    kill_after "$delay" "$bin" --store "$tmp/r.db" import $args -q && landed=$((landed + 1))
     if [ -f "$tmp/r.db" ]; then integrity "$tmp/r.db" || bad="$bad $delay(integrity)"; fi
     # shellcheck disable=SC2086
     "$bin" --store "$tmp/r.db" import $args -q > /dev/null 2>&1 || bad="$bad $delay(rerun failed)"
     [ "$(dump "$tmp/r.db")" = "$ref" ] || bad="$bad $delay(rows differ)"
 done
 if [ -n "$bad" ]; then
-    failed "random kills" "seed $seed:$bad"
+    fail "random kills" "seed $seed:$bad"
 elif [ $landed -eq 0 ]; then
-    echo "SKIP random kills: every import finished before its kill (seed $seed)"
+    skip "random kills" "every import finished before its kill (seed $seed)"
 else
     pass "mimic-iv killed at random moments ($landed of 5 landed, seed $seed) resumes to the clean rows"
 fi
-exit $fail
+lib_finish

@@ -6,21 +6,10 @@
 # file — and a run after the kill must give exactly what an uninterrupted run gives.
 # Prints PASS/FAIL/SKIP lines.
 set -u
-bin=${PHENOSCOPE_BIN:-./phenoscope}
-hooks=${PHENOSCOPE_HOOKS_BIN:-build/phenoscope-hooks}
-if [ ! -x "$hooks" ]; then
-    echo "SKIP killpoints: $hooks not built (make hooks)"
-    exit 0
-fi
-if ! command -v sqlite3 > /dev/null 2>&1; then
-    echo "SKIP killpoints: the sqlite3 shell is not installed"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-pass() { echo "PASS $1"; }
-failed() { echo "FAIL $1: $2"; fail=1; }
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+need_hooks killpoints
+need sqlite3 killpoints "the sqlite3 shell is not installed"
 unset PHENOSCOPE_KILLPOINT PHENOSCOPE_FAULT
 
 # What a user can read from a store, as one digest (sources carry a wall-clock time: left out).
@@ -28,33 +17,16 @@ digest() {
     for k in labels pairs radiographs; do "$bin" --store "$1" export $k || echo "export $k failed"; done |
         md5sum | cut -d' ' -f1
 }
-# PRAGMA integrity_check; SQLite 3.40 wrongly reports NULLs in diagnoses.subject_id (a NOT NULL
-# column before the key of a WITHOUT ROWID table): such lines count only if a NULL is there.
-integrity() {
-    ic_r=$(sqlite3 "$1" "PRAGMA integrity_check" 2>&1 | grep -v '^NULL value in diagnoses.subject_id$')
-    ic_n=$(sqlite3 "$1" "SELECT count(*) FROM diagnoses WHERE subject_id IS NULL" 2>&1)
-    [ "$ic_r" = ok ] || { [ -z "$ic_r" ] && [ "$ic_n" = 0 ]; }
-}
 stays=12 # a demo this small takes about a second; the store still gets several commits
-"$bin" --store "$tmp/ref.db" demo --stays $stays --seed 1 > /dev/null 2>&1 || failed setup "demo"
-"$bin" --store "$tmp/old.db" demo --stays 9 --seed 2 > /dev/null 2>&1 || failed setup "demo"
+"$bin" --store "$tmp/ref.db" demo --stays $stays --seed 1 > /dev/null 2>&1 || fail setup "demo"
+"$bin" --store "$tmp/old.db" demo --stays 9 --seed 2 > /dev/null 2>&1 || fail setup "demo"
 ref=$(digest "$tmp/ref.db")
 old=$(digest "$tmp/old.db")
-[ "$ref" != "$old" ] || failed setup "the two demo stores do not differ"
+[ "$ref" != "$old" ] || fail setup "the two demo stores do not differ"
 
 # ---- SIGKILL at each kill point, on each hit ----------------------------------------------
 # Count the commits of one run first: kill points after the last are never reached.
-commits=0
-while [ $commits -lt 50 ]; do
-    rm -f "$tmp"/count.db*
-    PHENOSCOPE_KILLPOINT=store.commit.after:$((commits + 1)) \
-        "$hooks" --store "$tmp/count.db" demo --stays $stays --seed 1 > /dev/null 2>&1 || {
-        commits=$((commits + 1))
-        continue
-    }
-    break
-done
-rm -f "$tmp"/count.db*
+commits=$(killpoint_hits store.commit.after 50 "$tmp/count.db" demo --stays $stays --seed 1)
 kills=0
 bad=""
 for point in store.begin.after store.commit.before store.commit.after; do
@@ -86,7 +58,7 @@ done
 if [ -z "$bad" ] && [ $kills -eq $((3 * commits)) ] && [ $commits -ge 2 ]; then
     pass "SIGKILL at 3 kill points x $commits commits: old store intact, rerun identical"
 else
-    failed "SIGKILL at every kill point" "commits=$commits kills=$kills:$bad"
+    fail "SIGKILL at every kill point" "commits=$commits kills=$kills:$bad"
 fi
 
 # ---- a full disk and I/O errors ------------------------------------------------------------
@@ -113,7 +85,7 @@ done
 if [ -z "$bad" ]; then
     pass "full disk / I/O error in $runs places: one line, exit 1, old store intact, nothing left"
 else
-    failed "full disk and I/O errors" "$bad"
+    fail "full disk and I/O errors" "$bad"
 fi
 
 # ---- the release binary has no hooks -------------------------------------------------------
@@ -124,6 +96,6 @@ rc=$?
 if [ $rc -eq 0 ] && ! nm "$bin" 2>/dev/null | grep -q testhooks_; then
     pass "the release binary ignores PHENOSCOPE_KILLPOINT and PHENOSCOPE_FAULT"
 else
-    failed "the release binary ignores the hooks' variables" "rc=$rc"
+    fail "the release binary ignores the hooks' variables" "rc=$rc"
 fi
-exit $fail
+lib_finish

@@ -4,12 +4,8 @@
 # drawn; an unwritable path does not stop the interface. Correctness only:
 # the timing itself is tests/bench_tui.sh's.
 set -u
-bin=${PHENOSCOPE_BIN:-./phenoscope}
-failures=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; failures=$((failures + 1)); }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if ! "$bin" --store "$tmp/s.db" demo --stays 40 --image-size 64 > "$tmp/demo.log" 2>&1; then
     fail demo_store "$(tail -2 "$tmp/demo.log")"
@@ -50,4 +46,4 @@ if [ "$rc" -eq 0 ] && grep -q 'Stay' "$tmp/s3.txt"; then
 else
     fail unwritable_trace_still_runs "exit $rc: $(cat "$tmp/out3")"
 fi
-[ "$failures" -eq 0 ]
+lib_finish

@@ -5,12 +5,8 @@
 # error, a log file or a temporary file; the binary itself calls no network functions.
 # Prints PASS/FAIL/SKIP lines.
 set -u
-bin=${PHENOSCOPE_BIN:-./phenoscope}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-pass() { echo "PASS $1"; }
-failed() { echo "FAIL $1: $2"; fail=1; }
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 mode() { stat -c %a "$1"; }
 
 # ---- file modes under umask 000 ----------------------------------------------------------
@@ -29,7 +25,7 @@ if [ $rc -eq 0 ] && [ "$m_db" = 600 ] && [ "$m_dir" = 700 ] && [ "$m_top" = 700 
    [ -z "$bad_side" ]; then
     pass "store 0600 in 0700 directories under umask 000"
 else
-    failed "store 0600 in 0700 directories under umask 000" \
+    fail "store 0600 in 0700 directories under umask 000" \
         "rc=$rc db=$m_db dir=$m_dir top=$m_top$bad_side $(head -c 200 "$tmp/err")"
 fi
 
@@ -50,13 +46,13 @@ else
     if printf '%s\n' "$off" | grep -q 'RLIMIT_CORE, {rlim_cur=0, rlim_max=0}' && [ -z "$on" ]; then
         pass "core dumps off by default (RLIMIT_CORE set to 0), left alone with PHENOSCOPE_CORE=1"
     else
-        failed "core dumps off by default" "default: '$off'; with PHENOSCOPE_CORE=1: '$on'"
+        fail "core dumps off by default" "default: '$off'; with PHENOSCOPE_CORE=1: '$on'"
     fi
 fi
 
 # ---- canary values ---------------------------------------------------------------------------
 store="$tmp/canary.db"
-"$bin" --store "$store" demo --stays 30 > /dev/null 2>&1 || failed canary_store "demo failed"
+"$bin" --store "$store" demo --stays 30 > /dev/null 2>&1 || fail canary_store "demo failed"
 # Plant canaries in the places a patient's data lives: a care unit, charted text, a value, an
 # ICD title, a radiograph path.
 C1=CANARYunit7f3a C2=CANARYtext9b1c C3=7654321.5 C4=CANARYicd4e2d C5=CANARYpath0a9f
@@ -66,7 +62,7 @@ sqlite3 "$store" "UPDATE stays SET first_careunit = '$C1' WHERE stay_id = $stay;
     UPDATE events SET value = $C3 WHERE rowid = (SELECT max(rowid) FROM events WHERE stay_id = $stay AND channel = 8);
     INSERT OR REPLACE INTO icd_titles VALUES ('4280', 9, '$C4');
     UPDATE radiographs SET path = '$C5' WHERE rowid = (SELECT min(rowid) FROM radiographs);" ||
-    failed canary_store "sqlite3 could not plant the canaries"
+    fail canary_store "sqlite3 could not plant the canaries"
 mkdir -p "$tmp/state" "$tmp/tmpdir" "$tmp/cache"
 export XDG_STATE_HOME="$tmp/state" TMPDIR="$tmp/tmpdir" XDG_CACHE_HOME="$tmp/cache"
 out="$tmp/out"
@@ -99,7 +95,7 @@ done
 if [ $reached -eq 2 ] && [ -z "$leaks" ] && [ -s "$errs" ]; then
     pass "canary values reach stdout and the screen only ($(wc -l < "$errs") stderr lines checked)"
 else
-    failed "canary values stay out of stderr, logs and temp files" \
+    fail "canary values stay out of stderr, logs and temp files" \
         "reached=$reached leaks:${leaks:- none} stderr lines=$(wc -l < "$errs")"
 fi
 
@@ -159,7 +155,7 @@ kept=$(sqlite3 "$tmp/imp-mimic-iv.db" "SELECT count(*) FROM events WHERE abs(val
 if [ -z "$leaks" ] && [ "$named" -ge 9 ] && [ "$kept" = 1 ]; then
     pass "importers' bad-row messages and output carry no canary value ($named bad rows named by column)"
 else
-    failed "importers keep canary values out of stdout, stderr, logs and temp files" \
+    fail "importers keep canary values out of stdout, stderr, logs and temp files" \
         "leaks:${leaks:- none} named=$named kept=$kept rc=$irc $(grep -m3 CANARY "$ierr")"
 fi
 
@@ -169,10 +165,10 @@ if command -v nm > /dev/null 2>&1; then
     if [ -z "$net" ] && [ -n "$(nm -u "$bin" 2>/dev/null | head -1)" ]; then
         pass "the binary calls no network functions"
     else
-        failed "the binary calls no network functions" "$(echo $net)"
+        fail "the binary calls no network functions" "$(echo $net)"
     fi
 else
     echo "SKIP no network: nm is not installed"
 fi
 
-exit $fail
+lib_finish

@@ -6,24 +6,10 @@
 # --graphics=sixel the raw output carries a sixel image of the expected size; and, when xterm
 # and Xvfb are installed, real sixel pixels in an `xterm -ti vt340` screenshot.
 set -u
-bin=${PHENOSCOPE_BIN:-./phenoscope}
-case "$bin" in /*) ;; *) bin="$(pwd)/$bin" ;; esac
-failures=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; failures=$((failures + 1)); }
-skip() { echo "SKIP $1: $2"; }
-
-tmp=$(mktemp -d)
-sock="ps_e2e_scr_$$"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 xpid=""
-T() { tmux -L "$sock" -f /dev/null "$@" 2>/dev/null; }
-cleanup() {
-    T kill-server 2>/dev/null
-    rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$sock"
-    [ -n "$xpid" ] && kill "$xpid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+on_exit() { [ -z "$xpid" ] || kill "$xpid" 2>/dev/null; }
 
 store=${PS_E2E_STORE:-}
 if [ -z "$store" ]; then
@@ -83,13 +69,11 @@ else fail ascii_locale_screens_are_ascii "$(LC_ALL=C grep -n '[^ -~]' "$tmp/a1.t
 
 if ! command -v tmux >/dev/null 2>&1; then
     skip screens_in_tmux "tmux not installed"
-    exit $((failures > 0))
+    lib_finish
 fi
 
 # ---- tmux ---------------------------------------------------------------------------------
-# One session lives for the whole test: tmux exits with its last session, and a session started
-# while the old server is still shutting down can come up empty on a busy machine.
-T new-session -d -s keep "sleep 3600"
+tmux_server scr
 start() { # start NAME COLS ROWS ARGS...
     name=$1; cols=$2; rows=$3; shift 3
     cat > "$tmp/$name.sh" <<EOF
@@ -100,29 +84,6 @@ stty -g > '$tmp/$name.after'
 sleep 60
 EOF
     T new-session -d -s "$name" -x "$cols" -y "$rows" "sh '$tmp/$name.sh'"
-}
-cap() { T capture-pane -p -t "$1"; }
-wait_for() {
-    n=0
-    while [ $n -lt "${3:-150}" ]; do
-        cap "$1" | grep -q -- "$2" && return 0
-        [ -s "$tmp/$1.rc" ] && return 1
-        sleep 0.1
-        n=$((n + 1))
-    done
-    return 1
-}
-stable() {
-    prev=$(cap "$1"); n=0
-    while [ $n -lt 30 ]; do
-        sleep 0.15
-        now=$(cap "$1")
-        [ "$now" = "$prev" ] && return 0
-        prev=$now; n=$((n + 1))
-    done
-}
-check() { # check NAME TEST REGEX
-    if wait_for "$1" "$3" && stable "$1"; then pass "$2"; else fail "$2" "no /$3/ on screen: $(cap "$1" | head -50)"; fi
 }
 # image_rows NAME FROM_COL: rows whose text right of FROM_COL holds 12 or more non-blank cells
 image_rows() {
@@ -182,7 +143,7 @@ for geo in 80x24 160x50; do
     T send-keys -t "$s" Escape
     check "$s" "esc_back_to_cohort_$geo" 'Stay.*Subject.*Age'
     T send-keys -t "$s" q
-    n=0; while [ $n -lt 100 ] && [ ! -s "$tmp/$s.after" ]; do sleep 0.1; n=$((n + 1)); done
+    wait_rc "$s"
     if [ "$(cat "$tmp/$s.rc" 2>/dev/null)" = 0 ] && cmp -s "$tmp/$s.before" "$tmp/$s.after"; then
         pass "quit_cleanly_$geo"
     else fail "quit_cleanly_$geo" "rc=$(cat "$tmp/$s.rc" 2>/dev/null)"; fi
@@ -251,4 +212,4 @@ else
     skip xterm_sixel_radiograph_pixels "xterm, Xvfb, ImageMagick or xdotool not installed (see TESTING-TERMINAL.md)"
 fi
 
-exit $((failures > 0))
+lib_finish

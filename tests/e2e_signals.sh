@@ -10,29 +10,12 @@
 # status. (Normal quit, SIGINT, SIGTERM and SIGHUP restoring stty: tests/e2e_tui.sh.)
 # Prints PASS/FAIL/SKIP lines.
 set -u
-bin=${PHENOSCOPE_BIN:-./phenoscope}
-case "$bin" in /*) ;; *) bin="$(pwd)/$bin" ;; esac
-hooks=${PHENOSCOPE_HOOKS_BIN:-build/phenoscope-hooks}
-case "$hooks" in /*) ;; *) hooks="$(pwd)/$hooks" ;; esac
-failures=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; failures=$((failures + 1)); }
-skip() { echo "SKIP $1: $2"; }
-if ! command -v sqlite3 > /dev/null 2>&1; then
-    skip e2e_signals "sqlite3 not installed"
-    exit 0
-fi
-tmp=$(mktemp -d)
-sock="ps_e2e_sig_$$"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+need sqlite3 e2e_signals "sqlite3 not installed"
+tmux_socket sig
 bgpid=
-T() { tmux -L "$sock" -f /dev/null "$@" 2>/dev/null; }
-cleanup() {
-    [ -n "$bgpid" ] && kill "$bgpid" 2>/dev/null
-    command -v tmux > /dev/null 2>&1 && T kill-server 2>/dev/null
-    rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$sock"
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+on_exit() { [ -z "$bgpid" ] || kill "$bgpid" 2>/dev/null; }
 export OPENBLAS_NUM_THREADS=1
 unset PHENOSCOPE_KILLPOINT PHENOSCOPE_FAULT PHENOSCOPE_CRASH_AFTER_MS PHENOSCOPE_CRASH_SIGNAL
 
@@ -102,7 +85,7 @@ fi
 
 if ! command -v tmux > /dev/null 2>&1; then
     skip signals_in_tmux "tmux not installed"
-    exit $((failures > 0))
+    lib_finish
 fi
 
 # ---- headless train in a terminal that goes away ------------------------------------------
@@ -129,8 +112,7 @@ fi
 cp "$tmp/base.db" "$tmp/t.db"
 T new-session -d -s t -x 80 -y 24 \
     "sh -c 'echo \$\$ > $tmp/t.pid; XDG_STATE_HOME=$tmp/state exec $bin --store $tmp/t.db'"
-cap() { T capture-pane -p -t "$1"; }
-wait_for() { # wait_for SESSION REGEX SECONDS
+wait_screen() { # wait_screen SESSION REGEX SECONDS (grep -E)
     i=0
     while [ "$i" -lt $(($3 * 10)) ]; do
         cap "$1" | grep -Eq -- "$2" && return 0
@@ -140,13 +122,13 @@ wait_for() { # wait_for SESSION REGEX SECONDS
     return 1
 }
 key() { T send-keys -t t "$@"; sleep 0.3; }
-wait_for t 'Loaded' 20 || fail tui_hangup_setup "$(cap t)"
+wait_screen t 'Loaded' 20 || fail tui_hangup_setup "$(cap t)"
 key 4
-wait_for t 'No training runs' 10 || fail tui_hangup_setup "$(cap t)"
+wait_screen t 'No training runs' 10 || fail tui_hangup_setup "$(cap t)"
 key n
-wait_for t 'Start a training run' 5 || fail tui_hangup_setup "$(cap t)"
+wait_screen t 'Start a training run' 5 || fail tui_hangup_setup "$(cap t)"
 key Enter
-if wait_for t 'Run 1 .*running' 60 && wait_for t ' it [1-9]' 60; then :; else
+if wait_screen t 'Run 1 .*running' 60 && wait_screen t ' it [1-9]' 60; then :; else
     fail tui_hangup_setup "no iterations: $(cap t)"
 fi
 pid=$(cat "$tmp/t.pid" 2> /dev/null)
@@ -212,7 +194,7 @@ fi
 # ---- a crash restores the terminal ----------------------------------------------------------
 if [ ! -x "$hooks" ]; then
     skip tui_crash_restores_terminal "$hooks not built (make hooks)"
-    exit $((failures > 0))
+    lib_finish
 fi
 # Under ASan (the CI's sanitizer stage) the sanitizer would catch the crash first and report
 # it; these runs hand the signals to the program's own handler, which is what is tested.
@@ -230,7 +212,7 @@ sleep 60
 EOF
     rm -f "$tmp"/c.rc "$tmp"/c.before "$tmp"/c.after
     T new-session -d -s c -x 80 -y 24 "sh '$tmp/c.sh'"
-    wait_for c 'RESEARCH USE ONLY' 20 || fail "tui_crash_$sig" "no screen: $(cap c)"
+    wait_screen c 'RESEARCH USE ONLY' 20 || fail "tui_crash_$sig" "no screen: $(cap c)"
     n=0
     while [ $n -lt 150 ] && [ ! -s "$tmp/c.after" ]; do sleep 0.1; n=$((n + 1)); done
     rc=$(cat "$tmp/c.rc" 2> /dev/null)
@@ -244,4 +226,4 @@ EOF
     fi
     T kill-server
 done
-exit $((failures > 0))
+lib_finish

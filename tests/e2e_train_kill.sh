@@ -12,21 +12,10 @@
 # every eighth; PS_TEST_LONG=1 does every hit and every index.
 # Prints PASS/FAIL/SKIP lines.
 set -u
-bin=${PHENOSCOPE_BIN:-./phenoscope}
-hooks=${PHENOSCOPE_HOOKS_BIN:-build/phenoscope-hooks}
-if [ ! -x "$hooks" ]; then
-    echo "SKIP train_kill: $hooks not built (make hooks)"
-    exit 0
-fi
-if ! command -v sqlite3 > /dev/null 2>&1; then
-    echo "SKIP train_kill: the sqlite3 shell is not installed"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-pass() { echo "PASS $1"; }
-failed() { echo "FAIL $1: $2"; fail=1; }
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+need_hooks train_kill
+need sqlite3 train_kill "the sqlite3 shell is not installed"
 unset PHENOSCOPE_KILLPOINT PHENOSCOPE_FAULT PHENOSCOPE_KILLPOINT_LOG PHENOSCOPE_FLUSH_EVERY
 export OPENBLAS_NUM_THREADS=1
 
@@ -39,16 +28,9 @@ q_rest="SELECT step, iif(loss_cxr IS NULL, '-', printf('%.17g', loss_cxr)),
           FROM run_steps WHERE run_id = 1 ORDER BY step;
         SELECT epoch, json_remove(metrics, '\$.seconds') FROM run_epochs WHERE run_id = 1 ORDER BY epoch;"
 digest() { sqlite3 "$1" "$q_ckpt $q_rest SELECT status FROM runs WHERE run_id = 1;" 2>&1 | md5sum | cut -c1-32; }
-# the same without the status (a failed commit cannot record "failed" on a full disk)
+# the same without the status (a fail commit cannot record "failed" on a full disk)
 record() { sqlite3 "$1" "$q_ckpt $q_rest" 2>&1 | md5sum | cut -c1-32; }
 ckpt_epoch() { sqlite3 "$1" "SELECT group_concat(kind || epoch) FROM checkpoints WHERE run_id = 1"; }
-# PRAGMA integrity_check; SQLite 3.40 wrongly reports NULLs in diagnoses.subject_id (a NOT NULL
-# column before the key of a WITHOUT ROWID table): such lines count only if a NULL is there.
-integrity() {
-    ic_r=$(sqlite3 "$1" "PRAGMA integrity_check" 2>&1 | grep -v '^NULL value in diagnoses.subject_id$')
-    ic_n=$(sqlite3 "$1" "SELECT count(*) FROM diagnoses WHERE subject_id IS NULL" 2>&1)
-    [ "$ic_r" = ok ] || { [ -z "$ic_r" ] && [ "$ic_n" = 0 ]; }
-}
 # Finishes run 1 the way a user would after a crash: --resume when the run exists and is not
 # done; a fresh start when the kill came before the run was recorded.
 finish() { # finish STORE ARGS...
@@ -61,7 +43,7 @@ finish() { # finish STORE ARGS...
     esac
 }
 
-"$bin" --store "$tmp/base.db" demo --stays 60 --seed 1 > /dev/null 2>&1 || failed setup "demo"
+"$bin" --store "$tmp/base.db" demo --stays 60 --seed 1 > /dev/null 2>&1 || fail setup "demo"
 
 for method in ehr unified; do
     case $method in
@@ -70,7 +52,7 @@ for method in ehr unified; do
     esac
     cp "$tmp/base.db" "$tmp/ref.db"
     # shellcheck disable=SC2086
-    "$bin" --store "$tmp/ref.db" train $args --threads 1 > /dev/null 2>&1 || failed "$method setup" "train"
+    "$bin" --store "$tmp/ref.db" train $args --threads 1 > /dev/null 2>&1 || fail "$method setup" "train"
     ref=$(digest "$tmp/ref.db")
     # the points this run passes, and how often (losses written every 4 iterations, so the point
     # after that write is reached)
@@ -78,12 +60,12 @@ for method in ehr unified; do
     cp "$tmp/base.db" "$tmp/s.db"
     # shellcheck disable=SC2086
     PHENOSCOPE_FLUSH_EVERY=4 PHENOSCOPE_KILLPOINT_LOG="$tmp/log" "$hooks" --store "$tmp/s.db" \
-        train $args --threads 1 > /dev/null 2>&1 || failed "$method setup" "hooks train"
-    [ "$(digest "$tmp/s.db")" = "$ref" ] || failed "$method setup" "the hooks build trains differently"
+        train $args --threads 1 > /dev/null 2>&1 || fail "$method setup" "hooks train"
+    [ "$(digest "$tmp/s.db")" = "$ref" ] || fail "$method setup" "the hooks build trains differently"
     points=$(sort "$tmp/log" | uniq -c | awk '{print $2 ":" $1}')
     for p in train.after_step train.steps_flushed train.epoch_end checkpoint.before_begin \
         checkpoint.mid_write checkpoint.before_commit checkpoint.after_commit train.before_done; do
-        grep -q "^$p\$" "$tmp/log" || failed "$method kill points" "$p never reached"
+        grep -q "^$p\$" "$tmp/log" || fail "$method kill points" "$p never reached"
     done
 
     # ---- SIGKILL at each kill point: first, middle and last hit ----------------------------
@@ -112,7 +94,7 @@ for method in ehr unified; do
     if [ -z "$bad" ] && [ "$kills" -gt 0 ]; then
         pass "$method: SIGKILL at $npoints kill points ($kills kills): integrity ok, resumed run bit-identical"
     else
-        failed "$method: SIGKILL at every kill point" "kills=$kills:$bad"
+        fail "$method: SIGKILL at every kill point" "kills=$kills:$bad"
     fi
 
     # ---- SIGKILL at random moments ---------------------------------------------------------
@@ -132,11 +114,7 @@ for method in ehr unified; do
         rm -f "$tmp"/s.db*
         cp "$tmp/base.db" "$tmp/s.db"
         # shellcheck disable=SC2086
-        "$bin" --store "$tmp/s.db" train $args --threads 1 > /dev/null 2>&1 &
-        pid=$!
-        sleep "$delay"
-        kill -KILL $pid 2>/dev/null
-        wait $pid 2>/dev/null
+        kill_after "$delay" "$bin" --store "$tmp/s.db" train $args --threads 1
         integrity "$tmp/s.db" || bad="$bad seed $seed(integrity)"
         # shellcheck disable=SC2086
         finish "$tmp/s.db" $args || bad="$bad seed $seed(resume: $(head -1 "$tmp/resume.err"))"
@@ -145,7 +123,7 @@ for method in ehr unified; do
     if [ -z "$bad" ]; then
         pass "$method: SIGKILL at 4 random moments within ${ms} ms (seeds$seeds): resumed run bit-identical"
     else
-        failed "$method: SIGKILL at random moments" "$bad"
+        fail "$method: SIGKILL at random moments" "$bad"
     fi
 done
 
@@ -165,7 +143,7 @@ PHENOSCOPE_KILLPOINT=checkpoint.before_begin:2 "$hooks" --store "$tmp/before.db"
     --threads 1 > /dev/null 2>&1
 before=$(record "$tmp/before.db")
 [ "$(ckpt_epoch "$tmp/before.db")" = "best1,last1" ] ||
-    failed "full disk setup" "checkpoints before: $(ckpt_epoch "$tmp/before.db")"
+    fail "full disk setup" "checkpoints before: $(ckpt_epoch "$tmp/before.db")"
 for what in write:full write:ioerr sync:ioerr; do
     kind=${what%:*}
     code=${what#*:}
@@ -194,7 +172,7 @@ for what in write:full write:ioerr sync:ioerr; do
         integrity "$tmp/s.db" || bad="$bad $k(integrity)"
         now=$(record "$tmp/s.db")
         if [ "$now" != "$before" ]; then
-            # A failed fsync after the WAL frames were written: SQLite reports the error, yet
+            # A fail fsync after the WAL frames were written: SQLite reports the error, yet
             # the frames are on disk and the next open recovers the transaction whole. Allowed
             # for sync faults only, and only as the complete new checkpoint.
             if [ "$kind" = sync ] && [ "$(ckpt_epoch "$tmp/s.db")" = "best2,last2" ]; then
@@ -213,7 +191,7 @@ for what in write:full write:ioerr sync:ioerr; do
     if [ -z "$bad" ] && [ $k -gt 0 ] && [ $k -lt 500 ]; then
         pass "$kind $code at $((tried - 1)) $kind indexes (0..$((k - step)), every $step) of one checkpoint: one line, exit 1, store as before, resume bit-identical"
     else
-        failed "$kind $code in a checkpoint" "k=$k:$bad"
+        fail "$kind $code in a checkpoint" "k=$k:$bad"
     fi
 done
-exit $fail
+lib_finish

@@ -7,22 +7,8 @@
 #
 # Needs tmux and a store: `phenoscope demo` builds one (or PS_E2E_STORE names an existing one).
 set -u
-bin=${PHENOSCOPE_BIN:-./phenoscope}
-case "$bin" in /*) ;; *) bin="$(pwd)/$bin" ;; esac
-failures=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; failures=$((failures + 1)); }
-skip() { echo "SKIP $1: $2"; }
-
-tmp=$(mktemp -d)
-sock="ps_e2e_$$"
-T() { tmux -L "$sock" -f /dev/null "$@" 2>/dev/null; }
-cleanup() {
-    T kill-server 2>/dev/null
-    rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$sock" # kill-server leaves its socket behind
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # ---- without a terminal -------------------------------------------------------------------
 if "$bin" --help | grep -q '^  tui ' && "$bin" --help | grep -q '^  probe '; then pass help_lists_tui_and_probe
@@ -56,12 +42,10 @@ else fail missing_store_is_one_line "$(cat "$tmp/e")"; fi
 
 if ! command -v tmux >/dev/null 2>&1; then
     skip tui_in_tmux "tmux not installed"
-    exit $((failures > 0))
+    lib_finish
 fi
 
-# One session lives for the whole test: tmux exits with its last session, and a session started
-# while the old server is still shutting down can come up empty on a busy machine.
-T new-session -d -s keep "sleep 3600"
+tmux_server tui
 
 # ---- the graphics probe inside tmux -------------------------------------------------------
 T new-session -d -s probe -x 100 -y 30 "TERM=xterm-256color '$bin' probe; sleep 30"
@@ -87,7 +71,7 @@ if [ -z "$store" ]; then
         fi
     else
         skip tui_in_tmux "'phenoscope demo' is not built in yet and PS_E2E_STORE is not set"
-        exit $((failures > 0))
+        lib_finish
     fi
 fi
 
@@ -110,37 +94,6 @@ stty -g > '$tmp/$name.after'
 sleep 60
 EOF
     T new-session -d -s "$name" -x "$cols" -y "$rows" "sh '$tmp/$name.sh'"
-}
-cap() { T capture-pane -p -t "$1"; }
-# wait_for NAME REGEX [TENTHS]: until the screen matches (default 30 s: CI machines can be busy)
-wait_for() {
-    n=0
-    while [ $n -lt "${3:-300}" ]; do
-        cap "$1" | grep -q -- "$2" && return 0
-        [ -s "$tmp/$1.rc" ] && { cap "$1" | grep -q -- "$2"; return $?; } # it has exited
-        sleep 0.1
-        n=$((n + 1))
-    done
-    return 1
-}
-# stable NAME: waits until two captures 0.15 s apart agree, so a frame is never read half-drawn
-# (tmux may show the terminal mid-way through curses' output on a busy machine)
-stable() {
-    prev=$(cap "$1"); n=0
-    while [ $n -lt 30 ]; do
-        sleep 0.15
-        now=$(cap "$1")
-        [ "$now" = "$prev" ] && return 0
-        prev=$now; n=$((n + 1))
-    done
-}
-wait_rc() {
-    n=0
-    while [ $n -lt 300 ] && [ ! -s "$tmp/$1.after" ]; do sleep 0.1; n=$((n + 1)); done
-    [ -s "$tmp/$1.after" ]
-}
-check() { # check NAME TEST REGEX
-    if wait_for "$1" "$3" && stable "$1"; then pass "$2"; else fail "$2" "no /$3/ on screen: $(cap "$1" | head -40)"; fi
 }
 same_tty() { cmp -s "$tmp/$1.before" "$tmp/$1.after"; }
 # body NAME: the table's data rows (between the header and the two bottom lines)
@@ -284,4 +237,4 @@ if "$bin" --store "$store" tui --keys 'tR' --size 100x30 --dump "$tmp/r.txt" < /
     pass reload_keeps_filters
 else fail reload_keeps_filters "$(cat "$tmp/r.txt" 2>/dev/null | tail -3)"; fi
 
-exit $((failures > 0))
+lib_finish

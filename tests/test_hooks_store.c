@@ -268,6 +268,17 @@ static void reference_hashes(Tmp *t, uint64_t *hash, int n)
     }
 }
 
+/* hash[i]: content after batches 0..i-1 (i < 3), and t->path holding batch 0: where every fault
+ * sweep on batch 1 starts. */
+static void batch0_store(Tmp *t, uint64_t hash[3])
+{
+    reference_hashes(t, hash, 3);
+    Store *st = open_store(t->path, STORE_OPEN_CREATE);
+    ok(st, write_batches(st, 0, 1));
+    store_close(st);
+    assert_true(content_hash(t->path) == hash[1]);
+}
+
 /* ---- full disk and I/O errors ------------------------------------------------------------ */
 
 /* Fails the k-th write (or sync) of batch 1, for k = 0, 1, 2, ... until the batch gets through
@@ -275,11 +286,8 @@ static void reference_hashes(Tmp *t, uint64_t *hash, int n)
 static void sweep_faults(Tmp *t, int kind, int code)
 {
     uint64_t hash[3];
-    reference_hashes(t, hash, 3);
-    Store *st = open_store(t->path, STORE_OPEN_CREATE);
-    ok(st, write_batches(st, 0, 1));
-    store_close(st);
-    assert_true(content_hash(t->path) == hash[1]);
+    batch0_store(t, hash);
+    Store *st;
     int failures = 0, k;
     for (k = 0; k < 2000; k++) {
         st = open_store(t->path, STORE_OPEN_READWRITE);
@@ -338,6 +346,44 @@ static void io_error_at_every_sync(void **state)
     sweep_faults(*state, TESTHOOKS_SYNC, SQLITE_IOERR_FSYNC);
 }
 
+/* The k-th write of COMMIT itself fails with a full disk, for k = 0, 1, 2, ... until the commit
+ * gets through (the batch is written inside the transaction first, so every page reaches the
+ * file at COMMIT): each failed commit says "nothing was written" and leaves exactly the rows
+ * that were there before. The fault is lifted before close, as when space is freed. */
+static void full_disk_during_commit_writes_nothing(void **state)
+{
+    Tmp *t = *state;
+    uint64_t hash[3];
+    batch0_store(t, hash);
+    Store *st;
+    testhooks_vfs_install();
+    int failures = 0, k;
+    for (k = 0; k < 200; k++) {
+        st = open_store(t->path, STORE_OPEN_READWRITE);
+        ok(st, store_begin(st));
+        ok(st, write_batch(st, 1));
+        testhooks_fault_set(TESTHOOKS_WRITE, k, SQLITE_FULL);
+        PsStatus rc = store_commit(st);
+        int fired = testhooks_fault_fired();
+        testhooks_fault_set(TESTHOOKS_WRITE, -1, 0);
+        if (rc == PS_OK) {
+            assert_false(fired);
+            store_close(st);
+            break;
+        }
+        failures++;
+        assert_true(fired);
+        assert_int_equal(rc, PS_ERR_IO);
+        assert_non_null(strstr(store_errmsg(st), "nothing was written"));
+        store_close(st);
+        /* seen fresh, by a connection of our own: the old rows, nothing of the failed commit */
+        assert_true(content_hash(t->path) == hash[1]);
+    }
+    assert_true(failures >= 3); /* the commit really wrote several pages */
+    assert_true(k < 200);
+    assert_true(content_hash(t->path) == hash[2]);
+}
+
 /* ---- out of memory ----------------------------------------------------------------------- */
 
 /* The k-th SQLite allocation of batch 1 fails, for every k: the batch fails cleanly or
@@ -346,12 +392,9 @@ static void out_of_memory_at_every_allocation(void **state)
 {
     Tmp *t = *state;
     uint64_t hash[3];
-    reference_hashes(t, hash, 3);
-    Store *st = open_store(t->path, STORE_OPEN_CREATE);
-    ok(st, write_batches(st, 0, 1));
-    store_close(st);
+    batch0_store(t, hash);
     /* how many allocations the batch makes */
-    st = open_store(t->path, STORE_OPEN_READWRITE);
+    Store *st = open_store(t->path, STORE_OPEN_READWRITE);
     testhooks_malloc_fail_at(-1);
     ok(st, write_batches(st, 1, 2));
     int64_t total = testhooks_malloc_count();
@@ -648,6 +691,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(disk_full_at_every_write, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(io_error_at_every_write, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(io_error_at_every_sync, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(full_disk_during_commit_writes_nothing, tmp_setup,
+                                        tmp_teardown),
         cmocka_unit_test_setup_teardown(out_of_memory_at_every_allocation, tmp_setup,
                                         tmp_teardown),
         cmocka_unit_test_setup_teardown(kill_at_every_killpoint, tmp_setup, tmp_teardown),

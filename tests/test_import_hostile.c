@@ -115,19 +115,34 @@ static void extend_sparse(const char *path, uint64_t n)
     assert_int_equal(close(fd), 0);
 }
 
-static void fixture_tree(Tmp *t)
+/* A copy of the v2 fixture tree in a fresh t; chart receives its chartevents.csv path. */
+static void fixture_tree(Tmp *t, char *chart, size_t n)
 {
+    tmp_make_named(t, "tree");
     sh("cp -r " FIX "/mimic_iv_v2 '%s'", t->sub);
+    snprintf(chart, n, "%s/icu/chartevents.csv", t->sub);
+}
+
+/* Imports t's tree in a child, which must succeed with the huge line as one bad row named msg
+ * (besides the fixture's 9), store the want events of a clean import and peak under LIMIT_KB. */
+static void expect_one_more_bad_row(const Tmp *t, const char *msg, int64_t want)
+{
+    long kb = 0;
+    Outcome o = import_in_child(t->db, t->sub, &kb);
+    assert_int_equal(o.rc, PS_OK);
+    assert_int_equal(o.bad, 10); /* the fixture's 9 and the huge line */
+    assert_string_equal(o.msg, msg);
+    assert_int_equal(o.events, want);
+    print_message("peak RSS %ld kB for a %llu-byte line\n", kb, (unsigned long long)huge_size());
+    assert_true(kb < LIMIT_KB);
 }
 
 /* The events a clean import of the unchanged fixture stores, plus the appended good row. */
 static int64_t clean_events(void)
 {
     Tmp t;
-    tmp_make_named(&t, "tree");
-    fixture_tree(&t);
     char p[400];
-    snprintf(p, sizeof p, "%s/icu/chartevents.csv", t.sub);
+    fixture_tree(&t, p, sizeof p);
     append(p, GOOD_ROW);
     long kb = 0;
     Outcome o = import_in_child(t.db, t.sub, &kb);
@@ -141,20 +156,11 @@ static void huge_last_line_is_one_bad_row(void **state)
     (void)state;
     int64_t want = clean_events();
     Tmp t;
-    tmp_make_named(&t, "tree");
-    fixture_tree(&t);
     char p[400];
-    snprintf(p, sizeof p, "%s/icu/chartevents.csv", t.sub);
+    fixture_tree(&t, p, sizeof p);
     append(p, GOOD_ROW);
     extend_sparse(p, huge_size()); /* line 41: zero bytes to the end, no newline */
-    long kb = 0;
-    Outcome o = import_in_child(t.db, t.sub, &kb);
-    assert_int_equal(o.rc, PS_OK);
-    assert_int_equal(o.bad, 10); /* the fixture's 9 and the huge line */
-    assert_string_equal(o.msg, "icu/chartevents.csv:41: record longer than 4194304 bytes");
-    assert_int_equal(o.events, want);
-    print_message("peak RSS %ld kB for a %llu-byte line\n", kb, (unsigned long long)huge_size());
-    assert_true(kb < LIMIT_KB);
+    expect_one_more_bad_row(&t, "icu/chartevents.csv:41: record longer than 4194304 bytes", want);
     tmp_clean(&t);
 }
 
@@ -163,20 +169,12 @@ static void huge_line_mid_file_the_rest_is_read(void **state)
     (void)state;
     int64_t want = clean_events();
     Tmp t;
-    tmp_make_named(&t, "tree");
-    fixture_tree(&t);
     char p[400];
-    snprintf(p, sizeof p, "%s/icu/chartevents.csv", t.sub);
+    fixture_tree(&t, p, sizeof p);
     /* the fixture's rows, then the huge line, then the good row after it */
     extend_sparse(p, huge_size());
     append(p, "\n" GOOD_ROW);
-    long kb = 0;
-    Outcome o = import_in_child(t.db, t.sub, &kb);
-    assert_int_equal(o.rc, PS_OK);
-    assert_int_equal(o.bad, 10);
-    assert_string_equal(o.msg, "icu/chartevents.csv:40: record longer than 4194304 bytes");
-    assert_int_equal(o.events, want);
-    assert_true(kb < LIMIT_KB);
+    expect_one_more_bad_row(&t, "icu/chartevents.csv:40: record longer than 4194304 bytes", want);
     tmp_clean(&t);
 }
 
@@ -187,10 +185,8 @@ static void huge_gzip_line_is_bounded(void **state)
     (void)state;
     int64_t want = clean_events();
     Tmp t;
-    tmp_make_named(&t, "tree");
-    fixture_tree(&t);
     char plain[400], gz[400], member[400];
-    snprintf(plain, sizeof plain, "%s/icu/chartevents.csv", t.sub);
+    fixture_tree(&t, plain, sizeof plain);
     snprintf(gz, sizeof gz, "%s/icu/chartevents.csv.gz", t.sub);
     snprintf(member, sizeof member, "%s/member.gz", t.dir);
     append(plain, GOOD_ROW);
@@ -215,13 +211,8 @@ static void huge_gzip_line_is_bounded(void **state)
         assert_int_equal(fwrite(buf, 1, n, out), n);
     assert_int_equal(fclose(in), 0);
     assert_int_equal(fclose(out), 0);
-    long kb = 0;
-    Outcome o = import_in_child(t.db, t.sub, &kb);
-    assert_int_equal(o.rc, PS_OK);
-    assert_int_equal(o.bad, 10);
-    assert_string_equal(o.msg, "icu/chartevents.csv.gz:41: record longer than 4194304 bytes");
-    assert_int_equal(o.events, want);
-    assert_true(kb < LIMIT_KB);
+    expect_one_more_bad_row(&t, "icu/chartevents.csv.gz:41: record longer than 4194304 bytes",
+                            want);
     tmp_clean(&t);
 }
 
@@ -233,10 +224,8 @@ static void huge_header_stops_and_keeps_what_was_stored(void **state)
     (void)state;
     int64_t want = clean_events();
     Tmp t;
-    tmp_make_named(&t, "tree");
-    fixture_tree(&t);
     char p[400], lab[400];
-    snprintf(p, sizeof p, "%s/icu/chartevents.csv", t.sub);
+    fixture_tree(&t, p, sizeof p);
     append(p, GOOD_ROW);
     snprintf(lab, sizeof lab, "%s/hosp/labevents.csv", t.sub);
     sh("cp '%s' '%s/labevents.keep' && : > '%s'", lab, t.dir, lab);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "store/jpeg.h"
+#include "tests/jpeg_fixture.h"
 
 static unsigned char *gradient(int w, int h)
 {
@@ -32,36 +33,14 @@ static unsigned char *gradient(int w, int h)
     return p;
 }
 
-/* A gray JPEG; scans > 0 writes a progressive file with that script (NULL: libjpeg's). */
+/* A gray JPEG of pix at quality 90; progressive and scans as in JpegFixtureOptions. */
 static void encode(const unsigned char *pix, int w, int h, int progressive,
                    const jpeg_scan_info *scans, int nscans, unsigned char **out,
                    unsigned long *n)
 {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr em;
-    c.err = jpeg_std_error(&em);
-    jpeg_create_compress(&c);
-    *out = NULL;
-    *n = 0;
-    jpeg_mem_dest(&c, out, n);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 1;
-    c.in_color_space = JCS_GRAYSCALE;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 90, TRUE);
-    if (progressive) jpeg_simple_progression(&c);
-    if (scans) {
-        c.scan_info = scans;
-        c.num_scans = nscans;
-    }
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(pix + (size_t)c.next_scanline * (size_t)w);
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
+    JpegFixtureOptions o = {.quality = 90, .progressive = progressive, .scans = scans,
+                            .nscans = nscans};
+    assert_int_equal(jpeg_fixture_encode(w, h, &o, jpeg_fixture_row_of, (void *)pix, out, n), 0);
 }
 
 /* Rewrites the frame size in the SOF0 (baseline) or SOF2 (progressive) marker. */
@@ -87,26 +66,19 @@ typedef struct {
     int w, h;
 } Cost;
 
-static long vm_hwm_kb(void)
+/* The "<field>: N kB" line of /proc/self/status (VmRSS, VmHWM), or -1. */
+static long status_kb(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return -1;
     char line[256];
     long kb = -1;
+    size_t n = strlen(field);
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
-    fclose(f);
-    return kb;
-}
-
-static long vm_rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            kb = strtol(line + n + 1, NULL, 10);
+            break;
+        }
     fclose(f);
     return kb;
 }
@@ -117,14 +89,14 @@ static Cost decode_cost(const unsigned char *jpg, size_t n, int min_w, int min_h
     FILE *cr = fopen("/proc/self/clear_refs", "w");
     int reset = cr && fputs("5", cr) >= 0;
     if (cr && fclose(cr) != 0) reset = 0;
-    long before = vm_rss_kb();
+    long before = status_kb("VmRSS");
     struct timespec a, b;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
     unsigned char *out = NULL;
     PsErr err = {{0}};
     c.rc = jpeg_decode_gray(&out, &c.w, &c.h, jpg, n, min_w, min_h, "hostile.jpg", &err);
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
-    long after = vm_hwm_kb();
+    long after = status_kb("VmHWM");
     c.cpu_s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
     c.peak_kb = reset && before >= 0 && after >= 0 ? after - before : -1;
     snprintf(c.msg, sizeof c.msg, "%s", err.msg);
@@ -290,35 +262,18 @@ static ChildCost child_cost(const unsigned char *jpg, size_t n, int min_w, int m
 #define SANITY_CPU_S 20.0
 #define SCALED_PEAK_LIMIT_KB (32L * 1024)
 
-/* Encodes a smooth w x h gray baseline JPEG a row at a time (never w x h bytes in memory):
- * flat 64-pixel tiles, so the file is tiny for its size. */
+/* Flat 64-pixel tiles: a smooth image whose file is tiny for its size. */
+static void smooth_row(void *ctx, int y, unsigned char *row, int w)
+{
+    (void)ctx;
+    for (int x = 0; x < w; x++) row[x] = (unsigned char)(((x >> 6) * 5 + (y >> 6) * 3) & 255);
+}
+
+/* Encodes a smooth w x h gray baseline JPEG a row at a time (never w x h bytes in memory). */
 static void encode_smooth(int w, int h, unsigned char **out, unsigned long *n)
 {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr em;
-    c.err = jpeg_std_error(&em);
-    jpeg_create_compress(&c);
-    *out = NULL;
-    *n = 0;
-    jpeg_mem_dest(&c, out, n);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 1;
-    c.in_color_space = JCS_GRAYSCALE;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 75, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    unsigned char *row = malloc((size_t)w);
-    assert_non_null(row);
-    while (c.next_scanline < c.image_height) {
-        int y = (int)c.next_scanline;
-        for (int x = 0; x < w; x++) row[x] = (unsigned char)(((x >> 6) * 5 + (y >> 6) * 3) & 255);
-        JSAMPROW r = row;
-        jpeg_write_scanlines(&c, &r, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    free(row);
+    JpegFixtureOptions o = {.quality = 75};
+    assert_int_equal(jpeg_fixture_encode(w, h, &o, smooth_row, NULL, out, n), 0);
 }
 
 /* 16384 x 16384 declared (268 million pixels, over JPEG_MAX_PIXELS) in a 64 x 64 file: refused

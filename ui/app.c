@@ -48,6 +48,23 @@ ScreenId app_current(const App *app) { return app->stack[app->depth - 1]; }
 
 void app_redraw(App *app) { app->dirty = 1; }
 
+void app_put(const App *app, int y, int x, int w, ThemeRole role, attr_t extra, const char *text)
+{
+    if (w <= 0) return;
+    wattrset(stdscr, theme_attr(&app->theme, role) | extra);
+    table_put_text(stdscr, y, x, w, text, TABLE_LEFT, app->utf8);
+    wattrset(stdscr, A_NORMAL);
+}
+
+int app_take(const App *app, Worker *w, void *res, WorkerDone *d)
+{
+    if (!w || !worker_take(w, res, d)) return 0;
+    char raw[sizeof d->err];
+    memcpy(raw, d->err, sizeof raw);
+    sanitize_for_locale(d->err, sizeof d->err, raw, app->utf8);
+    return 1;
+}
+
 void app_status(App *app, const char *fmt, ...)
 {
     char raw[sizeof app->status];

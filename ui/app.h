@@ -18,6 +18,7 @@
 #include "ui/image.h"
 #include "ui/term.h"
 #include "ui/theme.h"
+#include "ui/worker.h"
 
 typedef enum {
     SCREEN_COHORT = 0,
@@ -106,6 +107,15 @@ void app_open_stay(App *app, int64_t stay_id);
 void app_status(App *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Marks the frame for redraw. */
 void app_redraw(App *app);
+
+/* Draws text in exactly w cells at (y, x) of stdscr in the theme's role plus extra attributes
+ * (A_BOLD, or 0): clipped with an ellipsis mark or padded (table_put_text), what the terminal
+ * cannot show drawn as '?'. Nothing when w <= 0. The one text primitive the screens share. */
+void app_put(const App *app, int y, int x, int w, ThemeRole role, attr_t extra, const char *text);
+
+/* worker_take for a screen: 0 when w is NULL (its loader never started) or no result is ready;
+ * else 1 with the result in res and d->err sanitised for the terminal, ready to show. */
+int app_take(const App *app, Worker *w, void *res, WorkerDone *d);
 
 /* Terminal-safe glyphs for the locale: a UTF-8 glyph, or the ASCII stand-in. */
 static inline const char *app_glyph(const App *app, const char *utf8, const char *ascii)

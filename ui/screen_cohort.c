@@ -421,13 +421,11 @@ static int cohort_tick(void *state, App *app)
     Cohort *c = state;
     CohortLoad r;
     WorkerDone d;
-    if (!c->worker || !worker_take(c->worker, &r, &d)) return 0;
+    if (!app_take(app, c->worker, &r, &d)) return 0;
     if (d.rc != PS_OK) {
-        char safe[PS_ERRMSG_MAX];
-        sanitize_for_locale(safe, sizeof safe, d.err, app->utf8);
         /* A failed reload keeps the rows on screen and says why. */
-        if (c->loaded) app_status(app, "Reload failed: %s", safe);
-        else snprintf(c->error, sizeof c->error, "%s", safe);
+        if (c->loaded) app_status(app, "Reload failed: %s", d.err);
+        else snprintf(c->error, sizeof c->error, "%s", d.err);
         free(r.rows);
         free(r.funnel);
         return 1;

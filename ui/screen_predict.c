@@ -206,14 +206,6 @@ static int pred_busy(void *state)
 
 /* ---- drawing --------------------------------------------------------------------------------- */
 
-static void put(App *app, int y, int x, int w, ThemeRole role, const char *text)
-{
-    if (w <= 0) return;
-    wattrset(stdscr, theme_attr(&app->theme, role));
-    table_put_text(stdscr, y, x, w, text, TABLE_LEFT, app->utf8);
-    wattrset(stdscr, A_NORMAL);
-}
-
 static const char *const sort_names[PREDICT_SORT_N] = {"used", "EHR", "Unified", "|difference|",
                                                         "catalog"};
 static const char *const group_brief[3] = {"acu", "mix", "chr"};
@@ -223,17 +215,17 @@ static void pred_draw(void *state, App *app, UiRect r)
     Pred *p = state;
     char line[512], sid[32];
     if (!p->listed) {
-        put(app, r.y + 1, r.x + 2, r.w - 2, THEME_DIM, "Reading runs from the store...");
+        app_put(app, r.y + 1, r.x + 2, r.w - 2, THEME_DIM, 0, "Reading runs from the store...");
         return;
     }
     if (!p->n_runs) {
-        put(app, r.y + 1, r.x + 2, r.w - 2, THEME_NORMAL,
-            p->err[0] ? p->err : "No finished training run in this store.");
-        put(app, r.y + 2, r.x + 2, r.w - 2, THEME_DIM, "Train one on the Training screen (4, then n).");
+        app_put(app, r.y + 1, r.x + 2, r.w - 2, THEME_NORMAL, 0,
+                p->err[0] ? p->err : "No finished training run in this store.");
+        app_put(app, r.y + 2, r.x + 2, r.w - 2, THEME_DIM, 0, "Train one on the Training screen (4, then n).");
         return;
     }
     if (!p->stay) {
-        put(app, r.y + 1, r.x + 2, r.w - 2, THEME_NORMAL, "No stay selected: pick one on the Cohort screen (1, Enter).");
+        app_put(app, r.y + 1, r.x + 2, r.w - 2, THEME_NORMAL, 0, "No stay selected: pick one on the Cohort screen (1, Enter).");
         return;
     }
     screen_stay_id_text(sid, sizeof sid, p->stay, app->opt.mask_ids, app->utf8);
@@ -246,10 +238,10 @@ static void pred_draw(void *state, App *app, UiRect r)
     if (p->have && p->r.run_id == rk->run_id)
         snprintf(line + strlen(line), sizeof line - strlen(line), ", checkpoint of epoch %d, %d time bins",
                  p->r.checkpoint_epoch, p->r.time_bins);
-    put(app, r.y, r.x, r.w, THEME_ACCENT, line);
+    app_put(app, r.y, r.x, r.w, THEME_ACCENT, 0, line);
     if (!p->have) {
-        put(app, r.y + 2, r.x + 2, r.w - 2, p->err[0] && !p->waiting ? THEME_BAD : THEME_DIM,
-            p->waiting ? "Predicting..." : p->err);
+        app_put(app, r.y + 2, r.x + 2, r.w - 2, p->err[0] && !p->waiting ? THEME_BAD : THEME_DIM, 0,
+                p->waiting ? "Predicting..." : p->err);
         return;
     }
     const PredictResult *res = &p->r;
@@ -265,7 +257,7 @@ static void pred_draw(void *state, App *app, UiRect r)
     else
         snprintf(line, sizeof line, "X-ray present %s the inference rule uses Unified  (radiograph %s)",
                  arrow, app->opt.mask_ids ? "masked" : dic);
-    put(app, r.y + 1, r.x, r.w, p->withhold ? THEME_WARN : THEME_NORMAL, line);
+    app_put(app, r.y + 1, r.x, r.w, p->withhold ? THEME_WARN : THEME_NORMAL, 0, line);
 
     /* columns: mark, name, group, EHR bar + value, Unified bar + value, difference, truth */
     int fixed = 2 + 1 + 3 + 1 + 5 + 1 + 5 + 1 + 6 + 1 + 5;
@@ -279,14 +271,14 @@ static void pred_draw(void *state, App *app, UiRect r)
     int x_grp = r.x + 2 + nw + 1, x_e = x_grp + 4, x_u = x_e + bw + 6, x_d = x_u + bw + 6,
         x_t = x_d + 7;
     int hy = r.y + 2;
-    put(app, hy, r.x + 2, nw, THEME_HEADER, "Phenotype");
-    put(app, hy, x_grp, 3, THEME_HEADER, "Grp");
+    app_put(app, hy, r.x + 2, nw, THEME_HEADER, 0, "Phenotype");
+    app_put(app, hy, x_grp, 3, THEME_HEADER, 0, "Grp");
     snprintf(line, sizeof line, "%sEHR-only", !use_uni ? (app->utf8 ? "\xe2\x96\xb6" : ">") : "");
-    put(app, hy, x_e, bw + 5, !use_uni ? THEME_HEADER_SORT : THEME_HEADER, line);
+    app_put(app, hy, x_e, bw + 5, !use_uni ? THEME_HEADER_SORT : THEME_HEADER, 0, line);
     snprintf(line, sizeof line, "%sUnified (X-ray)", use_uni ? (app->utf8 ? "\xe2\x96\xb6" : ">") : "");
-    put(app, hy, x_u, bw + 5, use_uni ? THEME_HEADER_SORT : THEME_HEADER, line);
-    put(app, hy, x_d, 6, THEME_HEADER, " U-E");
-    put(app, hy, x_t, 5, THEME_HEADER, "Truth");
+    app_put(app, hy, x_u, bw + 5, use_uni ? THEME_HEADER_SORT : THEME_HEADER, 0, line);
+    app_put(app, hy, x_d, 6, THEME_HEADER, 0, " U-E");
+    app_put(app, hy, x_t, 5, THEME_HEADER, 0, "Truth");
     int order[CATALOG_N_PHENOTYPES];
     screen_predict_order(order, res->p_ehr, use_uni ? res->p_pair : NULL,
                          p->sort == PREDICT_SORT_UNIFIED && !use_uni ? PREDICT_SORT_EHR : p->sort);
@@ -299,35 +291,36 @@ static void pred_draw(void *state, App *app, UiRect r)
         const CatalogPhenotype *ph = &catalog_phenotypes[k];
         double pe = res->p_ehr[k], pu = paired ? res->p_pair[k] : NAN;
         double used = use_uni ? pu : pe;
-        put(app, y, r.x, 2, used >= 0.5 ? THEME_ACCENT : THEME_DIM,
-            used >= 0.5 ? (app->utf8 ? "\xe2\x97\x8f" : "*") : " ");
-        put(app, y, r.x + 2, nw, THEME_NORMAL, (int)strlen(ph->name) > nw ? ph->brief : ph->name);
-        put(app, y, x_grp, 3, THEME_DIM, group_brief[ph->group]);
+        app_put(app, y, r.x, 2, used >= 0.5 ? THEME_ACCENT : THEME_DIM, 0,
+                used >= 0.5 ? (app->utf8 ? "\xe2\x97\x8f" : "*") : " ");
+        app_put(app, y, r.x + 2, nw, THEME_NORMAL, 0,
+                (int)strlen(ph->name) > nw ? ph->brief : ph->name);
+        app_put(app, y, x_grp, 3, THEME_DIM, 0, group_brief[ph->group]);
         char v[16];
         bars_draw(stdscr, y, x_e, bw, pe, theme_attr(&app->theme, !use_uni ? THEME_ACCENT : THEME_DIM), app->utf8);
         snprintf(v, sizeof v, "%.2f", pe);
-        put(app, y, x_e + bw + 1, 4, !use_uni ? THEME_NORMAL : THEME_DIM, v);
+        app_put(app, y, x_e + bw + 1, 4, !use_uni ? THEME_NORMAL : THEME_DIM, 0, v);
         if (paired) {
             bars_draw(stdscr, y, x_u, bw, pu, theme_attr(&app->theme, use_uni ? THEME_ACCENT : THEME_DIM), app->utf8);
             snprintf(v, sizeof v, "%.2f", pu);
-            put(app, y, x_u + bw + 1, 4, use_uni ? THEME_NORMAL : THEME_DIM, v);
+            app_put(app, y, x_u + bw + 1, 4, use_uni ? THEME_NORMAL : THEME_DIM, 0, v);
             double d = pu - pe;
             snprintf(v, sizeof v, "%+.2f", d);
-            put(app, y, x_d, 6, fabs(d) < 0.05 ? THEME_DIM : THEME_NORMAL, v);
+            app_put(app, y, x_d, 6, fabs(d) < 0.05 ? THEME_DIM : THEME_NORMAL, 0, v);
         } else {
-            put(app, y, x_u, bw + 5, THEME_DIM, "-");
-            put(app, y, x_d, 6, THEME_DIM, "   -");
+            app_put(app, y, x_u, bw + 5, THEME_DIM, 0, "-");
+            app_put(app, y, x_d, 6, THEME_DIM, 0, "   -");
         }
         const char *tt = !res->have_truth ? "?" : res->truth[k] ? "yes" : ".";
         ThemeRole tr = !res->have_truth ? THEME_DIM
                        : res->truth[k]  ? ((used >= 0.5) ? THEME_GOOD : THEME_WARN)
                                         : THEME_DIM;
-        put(app, y, x_t + 1, 4, tr, tt);
+        app_put(app, y, x_t + 1, 4, tr, 0, tt);
     }
     if (CATALOG_N_PHENOTYPES > rows) {
         snprintf(line, sizeof line, "%d-%d of 25", p->top + 1,
                  p->top + rows < CATALOG_N_PHENOTYPES ? p->top + rows : CATALOG_N_PHENOTYPES);
-        put(app, r.y + r.h - 1, r.x + r.w - 12, 12, THEME_DIM, line);
+        app_put(app, r.y + r.h - 1, r.x + r.w - 12, 12, THEME_DIM, 0, line);
     }
 }
 

@@ -180,7 +180,7 @@ static int rad_tick(void *state, App *app)
     if (!v->worker) return 0;
     RadResult r;
     WorkerDone d;
-    if (worker_take(v->worker, &r, &d)) {
+    if (app_take(app, v->worker, &r, &d)) {
         changed = 1;
         /* a delivered result answers the newest job, v->job */
         if (!v->job.dicom[0]) {
@@ -190,7 +190,7 @@ static int rad_tick(void *state, App *app)
                 v->n = r.n;
                 r.list = NULL;
                 v->list_stay = v->job.stay_id;
-                if (d.rc != PS_OK) sanitize_for_locale(v->error, sizeof v->error, d.err, app->utf8);
+                if (d.rc != PS_OK) snprintf(v->error, sizeof v->error, "%s", d.err);
                 else {
                     v->error[0] = 0;
                     v->stay = r.stay;
@@ -206,8 +206,7 @@ static int rad_tick(void *state, App *app)
             v->h = r.h;
             v->img_ms = d.ms;
             snprintf(v->img_dicom, sizeof v->img_dicom, "%s", v->job.dicom);
-            if (d.rc != PS_OK) sanitize_for_locale(v->img_error, sizeof v->img_error, d.err, app->utf8);
-            else v->img_error[0] = 0;
+            snprintf(v->img_error, sizeof v->img_error, "%s", d.rc != PS_OK ? d.err : "");
         }
     }
     /* one job at a time, as the list decides which image comes next */
@@ -234,14 +233,6 @@ static int rad_busy(void *state)
 }
 
 /* ---- drawing ------------------------------------------------------------------------------- */
-
-static void put(App *app, int y, int x, int w, ThemeRole role, attr_t extra, const char *text)
-{
-    if (w <= 0) return;
-    wattrset(stdscr, theme_attr(&app->theme, role) | extra);
-    table_put_text(stdscr, y, x, w, text, TABLE_LEFT, app->utf8);
-    wattrset(stdscr, A_NORMAL);
-}
 
 /* "+42h", "-3.5d" relative to intime. */
 static void rel_time(char *buf, size_t n, double hours)
@@ -278,10 +269,10 @@ static void draw_timeline(Rad *v, App *app, int y, int x, int w)
     int inner = w - 2;
     int cin = 1 + screen_radiograph_column(v->stay.intime, tmin - pad, tmax + pad, v->stay.intime, v->stay.outtime, inner);
     int cout = 1 + screen_radiograph_column(v->stay.outtime, tmin - pad, tmax + pad, v->stay.intime, v->stay.outtime, inner);
-    for (int c = 0; c < w; c++) put(app, y, x + c, 1, THEME_DIM, 0, app->utf8 ? "\u2500" : "-");
-    for (int c = cin; c <= cout; c++) put(app, y, x + c, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2550" : "=");
-    put(app, y, x + cin, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2560" : "[");
-    put(app, y, x + cout, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2563" : "]");
+    for (int c = 0; c < w; c++) app_put(app, y, x + c, 1, THEME_DIM, 0, app->utf8 ? "\u2500" : "-");
+    for (int c = cin; c <= cout; c++) app_put(app, y, x + c, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2550" : "=");
+    app_put(app, y, x + cin, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2560" : "[");
+    app_put(app, y, x + cout, 1, THEME_ACCENT, A_BOLD, app->utf8 ? "\u2563" : "]");
     /* markers; a taken column pushes the next marker right */
     char *taken = calloc((size_t)w + 1, 1);
     if (!taken) return;
@@ -292,25 +283,25 @@ static void draw_timeline(Rad *v, App *app, int y, int x, int w)
         char m[2] = {view_letter(v->list[i].view), 0};
         ThemeRole role = v->list[i].reason == STAYVIEW_PAIRED ? THEME_GOOD : THEME_NORMAL;
         attr_t extra = i == v->cur ? A_REVERSE | A_BOLD : v->list[i].reason == STAYVIEW_PAIRED ? A_BOLD : 0;
-        put(app, y, x + c, 1, role, extra, m);
+        app_put(app, y, x + c, 1, role, extra, m);
     }
     free(taken);
     /* labels under the bar: where the stay begins and ends, and the span's ends */
     char a[32], b[32];
     const char *in_l = "ICU in", *out_l = "out";
-    put(app, y + 1, x + cin, (int)strlen(in_l), THEME_ACCENT, 0, in_l);
+    app_put(app, y + 1, x + cin, (int)strlen(in_l), THEME_ACCENT, 0, in_l);
     int ox = x + cout - (int)strlen(out_l) + 1;
-    if (ox > x + cin + (int)strlen(in_l)) put(app, y + 1, ox, (int)strlen(out_l), THEME_ACCENT, 0, out_l);
+    if (ox > x + cin + (int)strlen(in_l)) app_put(app, y + 1, ox, (int)strlen(out_l), THEME_ACCENT, 0, out_l);
     rel_time(a, sizeof a, (double)(tmin - v->stay.intime) / 3600.0);
     rel_time(b, sizeof b, (double)(tmax - v->stay.intime) / 3600.0);
-    if (tmin < v->stay.intime && cin > (int)strlen(a) + 1) put(app, y + 1, x, (int)strlen(a), THEME_DIM, 0, a);
-    if (tmax > v->stay.outtime && w - cout > (int)strlen(b) + 1) put(app, y + 1, x + w - (int)strlen(b), (int)strlen(b), THEME_DIM, 0, b);
+    if (tmin < v->stay.intime && cin > (int)strlen(a) + 1) app_put(app, y + 1, x, (int)strlen(a), THEME_DIM, 0, a);
+    if (tmax > v->stay.outtime && w - cout > (int)strlen(b) + 1) app_put(app, y + 1, x + w - (int)strlen(b), (int)strlen(b), THEME_DIM, 0, b);
 }
 
 static void draw_findings(Rad *v, App *app, int y, int x, int w, int h)
 {
     const StayviewRadiograph *c = &v->list[v->cur];
-    put(app, y, x, w, THEME_HEADER, 0, "CheXpert findings");
+    app_put(app, y, x, w, THEME_HEADER, 0, "CheXpert findings");
     int rows = h - 1;
     if (rows < 1) return;
     int two = rows < CATALOG_N_CHEXPERT + 1;
@@ -325,14 +316,14 @@ static void draw_findings(Rad *v, App *app, int y, int x, int w, int h)
         ThemeRole role = v8 == CHEX_POSITIVE ? THEME_BAD : v8 == CHEX_NEGATIVE ? THEME_GOOD
                          : v8 == CHEX_UNCERTAIN ? THEME_WARN : THEME_DIM;
         int yy = y + 1 + row, xx = x + col * cw;
-        put(app, yy, xx + 1, 1, role, A_BOLD, sym);
-        put(app, yy, xx + 3, cw - 4, v8 == CHEX_MISSING ? THEME_DIM : THEME_NORMAL, v8 == CHEX_POSITIVE ? A_BOLD : 0,
-            catalog_chexpert[k]);
+        app_put(app, yy, xx + 1, 1, role, A_BOLD, sym);
+        app_put(app, yy, xx + 3, cw - 4, v8 == CHEX_MISSING ? THEME_DIM : THEME_NORMAL, v8 == CHEX_POSITIVE ? A_BOLD : 0,
+                catalog_chexpert[k]);
     }
     if (rows > (two ? per : CATALOG_N_CHEXPERT) + 1)
-        put(app, y + 1 + (two ? per : CATALOG_N_CHEXPERT) + 1, x + 1, w - 1, THEME_DIM, 0,
-            app->utf8 ? "+ positive  \u2212 negative  ? uncertain  blank: not mentioned"
-                      : "+ positive  - negative  ? uncertain  blank: not mentioned");
+        app_put(app, y + 1 + (two ? per : CATALOG_N_CHEXPERT) + 1, x + 1, w - 1, THEME_DIM, 0,
+                app->utf8 ? "+ positive  \u2212 negative  ? uncertain  blank: not mentioned"
+                          : "+ positive  - negative  ? uncertain  blank: not mentioned");
 }
 
 static void rad_draw(void *state, App *app, UiRect r)
@@ -340,18 +331,18 @@ static void rad_draw(void *state, App *app, UiRect r)
     Rad *v = state;
     if (r.h < 6) return;
     if (!app->selected_stay) {
-        put(app, r.y + 1, r.x + 1, r.w - 2, THEME_DIM, 0,
-            "No stay selected. Press 1 for the cohort, then Enter on a stay.");
+        app_put(app, r.y + 1, r.x + 1, r.w - 2, THEME_DIM, 0,
+                "No stay selected. Press 1 for the cohort, then Enter on a stay.");
         return;
     }
     if (v->error[0] && v->list_stay == app->selected_stay) {
         char line[PS_ERRMSG_MAX + 40];
         snprintf(line, sizeof line, "Cannot read the radiographs: %s", v->error);
-        put(app, r.y + 1, r.x + 1, r.w - 2, THEME_BAD, 0, line);
+        app_put(app, r.y + 1, r.x + 1, r.w - 2, THEME_BAD, 0, line);
         return;
     }
     if (v->list_stay != app->selected_stay) {
-        put(app, r.y + 1, r.x + 1, r.w - 2, THEME_DIM, 0, "Loading the radiographs...");
+        app_put(app, r.y + 1, r.x + 1, r.w - 2, THEME_DIM, 0, "Loading the radiographs...");
         return;
     }
     char id[32], subj[32], line[PS_ERRMSG_MAX + 64], dic[128];
@@ -366,9 +357,9 @@ static void rad_draw(void *state, App *app, UiRect r)
     snprintf(line, sizeof line, "Stay %s%ssubject %s%s%zu radiograph%s of this subject%s%s%s", id, dot, subj, dot, v->n,
              v->n == 1 ? "" : "s", dot,
              paired != (size_t)-1 ? "paired with the AP at " : "unpaired: no AP radiograph within the stay", pt);
-    put(app, r.y, r.x, r.w, THEME_ACCENT, A_BOLD, line);
+    app_put(app, r.y, r.x, r.w, THEME_ACCENT, A_BOLD, line);
     if (v->n == 0) {
-        put(app, r.y + 2, r.x + 1, r.w - 2, THEME_DIM, 0, "This subject has no radiographs in the store.");
+        app_put(app, r.y + 2, r.x + 1, r.w - 2, THEME_DIM, 0, "This subject has no radiographs in the store.");
         return;
     }
     draw_timeline(v, app, r.y + 1, r.x + 1, r.w - 2);
@@ -386,7 +377,7 @@ static void rad_draw(void *state, App *app, UiRect r)
     if (list_rows < 1) list_rows = 1;
     if (list_rows > want) list_rows = want;
     snprintf(line, sizeof line, "Radiographs (%zu)", v->n);
-    put(app, top - 1, r.x, lw, THEME_HEADER, 0, line);
+    app_put(app, top - 1, r.x, lw, THEME_HEADER, 0, line);
     if (v->cur < v->top) v->top = v->cur;
     if (v->cur >= v->top + (size_t)list_rows) v->top = v->cur - (size_t)list_rows + 1;
     for (int i = 0; i < list_rows && v->top + (size_t)i < v->n; i++) {
@@ -399,7 +390,7 @@ static void rad_draw(void *state, App *app, UiRect r)
         snprintf(line, sizeof line, "%s%c %6s %-7s %s", k == v->cur ? (app->utf8 ? "\u25b6" : ">") : " ",
                  view_letter(c->view), t, view[0] ? view : "?", reason);
         ThemeRole role = c->reason == STAYVIEW_PAIRED ? THEME_GOOD : c->reason == STAYVIEW_EARLIER_AP || c->reason == STAYVIEW_NOT_AP ? THEME_NORMAL : THEME_DIM;
-        put(app, top + i, r.x, lw, k == v->cur ? THEME_SELECTED : role, 0, line);
+        app_put(app, top + i, r.x, lw, k == v->cur ? THEME_SELECTED : role, 0, line);
     }
     /* the selected radiograph in detail */
     const StayviewRadiograph *c = &v->list[v->cur];
@@ -412,12 +403,12 @@ static void rad_draw(void *state, App *app, UiRect r)
     rel_time(t, sizeof t, c->hours);
     const char *split = c->split == SPLIT_TRAIN ? "train" : c->split == SPLIT_VAL ? "val" : c->split == SPLIT_TEST ? "test" : "no split";
     snprintf(line, sizeof line, "%zu/%zu  dicom %s", v->cur + 1, v->n, dic);
-    put(app, dy, r.x + 1, lw - 1, THEME_NORMAL, A_BOLD, line);
+    app_put(app, dy, r.x + 1, lw - 1, THEME_NORMAL, A_BOLD, line);
     snprintf(line, sizeof line, "%s %s ICU admission (%.1f h)%s%s%s%s", t, c->hours < 0 ? "before" : "after",
              (double)c->hours, dot, view[0] ? view : "no view", dot, split);
-    put(app, dy + 1, r.x + 1, lw - 1, THEME_DIM, 0, line);
+    app_put(app, dy + 1, r.x + 1, lw - 1, THEME_DIM, 0, line);
     stayview_reason_text(reason, sizeof reason, c->reason, view);
-    put(app, dy + 2, r.x + 1, lw - 1, c->reason == STAYVIEW_PAIRED ? THEME_GOOD : THEME_WARN, A_BOLD, reason);
+    app_put(app, dy + 2, r.x + 1, lw - 1, c->reason == STAYVIEW_PAIRED ? THEME_GOOD : THEME_WARN, A_BOLD, reason);
     int fy = dy + detail + 1;
     draw_findings(v, app, fy - 1, r.x, lw, r.y + r.h - fy + 1);
 
@@ -425,12 +416,13 @@ static void rad_draw(void *state, App *app, UiRect r)
     int ix = r.x + lw + 1, iy = top - 1, iw = r.w - lw - 1, ih = r.y + r.h - iy;
     if (iw < 4 || ih < 2) return;
     if (!c->has_image) {
-        put(app, iy + ih / 2, ix + 2, iw - 2, THEME_DIM, 0, "No image stored for this radiograph.");
+        app_put(app, iy + ih / 2, ix + 2, iw - 2, THEME_DIM, 0,
+                "No image stored for this radiograph.");
     } else if (strcmp(v->img_dicom, c->dicom_id) != 0) {
-        put(app, iy + ih / 2, ix + 2, iw - 2, THEME_DIM, 0, "Loading the image...");
+        app_put(app, iy + ih / 2, ix + 2, iw - 2, THEME_DIM, 0, "Loading the image...");
     } else if (v->img_error[0] || !v->pix) {
         snprintf(line, sizeof line, "Cannot show the image: %s", v->img_error);
-        put(app, iy + ih / 2, ix + 2, iw - 2, THEME_BAD, 0, line);
+        app_put(app, iy + ih / 2, ix + 2, iw - 2, THEME_BAD, 0, line);
     } else {
         image_view_place(&app->images, stdscr, iy, ix, ih, iw, v->pix, v->w, v->h, dicom_hash(c->dicom_id));
     }

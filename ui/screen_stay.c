@@ -117,13 +117,13 @@ static int stay_tick(void *state, App *app)
     int changed = 0;
     StayLoad r;
     WorkerDone d;
-    if (v->worker && worker_take(v->worker, &r, &d)) {
+    if (app_take(app, v->worker, &r, &d)) {
         /* a delivered result answers the newest request, v->want */
         if (v->want != app->selected_stay) {
             stayview_stay_free(&r.data); /* the user moved on meanwhile */
         } else if (d.rc != PS_OK) {
             stayview_stay_free(&r.data);
-            sanitize_for_locale(v->error, sizeof v->error, d.err, app->utf8);
+            snprintf(v->error, sizeof v->error, "%s", d.err);
             stayview_stay_free(&v->s);
             v->have = 0;
             changed = 1;
@@ -159,14 +159,6 @@ static int stay_busy(void *state)
 
 /* ---- drawing ------------------------------------------------------------------------------- */
 
-static void put(App *app, int y, int x, int w, ThemeRole role, attr_t extra, const char *text)
-{
-    if (w <= 0) return;
-    wattrset(stdscr, theme_attr(&app->theme, role) | extra);
-    table_put_text(stdscr, y, x, w, text, TABLE_LEFT, app->utf8);
-    wattrset(stdscr, A_NORMAL);
-}
-
 static void x_range(const Stay *v, double *x0, double *x1)
 {
     double los_h = (double)(v->s.stay.outtime - v->s.stay.intime) / 3600.0;
@@ -197,7 +189,7 @@ static void draw_header(Stay *v, App *app, UiRect r)
              subj, dot, v->s.gender, s->age, dot, unit, dot, s->los_days, dot, split,
              s->mortality_inhospital ? dot : "", s->mortality_inhospital ? "died in hospital" : "", dot,
              v->s.n_cxr_in_stay, v->s.has_pair ? (app->utf8 ? ", paired \u2713" : ", paired") : "");
-    put(app, r.y, r.x, r.w, THEME_ACCENT, A_BOLD, line);
+    app_put(app, r.y, r.x, r.w, THEME_ACCENT, A_BOLD, line);
 }
 
 static void draw_tabs(Stay *v, App *app, UiRect r)
@@ -213,7 +205,7 @@ static void draw_tabs(Stay *v, App *app, UiRect r)
     for (int i = 0; i < N_TABS; i++) {
         int w = (int)strlen(names[i]);
         if (x + w > r.x + r.w) break;
-        put(app, r.y, x, w, i == v->tab ? THEME_TAB_ACTIVE : THEME_TAB, 0, names[i]);
+        app_put(app, r.y, x, w, i == v->tab ? THEME_TAB_ACTIVE : THEME_TAB, 0, names[i]);
         x += w + 1;
     }
     char info[96];
@@ -222,7 +214,7 @@ static void draw_tabs(Stay *v, App *app, UiRect r)
     snprintf(info, sizeof info, "%zu events, %.0f%s%.0f h since admission", v->s.n_events, x0,
              app->utf8 ? "\u2013" : "..", x1);
     int iw = table_text_width(info);
-    if (x + iw + 2 <= r.x + r.w) put(app, r.y, r.x + r.w - iw, iw, THEME_DIM, 0, info);
+    if (x + iw + 2 <= r.x + r.w) app_put(app, r.y, r.x + r.w - iw, iw, THEME_DIM, 0, info);
 }
 
 /* One row of the channel list: name, unit, sparkline or strip, last value, normal range. */
@@ -338,7 +330,7 @@ static void draw_zoom(Stay *v, App *app, UiRect r)
     chart_draw(stdscr, r.y, r.x + 1, r.h - (catalog_channels[ch].categorical ? 2 : 0), r.w - 2, &cs, &app->theme, app->utf8);
     if (catalog_channels[ch].categorical && r.h > 6) {
         /* the scale's strip too: the scores as charted */
-        put(app, r.y + r.h - 1, r.x + 1, 8, THEME_DIM, 0, "scores");
+        app_put(app, r.y + r.h - 1, r.x + 1, 8, THEME_DIM, 0, "scores");
         chart_draw_strip(stdscr, r.y + r.h - 1, r.x + 9, r.w - 10, &cs, &app->theme, app->utf8);
     }
 }
@@ -347,11 +339,12 @@ static void draw_diagnoses(Stay *v, App *app, UiRect r, int focused)
 {
     char line[512], code[24], title[STAYVIEW_TITLE_MAX];
     snprintf(line, sizeof line, "Diagnoses of the admission (%zu)", v->s.n_dx);
-    put(app, r.y, r.x, r.w, focused ? THEME_TAB_ACTIVE : THEME_HEADER, 0, line);
+    app_put(app, r.y, r.x, r.w, focused ? THEME_TAB_ACTIVE : THEME_HEADER, 0, line);
     int rows = r.h - 1;
     if (rows < 1) return;
     if (v->s.n_dx == 0) {
-        put(app, r.y + 1, r.x + 1, r.w - 1, THEME_DIM, 0, "No diagnoses recorded for this admission.");
+        app_put(app, r.y + 1, r.x + 1, r.w - 1, THEME_DIM, 0,
+                "No diagnoses recorded for this admission.");
         return;
     }
     int max_top = (int)v->s.n_dx - rows;
@@ -364,17 +357,17 @@ static void draw_diagnoses(Stay *v, App *app, UiRect r, int focused)
         sanitize_for_locale(code, sizeof code, d->icd_code, app->utf8);
         sanitize_for_locale(title, sizeof title, d->title, app->utf8);
         snprintf(line, sizeof line, "%2d %s", d->seq_num, code);
-        put(app, r.y + 1 + i, r.x, codew, THEME_ACCENT, 0, line);
+        app_put(app, r.y + 1 + i, r.x, codew, THEME_ACCENT, 0, line);
         snprintf(line, sizeof line, "%d", d->icd_version);
-        put(app, r.y + 1 + i, r.x + codew, 3, THEME_DIM, 0, r.w > 40 ? (d->icd_version == 9 ? "9" : "10") : "");
+        app_put(app, r.y + 1 + i, r.x + codew, 3, THEME_DIM, 0, r.w > 40 ? (d->icd_version == 9 ? "9" : "10") : "");
         int tx = r.x + codew + (r.w > 40 ? 3 : 0);
-        if (title[0]) put(app, r.y + 1 + i, tx, r.x + r.w - tx, THEME_NORMAL, 0, title);
-        else put(app, r.y + 1 + i, tx, r.x + r.w - tx, THEME_DIM, 0, "(no title in the store)");
+        if (title[0]) app_put(app, r.y + 1 + i, tx, r.x + r.w - tx, THEME_NORMAL, 0, title);
+        else app_put(app, r.y + 1 + i, tx, r.x + r.w - tx, THEME_DIM, 0, "(no title in the store)");
     }
     if ((int)v->s.n_dx > rows) {
         snprintf(line, sizeof line, "%d-%d of %zu", v->dx_top + 1, v->dx_top + rows < (int)v->s.n_dx ? v->dx_top + rows : (int)v->s.n_dx, v->s.n_dx);
         int lw = (int)strlen(line);
-        put(app, r.y, r.x + r.w - lw - 1, lw, THEME_DIM, 0, line);
+        app_put(app, r.y, r.x + r.w - lw - 1, lw, THEME_DIM, 0, line);
     }
 }
 
@@ -392,7 +385,7 @@ static int draw_group(Stay *v, App *app, int y, int x, int w, int maxrows, Pheno
     if (skip <= 0 && used < maxrows) {
         const char *gn = g == PHENO_ACUTE ? "Acute" : g == PHENO_MIXED ? "Mixed" : "Chronic";
         snprintf(line, sizeof line, "%s  %d of %d positive", gn, pos, n);
-        put(app, y + used, x, w, THEME_ACCENT, A_BOLD, line);
+        app_put(app, y + used, x, w, THEME_ACCENT, A_BOLD, line);
         used++;
     }
     skip--;
@@ -402,7 +395,7 @@ static int draw_group(Stay *v, App *app, int y, int x, int w, int maxrows, Pheno
         int p = v->s.labels[i];
         const char *mark = p ? (app->utf8 ? "\u25cf" : "+") : (app->utf8 ? "\u00b7" : ".");
         snprintf(line, sizeof line, " %s %s", mark, w >= 44 ? catalog_phenotypes[i].name : catalog_phenotypes[i].brief);
-        put(app, y + used, x, w, p ? THEME_BAD : THEME_DIM, p ? A_BOLD : 0, line);
+        app_put(app, y + used, x, w, p ? THEME_BAD : THEME_DIM, p ? A_BOLD : 0, line);
         used++;
     }
     return used;
@@ -410,11 +403,11 @@ static int draw_group(Stay *v, App *app, int y, int x, int w, int maxrows, Pheno
 
 static void draw_phenotypes(Stay *v, App *app, UiRect r, int focused)
 {
-    put(app, r.y, r.x, r.w, focused ? THEME_TAB_ACTIVE : THEME_HEADER, 0,
-        "Phenotypes (ground truth, from diagnoses)");
+    app_put(app, r.y, r.x, r.w, focused ? THEME_TAB_ACTIVE : THEME_HEADER, 0,
+            "Phenotypes (ground truth, from diagnoses)");
     if (r.h < 2) return;
     if (!v->s.has_labels) {
-        put(app, r.y + 1, r.x + 1, r.w - 1, THEME_DIM, 0, "This stay has no phenotype labels.");
+        app_put(app, r.y + 1, r.x + 1, r.w - 1, THEME_DIM, 0, "This stay has no phenotype labels.");
         return;
     }
     int rows = r.h - 1;
@@ -477,7 +470,7 @@ static int draw_grid(Stay *v, App *app, UiRect r)
     x_range(v, &x0, &x1);
     char hdr[96];
     snprintf(hdr, sizeof hdr, "Scales, scores over %.0f%s%.0f h", x0, app->utf8 ? "\u2013" : "..", x1);
-    put(app, sy - 1, r.x + 1, r.w - 2, THEME_HEADER, 0, hdr);
+    app_put(app, sy - 1, r.x + 1, r.w - 2, THEME_HEADER, 0, hdr);
     for (int k = N_CONTINUOUS; k < CATALOG_N_CHANNELS && sy + (k - N_CONTINUOUS) < r.y + r.h; k++)
         draw_channel_row(v, app, sy + (k - N_CONTINUOUS), r.x, r.w, screen_stay_channel_order[k],
                          k == v->cur && v->tab == TAB_CHARTS);
@@ -489,18 +482,18 @@ static void stay_draw(void *state, App *app, UiRect r)
     Stay *v = state;
     if (r.h < 4) return;
     if (!app->selected_stay) {
-        put(app, r.y + 1, r.x + 1, r.w - 2, THEME_DIM, 0,
-            "No stay selected. Press 1 for the cohort, then Enter on a stay.");
+        app_put(app, r.y + 1, r.x + 1, r.w - 2, THEME_DIM, 0,
+                "No stay selected. Press 1 for the cohort, then Enter on a stay.");
         return;
     }
     if (v->error[0]) {
         char line[PS_ERRMSG_MAX + 32];
         snprintf(line, sizeof line, "Cannot read the stay: %s", v->error);
-        put(app, r.y + 1, r.x + 1, r.w - 2, THEME_BAD, 0, line);
+        app_put(app, r.y + 1, r.x + 1, r.w - 2, THEME_BAD, 0, line);
         return;
     }
     if (!v->have || v->s.stay.stay_id != app->selected_stay) {
-        put(app, r.y + 1, r.x + 1, r.w - 2, THEME_DIM, 0, "Loading the stay...");
+        app_put(app, r.y + 1, r.x + 1, r.w - 2, THEME_DIM, 0, "Loading the stay...");
         return;
     }
     draw_header(v, app, r);
@@ -512,7 +505,7 @@ static void stay_draw(void *state, App *app, UiRect r)
         UiRect left = {body.y, body.x, body.h, body.w - pw - 1};
         UiRect right = {body.y, body.x + body.w - pw, body.h, pw};
         for (int i = 0; i < body.h; i++)
-            put(app, body.y + i, body.x + body.w - pw - 1, 1, THEME_BORDER, 0, app->utf8 ? "\u2502" : "|");
+            app_put(app, body.y + i, body.x + body.w - pw - 1, 1, THEME_BORDER, 0, app->utf8 ? "\u2502" : "|");
         if (v->zoom) draw_zoom(v, app, left);
         else if (!draw_grid(v, app, left)) draw_list(v, app, left);
         int ph = 1 + 25 + 3 + 2;

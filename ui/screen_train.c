@@ -367,14 +367,6 @@ static int train_busy(void *state)
 
 /* ---- drawing helpers ------------------------------------------------------------------------ */
 
-static void put(App *app, int y, int x, int w, ThemeRole role, const char *text)
-{
-    if (w <= 0) return;
-    wattrset(stdscr, theme_attr(&app->theme, role));
-    table_put_text(stdscr, y, x, w, text, TABLE_LEFT, app->utf8);
-    wattrset(stdscr, A_NORMAL);
-}
-
 /* v with decimals (0..3), or "-" when it is not a number; g: shortest form. */
 static void fmt_dec(char *b, size_t n, double v, int decimals)
 {
@@ -477,7 +469,7 @@ static void draw_losses(App *app, const RunView *v, int y, int x, int h, int w)
     }
     for (int k = 0; k < 3; k++) nh += have[k];
     if (!nh) {
-        put(app, y, x, w, THEME_DIM, "No losses recorded yet.");
+        app_put(app, y, x, w, THEME_DIM, 0, "No losses recorded yet.");
         return;
     }
     size_t n = v->n_steps;
@@ -529,9 +521,9 @@ static ThemeRole auroc_role(double a)
 /* Validation per epoch: overall (the selection score) and per group, newest at the bottom. */
 static void draw_epochs(App *app, const RunView *v, int y, int x, int h, int w)
 {
-    put(app, y, x, w, THEME_HEADER, "Ep  macro  acute  mixed chronic");
+    app_put(app, y, x, w, THEME_HEADER, 0, "Ep  macro  acute  mixed chronic");
     if (v->n_epochs == 0) {
-        put(app, y + 1, x, w, THEME_DIM, "no validation yet");
+        app_put(app, y + 1, x, w, THEME_DIM, 0, "no validation yet");
         return;
     }
     int rows = h - 1, first = v->n_epochs > rows ? v->n_epochs - rows : 0;
@@ -540,12 +532,12 @@ static void draw_epochs(App *app, const RunView *v, int y, int x, int h, int w)
         int yy = y + 1 + (i - first);
         char b[16];
         snprintf(b, sizeof b, "%2d%s", e->epoch, e->best ? (app->utf8 ? "\xe2\x98\x85" : "*") : " ");
-        put(app, yy, x, 3, e->best ? THEME_ACCENT : THEME_NORMAL, b);
+        app_put(app, yy, x, 3, e->best ? THEME_ACCENT : THEME_NORMAL, 0, b);
         fmt_dec(b, sizeof b, e->auroc, 3);
-        put(app, yy, x + 4, 6, auroc_role(e->auroc), b);
+        app_put(app, yy, x + 4, 6, auroc_role(e->auroc), 0, b);
         for (int g = 0; g < 3; g++) {
             fmt_dec(b, sizeof b, e->group[g], 3);
-            put(app, yy, x + 11 + 7 * g, 6, auroc_role(e->group[g]), b);
+            app_put(app, yy, x + 11 + 7 * g, 6, auroc_role(e->group[g]), 0, b);
         }
     }
 }
@@ -557,26 +549,27 @@ static void draw_strip(App *app, const RunView *v, int y, int x, int h, int w)
     int cw = (w - 4) / CATALOG_N_PHENOTYPES;
     if (cw > 3) cw = 3;
     if (cw < 1) return;
-    put(app, y, x, w, THEME_HEADER, cw >= 3 ? "Per-phenotype val AUROC (x100), phenotypes 1-25"
-                                           : "Per-phenotype AUROC (tenths)");
+    app_put(app, y, x, w, THEME_HEADER, 0,
+            cw >= 3 ? "Per-phenotype val AUROC (x100), phenotypes 1-25"
+                    : "Per-phenotype AUROC (tenths)");
     char b[16]; /* room for any int: gcc -O1 cannot see k <= 25 */
     for (int k = 0; k < CATALOG_N_PHENOTYPES; k++) {
         if (cw >= 3) snprintf(b, sizeof b, "%2d", k + 1);
         else snprintf(b, sizeof b, "%d", (k + 1) % 10);
-        put(app, y + 1, x + 4 + k * cw, cw, k % 5 == 4 ? THEME_NORMAL : THEME_DIM, b);
+        app_put(app, y + 1, x + 4 + k * cw, cw, k % 5 == 4 ? THEME_NORMAL : THEME_DIM, 0, b);
     }
     int rows = h - 2, first = v->n_epochs > rows ? v->n_epochs - rows : 0;
     for (int i = first; i < v->n_epochs; i++) {
         const RunViewEpoch *e = &v->epochs[i];
         int yy = y + 2 + (i - first);
         snprintf(b, sizeof b, "%2d", e->epoch);
-        put(app, yy, x, 3, THEME_DIM, b);
+        app_put(app, yy, x, 3, THEME_DIM, 0, b);
         for (int k = 0; k < CATALOG_N_PHENOTYPES; k++) {
             double a = e->per[k];
             if (!isfinite(a)) snprintf(b, sizeof b, "%s", cw >= 3 ? " -" : "-");
             else if (cw >= 3) snprintf(b, sizeof b, "%2d", a >= 0.995 ? 99 : (int)lround(a * 100));
             else snprintf(b, sizeof b, "%d", a >= 0.95 ? 9 : (int)lround(a * 10));
-            put(app, yy, x + 4 + k * cw, cw, auroc_role(a), b);
+            app_put(app, yy, x + 4 + k * cw, cw, auroc_role(a), 0, b);
         }
     }
 }
@@ -620,11 +613,11 @@ static int draw_run_header(Train *t, App *app, const RunView *v, int64_t run, in
     }
     if (run) snprintf(line, sizeof line, "Run %lld  %s  %s%s%s", (long long)run, method, status, who, pid);
     else snprintf(line, sizeof line, "New run  %s  %s", method_choices[t->fields[F_METHOD].choice], status);
-    put(app, y, x, w, THEME_ACCENT, line);
+    app_put(app, y, x, w, THEME_ACCENT, 0, line);
     if (!run && t->job && t->snap.state == JOB_LOADING) {
         snprintf(line, sizeof line, "loading %s %lld/%lld", t->snap.load_phase,
                  (long long)t->snap.load_done, (long long)t->snap.load_total);
-        put(app, y + 1, x, w, THEME_DIM, line);
+        app_put(app, y + 1, x, w, THEME_DIM, 0, line);
         return 3;
     }
     double frac = its > 0 ? (double)it / (double)its : (epochs > 0 ? (double)epoch / epochs : NAN);
@@ -641,7 +634,7 @@ static int draw_run_header(Train *t, App *app, const RunView *v, int64_t run, in
     snprintf(line, sizeof line, " %3.0f%%  epoch %d/%d  it %lld/%lld%s%s  %s samples/s  ETA %s",
              isfinite(frac) ? frac * 100 : 0.0, epoch, epochs, it, its, show_ph ? "  " : "",
              show_ph ? ph : "", a, b);
-    put(app, y + 1, x + bw, w - bw, THEME_NORMAL, line);
+    app_put(app, y + 1, x + bw, w - bw, THEME_NORMAL, 0, line);
     double patience = v ? runview_json_num(v->config, "patience") : NAN;
     int best_ep = v ? v->best_epoch : 0;
     double best = v ? v->best_auroc : NAN;
@@ -660,11 +653,11 @@ static int draw_run_header(Train *t, App *app, const RunView *v, int64_t run, in
     if (best_ep) snprintf(line, sizeof line, "best epoch %d  val macro AUROC %s%s%s%s  patience %s  lr %s",
                           best_ep, a, sel[0] ? " (" : "", sel, sel[0] ? ")" : "", b, c);
     else snprintf(line, sizeof line, "no best epoch yet  patience %s  lr %s", b, c);
-    put(app, y + 2, x, w, THEME_NORMAL, line);
+    app_put(app, y + 2, x, w, THEME_NORMAL, 0, line);
     if (v && v->info.message[0] && !is_live(v->info.status)) {
         char m[256];
         sanitize_for_locale(m, sizeof m, v->info.message, app->utf8);
-        put(app, y + 3, x, w, !strcmp(v->info.status, "failed") ? THEME_BAD : THEME_DIM, m);
+        app_put(app, y + 3, x, w, !strcmp(v->info.status, "failed") ? THEME_BAD : THEME_DIM, 0, m);
         return 4;
     }
     return 3;
@@ -677,8 +670,8 @@ static void draw_detail(Train *t, App *app, UiRect r)
     const RunView *v = view_of(t, 0);
     int used = draw_run_header(t, app, v, run, r.y, r.x, r.w);
     if (!v) {
-        put(app, r.y + used + 1, r.x + 2, r.w - 2, THEME_DIM,
-            t->cur.err[0] ? t->cur.err : run ? "Reading the run from the store..." : "Waiting for the run to start...");
+        app_put(app, r.y + used + 1, r.x + 2, r.w - 2, THEME_DIM, 0,
+                t->cur.err[0] ? t->cur.err : run ? "Reading the run from the store..." : "Waiting for the run to start...");
         return;
     }
     int y = r.y + used, h = r.h - used;
@@ -732,13 +725,14 @@ static void draw_list(Train *t, App *app, UiRect r)
     const Loaded *l = &t->cur;
     char line[640];
     if (!t->loaded_once) {
-        put(app, r.y + 1, r.x + 2, r.w - 2, THEME_DIM, "Reading runs from the store...");
+        app_put(app, r.y + 1, r.x + 2, r.w - 2, THEME_DIM, 0, "Reading runs from the store...");
         return;
     }
     if (l->n_rows == 0) {
-        put(app, r.y + 1, r.x + 2, r.w - 2, THEME_NORMAL, "No training runs in this store yet.");
-        put(app, r.y + 2, r.x + 2, r.w - 2, THEME_DIM,
-            "n: start one here; or run 'phenoscope train' in another terminal and watch it here.");
+        app_put(app, r.y + 1, r.x + 2, r.w - 2, THEME_NORMAL, 0,
+                "No training runs in this store yet.");
+        app_put(app, r.y + 2, r.x + 2, r.w - 2, THEME_DIM, 0,
+                "n: start one here; or run 'phenoscope train' in another terminal and watch it here.");
         return;
     }
     int wide = r.w >= 100;
@@ -746,7 +740,7 @@ static void draw_list(Train *t, App *app, UiRect r)
                                      : "  %-5s %-8s %-8s %6s %5s %-6s %s",
              "Run", "Method", "Status", "Epochs", "Best", "AUROC", wide ? "Started" : "Message",
              wide ? "Message" : "");
-    put(app, r.y, r.x, r.w, THEME_HEADER, line);
+    app_put(app, r.y, r.x, r.w, THEME_HEADER, 0, line);
     int rows = r.h - 1;
     if (t->cursor < t->top) t->top = t->cursor;
     if (t->cursor >= t->top + rows) t->top = t->cursor - rows + 1;
@@ -780,7 +774,7 @@ static void draw_list(Train *t, App *app, UiRect r)
             wattrset(stdscr, theme_attr(&app->theme, THEME_SELECTED));
             mvhline(r.y + 1 + i - t->top, r.x, ' ', r.w);
         }
-        put(app, r.y + 1 + i - t->top, r.x, r.w, role, line);
+        app_put(app, r.y + 1 + i - t->top, r.x, r.w, role, 0, line);
     }
 }
 
@@ -790,7 +784,7 @@ static void draw_compare(Train *t, App *app, UiRect r)
 {
     const RunView *a = view_of(t, 0), *b = view_of(t, 1);
     if (!a || !b) {
-        put(app, r.y + 1, r.x + 2, r.w - 2, THEME_DIM, t->cur.err[0] ? t->cur.err : "Reading both runs...");
+        app_put(app, r.y + 1, r.x + 2, r.w - 2, THEME_DIM, 0, t->cur.err[0] ? t->cur.err : "Reading both runs...");
         return;
     }
     const RunView *v[2] = {a, b};
@@ -802,10 +796,10 @@ static void draw_compare(Train *t, App *app, UiRect r)
         sanitize_for_locale(m, sizeof m, v[k]->info.method, app->utf8);
         snprintf(h[k], sizeof h[k], "Run %lld %s", (long long)v[k]->info.run_id, m);
     }
-    put(app, r.y, r.x, lw, THEME_HEADER, "Compare");
-    put(app, r.y, r.x + lw, cw, THEME_HEADER, h[0]);
-    put(app, r.y, r.x + lw + cw, cw, THEME_HEADER, h[1]);
-    put(app, r.y, r.x + lw + 2 * cw, r.w - lw - 2 * cw, THEME_HEADER, "B - A");
+    app_put(app, r.y, r.x, lw, THEME_HEADER, 0, "Compare");
+    app_put(app, r.y, r.x + lw, cw, THEME_HEADER, 0, h[0]);
+    app_put(app, r.y, r.x + lw + cw, cw, THEME_HEADER, 0, h[1]);
+    app_put(app, r.y, r.x + lw + 2 * cw, r.w - lw - 2 * cw, THEME_HEADER, 0, "B - A");
     int y = r.y + 1;
     /* configuration rows, then results */
     static const char *const cfg_keys[] = {"seed", "epochs", "batch", "lr", "img_size", "cnn_width",
@@ -813,9 +807,10 @@ static void draw_compare(Train *t, App *app, UiRect r)
     char s[2][64];
     for (size_t i = 0; i < sizeof cfg_keys / sizeof cfg_keys[0] && y < r.y + r.h; i++, y++) {
         for (int k = 0; k < 2; k++) fmt_dec(s[k], sizeof s[k], runview_json_num(v[k]->config, cfg_keys[i]), -1);
-        put(app, y, r.x, lw, THEME_DIM, cfg_keys[i]);
-        put(app, y, r.x + lw, cw, THEME_NORMAL, s[0]);
-        put(app, y, r.x + lw + cw, cw, strcmp(s[0], s[1]) ? THEME_ACCENT : THEME_NORMAL, s[1]);
+        app_put(app, y, r.x, lw, THEME_DIM, 0, cfg_keys[i]);
+        app_put(app, y, r.x + lw, cw, THEME_NORMAL, 0, s[0]);
+        app_put(app, y, r.x + lw + cw, cw, strcmp(s[0], s[1]) ? THEME_ACCENT : THEME_NORMAL, 0,
+                s[1]);
     }
     typedef struct {
         const char *name;
@@ -843,23 +838,23 @@ static void draw_compare(Train *t, App *app, UiRect r)
         }
     }
     for (int i = 0; i < nr && y < r.y + r.h; i++, y++) {
-        put(app, y, r.x, lw, THEME_DIM, res[i].name);
+        app_put(app, y, r.x, lw, THEME_DIM, 0, res[i].name);
         if (i == 0) {
             for (int k = 0; k < 2; k++) {
                 sanitize_for_locale(s[k], sizeof s[k], v[k]->info.status, app->utf8);
-                put(app, y, r.x + lw + k * cw, cw, THEME_NORMAL, s[k]);
+                app_put(app, y, r.x + lw + k * cw, cw, THEME_NORMAL, 0, s[k]);
             }
             continue;
         }
         for (int k = 0; k < 2; k++) {
             fmt_dec(s[k], sizeof s[k], res[i].val[k], res[i].is_auroc ? 3 : 0);
-            put(app, y, r.x + lw + k * cw, cw, res[i].is_auroc ? auroc_role(res[i].val[k]) : THEME_NORMAL, s[k]);
+            app_put(app, y, r.x + lw + k * cw, cw, res[i].is_auroc ? auroc_role(res[i].val[k]) : THEME_NORMAL, 0, s[k]);
         }
         double d = res[i].val[1] - res[i].val[0];
         if (res[i].is_auroc && isfinite(d)) {
             char db[16];
             snprintf(db, sizeof db, "%+.3f ", d);
-            put(app, y, r.x + lw + 2 * cw, 7, d > 0 ? THEME_GOOD : d < 0 ? THEME_BAD : THEME_NORMAL, db);
+            app_put(app, y, r.x + lw + 2 * cw, 7, d > 0 ? THEME_GOOD : d < 0 ? THEME_BAD : THEME_NORMAL, 0, db);
             int bw = r.w - lw - 2 * cw - 8;
             if (bw > 21) bw = 21;
             if (bw >= 5) bars_draw_diff(stdscr, y, r.x + lw + 2 * cw + 8, bw, d * 5,
@@ -869,16 +864,16 @@ static void draw_compare(Train *t, App *app, UiRect r)
     /* per-epoch selection score of both runs, side by side, as far as there is room */
     if (y + 2 < r.y + r.h) {
         y++;
-        put(app, y++, r.x, r.w, THEME_HEADER, "Epoch  val macro AUROC  A       B");
+        app_put(app, y++, r.x, r.w, THEME_HEADER, 0, "Epoch  val macro AUROC  A       B");
         int ne = a->n_epochs > b->n_epochs ? a->n_epochs : b->n_epochs;
         for (int i = 0; i < ne && y < r.y + r.h; i++, y++) {
             char e[16];
             snprintf(e, sizeof e, "%5d", i + 1);
-            put(app, y, r.x, 6, THEME_DIM, e);
+            app_put(app, y, r.x, 6, THEME_DIM, 0, e);
             for (int k = 0; k < 2; k++) {
                 double x = i < v[k]->n_epochs ? v[k]->epochs[i].auroc : NAN;
                 fmt_dec(s[k], sizeof s[k], x, 3);
-                put(app, y, r.x + 23 + 8 * k, 7, auroc_role(x), s[k]);
+                app_put(app, y, r.x + 23 + 8 * k, 7, auroc_role(x), 0, s[k]);
             }
         }
     }
@@ -892,9 +887,9 @@ static void draw_quit(Train *t, App *app, UiRect r)
     for (int i = 0; i < 6; i++) mvhline(y + i, x, ' ', w);
     char line[160];
     snprintf(line, sizeof line, " Run %lld is still training in this session. ", (long long)t->job_run);
-    put(app, y, x, w, THEME_HEADER, line);
-    put(app, y + 2, x + 2, w - 4, THEME_NORMAL, "y  stop it (its checkpoint is saved; resume later) and quit");
-    put(app, y + 3, x + 2, w - 4, THEME_NORMAL, "n  keep training (Esc too)");
+    app_put(app, y, x, w, THEME_HEADER, 0, line);
+    app_put(app, y + 2, x + 2, w - 4, THEME_NORMAL, 0, "y  stop it (its checkpoint is saved; resume later) and quit");
+    app_put(app, y + 3, x + 2, w - 4, THEME_NORMAL, 0, "n  keep training (Esc too)");
 }
 
 static void train_draw(void *state, App *app, UiRect r)
