@@ -1,5 +1,7 @@
 /* dist.c — rank, size and the collectives of data-parallel training (see dist.h): MPI when
- * built with -DPS_MPI, one rank otherwise.
+ * built with -DPS_MPI, one rank otherwise. Also the communication thread that sums gradient
+ * buckets while the trainer computes (--overlap), and memory shared by the ranks of a machine
+ * (the radiograph cache).
  *
  * Deliberately not here: what is reduced and when (train.c decides), process launch (mpirun /
  * srun), and any error recovery — a dead rank ends the job (MPI_ERRORS_ARE_FATAL), because a
