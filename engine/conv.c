@@ -212,11 +212,112 @@ double conv_macs(const ConvShape *s, int B)
     return (double)s->Co * s->C * s->K * s->K * (double)B * s->Ho * s->Wo;
 }
 
+/* "Same" convolutions (stride 1, output as large as the input: ResNet's 3×3/1 with padding 1)
+ * need no per-row work: for one (kh, kw) the column plane of an image is the input plane shifted
+ * by (kh - pad) rows and (kw - pad) columns, so one contiguous copy does all rows, and only the
+ * entries that wrapped around a row edge (one per row for a 3×3) and the rows shifted in from
+ * outside are then set to zero. Layer3/4's rows are 7-14 floats: per-row copies cost more in
+ * call and edge handling than in moving data. */
+static int is_same(const ConvShape *s)
+{
+    return s->stride == 1 && s->Ho == s->H && s->Wo == s->W;
+}
+
+/* The valid window of a shift (dh, dw) over an H×W plane: output rows [*r0, *r1) and columns
+ * [*q0, *q1) whose input lies inside; empty when r0 >= r1 or q0 >= q1. */
+static void same_window(int H, int W, int dh, int dw, int *r0, int *r1, int *q0, int *q1)
+{
+    *r0 = dh < 0 ? -dh : 0;
+    *r1 = dh > 0 ? H - dh : H;
+    *q0 = dw < 0 ? -dw : 0;
+    *q1 = dw > 0 ? W - dw : W;
+}
+
+static void shift_copy(float *restrict dst, const float *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i];
+}
+
+static void shift_add(float *restrict dst, const float *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+
+static void im2col_same(float *col, const float *x, const ConvShape *s, int B, int n0, int n1,
+                        int c0, int c1)
+{
+    const int K = s->K, H = s->H, W = s->W;
+    const size_t plane = (size_t)H * W, npos = (size_t)(n1 - n0) * plane;
+    for (int c = c0; c < c1; c++)
+        for (int kh = 0; kh < K; kh++)
+            for (int kw = 0; kw < K; kw++) {
+                const int dh = kh - s->pad, dw = kw - s->pad;
+                int r0, r1, q0, q1;
+                same_window(H, W, dh, dw, &r0, &r1, &q0, &q1);
+                float *dst = col + ((size_t)(c * K + kh) * K + kw) * npos;
+                for (int n = n0; n < n1; n++, dst += plane) {
+                    if (r0 >= r1 || q0 >= q1) {
+                        memset(dst, 0, plane * sizeof *dst);
+                        continue;
+                    }
+                    const float *xp = x + ((size_t)c * B + n) * plane;
+                    /* from (r0, q0) to (r1 - 1, q1 - 1), both inside the input plane */
+                    const size_t a = (size_t)r0 * W + q0, e = (size_t)(r1 - 1) * W + q1;
+                    shift_copy(dst + a, xp + (ptrdiff_t)a + (ptrdiff_t)dh * W + dw, e - a);
+                    memset(dst, 0, (size_t)r0 * W * sizeof *dst);
+                    memset(dst + (size_t)r1 * W, 0, (size_t)(H - r1) * W * sizeof *dst);
+                    for (int r = r0; r < r1; r++) {
+                        float *row = dst + (size_t)r * W;
+                        for (int q = 0; q < q0; q++)
+                            row[q] = 0.0f;
+                        for (int q = q1; q < W; q++)
+                            row[q] = 0.0f;
+                    }
+                }
+            }
+}
+
+/* The adjoint of im2col_same. The wrapped entries of col (scratch) are zeroed first so that one
+ * contiguous add can run over them. */
+static void col2im_same(float *dx, float *col, const ConvShape *s, int B, int n0, int n1, int c0,
+                        int c1)
+{
+    const int K = s->K, H = s->H, W = s->W;
+    const size_t plane = (size_t)H * W, npos = (size_t)(n1 - n0) * plane;
+    for (int c = c0; c < c1; c++)
+        for (int kh = 0; kh < K; kh++)
+            for (int kw = 0; kw < K; kw++) {
+                const int dh = kh - s->pad, dw = kw - s->pad;
+                int r0, r1, q0, q1;
+                same_window(H, W, dh, dw, &r0, &r1, &q0, &q1);
+                if (r0 >= r1 || q0 >= q1) continue;
+                float *src = col + ((size_t)(c * K + kh) * K + kw) * npos;
+                for (int n = n0; n < n1; n++, src += plane) {
+                    float *xp = dx + ((size_t)c * B + n) * plane;
+                    for (int r = r0; r < r1; r++) {
+                        float *row = src + (size_t)r * W;
+                        for (int q = 0; q < q0; q++)
+                            row[q] = 0.0f;
+                        for (int q = q1; q < W; q++)
+                            row[q] = 0.0f;
+                    }
+                    const size_t a = (size_t)r0 * W + q0, e = (size_t)(r1 - 1) * W + q1;
+                    shift_add(xp + (ptrdiff_t)a + (ptrdiff_t)dh * W + dw, src + a, e - a);
+                }
+            }
+}
+
 /* col[(c,kh,kw)][(n-n0,oh,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside,
  * for channels c0 <= c < c1 and the panel of images n0 <= n < n1 of a batch of B. */
 static void im2col(float *col, const float *x, const ConvShape *s, int B, int n0, int n1, int c0,
                    int c1)
 {
+    if (is_same(s)) {
+        im2col_same(col, x, s, B, n0, n1, c0, c1);
+        return;
+    }
     const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
     const size_t npos = (size_t)(n1 - n0) * Ho * Wo;
     for (int c = c0; c < c1; c++)
@@ -253,8 +354,9 @@ static void im2col(float *col, const float *x, const ConvShape *s, int B, int n0
 }
 
 /* The adjoint of im2col: dx[c][n][ih][iw] += col[(c,kh,kw)][(n-n0,oh,ow)] for c0 <= c < c1 and
- * n0 <= n < n1, after zeroing those planes of dx unless accumulate. */
-static void col2im(float *dx, const float *col, const ConvShape *s, int B, int n0, int n1, int c0,
+ * n0 <= n < n1, after zeroing those planes of dx unless accumulate. col is scratch: the "same"
+ * path zeroes its out-of-range entries. */
+static void col2im(float *dx, float *col, const ConvShape *s, int B, int n0, int n1, int c0,
                    int c1, int accumulate)
 {
     const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
@@ -262,6 +364,10 @@ static void col2im(float *dx, const float *col, const ConvShape *s, int B, int n
     if (!accumulate)
         for (int c = c0; c < c1; c++)
             memset(dx + ((size_t)c * B + n0) * H * W, 0, (size_t)(n1 - n0) * H * W * sizeof *dx);
+    if (is_same(s)) {
+        col2im_same(dx, col, s, B, n0, n1, c0, c1);
+        return;
+    }
     for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {

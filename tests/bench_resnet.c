@@ -2,7 +2,8 @@
  *
  * usage: bench_resnet [WORKLOAD ...]     (default: all, each in its own child process so that
  *        peak RSS is per workload)
- * Prints "PSBENCH <name> ms=<median> peak_rss_mb=<n>" per workload and, with PS_BENCH_LAYERS=1,
+ * Prints "PSBENCH <name> ms=<median> peak_rss_mb=<n> conv_gflops=<x> cpu_ms=<median process CPU
+ * time per step>" per workload and, with PS_BENCH_LAYERS=1,
  * "PSBENCH conv_gflops name=<layer> gflops=<x>" for the distinct convolution shapes (3×3
  * stride-1 ones both as im2col and as Winograd, "used=" saying which the model runs; Winograd
  * GFLOP/s count the direct method's flops), plus the sgemm rate of a square product.
@@ -48,6 +49,15 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* CPU time of the whole process (all threads): under load it varies far less than wall time,
+ * so before/after comparisons of a kernel on a shared machine use it too */
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static double peak_rss_mb(void)
@@ -106,8 +116,9 @@ static int run(const Workload *wl)
     for (size_t i = 0; i < nl; i++)
         y[i] = rng_uniform(&rng) < 0.3 ? 1.0f : 0.0f;
     double *t = malloc((size_t)(wl->reps + 1) * sizeof *t);
+    double *tc = malloc((size_t)(wl->reps + 1) * sizeof *tc);
     for (int r = 0; r <= wl->reps; r++) {
-        double t0 = now_ms();
+        double t0 = now_ms(), c0 = cpu_ms();
         if (wl->train) {
             params_zero_grad(&m.params);
             resnet_forward(&m, &w, x, wl->batch, 1, logits, NULL, &err);
@@ -118,9 +129,11 @@ static int run(const Workload *wl)
             resnet_forward(&m, &w, x, wl->batch, 0, logits, NULL, &err);
         }
         t[r] = now_ms() - t0;
+        tc[r] = cpu_ms() - c0;
     }
     /* the first step pays for page faults and BLAS buffers, as torch's first step does */
     qsort(t + 1, (size_t)wl->reps, sizeof *t, cmp_double);
+    qsort(tc + 1, (size_t)wl->reps, sizeof *tc, cmp_double);
     /* The convolutions' share of the work, so bench.sh can set the step's rate against sgemm's:
      * forward 2 flops per multiply-add; a training step adds the weight gradient and the input
      * gradient of every convolution but the stem's (resnet_backward does not need that one). */
@@ -132,8 +145,8 @@ static int run(const Workload *wl)
     }
     double conv_flops = wl->train ? 3 * fwd - stem : fwd;
     double med = t[1 + wl->reps / 2];
-    printf("PSBENCH %s ms=%.1f peak_rss_mb=%.0f conv_gflops=%.1f\n", wl->name, med, peak_rss_mb(),
-           conv_flops / med / 1e6);
+    printf("PSBENCH %s ms=%.1f peak_rss_mb=%.0f conv_gflops=%.1f cpu_ms=%.1f\n", wl->name, med,
+           peak_rss_mb(), conv_flops / med / 1e6, tc[1 + wl->reps / 2]);
     fflush(stdout);
     if (getenv("PS_BENCH_LAYERS")) {
         /* per distinct convolution shape: forward GFLOP/s (2 flops per multiply-add) */
@@ -197,7 +210,7 @@ static int run(const Workload *wl)
         free(a), free(b), free(c);
     }
     if (wl->train) adam_done(&adam);
-    free(x), free(logits), free(y), free(dl), free(t);
+    free(x), free(logits), free(y), free(dl), free(t), free(tc);
     resnet_work_done(&w);
     resnet_done(&m);
     return 0;

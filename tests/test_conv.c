@@ -27,6 +27,8 @@ static const Case cases[] = {
     {5, 8, 8, 7, 1, 2, 0, 2, 0, 0},   /* downsample projection */
     {5, 6, 7, 3, 1, 1, 0, 2, 0, 0},   /* pointwise, non-square */
     {2, 5, 4, 3, 3, 1, 2, 1, 0, 0},   /* padding larger than needed */
+    {3, 6, 5, 4, 5, 1, 2, 2, 0, 0},   /* "same" 5×5: im2col's shifted-plane path, wider edges */
+    {2, 2, 3, 3, 5, 1, 2, 2, 0, 0},   /* "same" 5×5 on a map smaller than the kernel */
     {4, 8, 8, 6, 3, 1, 1, 3, 1, 0},   /* Winograd F(2×2, 3×3), even size */
     {3, 7, 5, 4, 3, 1, 1, 2, 1, 0},   /* Winograd with partial edge tiles */
     {5, 1, 1, 2, 3, 1, 1, 2, 1, 0},   /* Winograd on layer4's 1×1 maps at tiny input sizes */
