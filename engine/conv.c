@@ -168,6 +168,11 @@ static int is_pointwise(const ConvShape *s)
     return s->K == 1 && s->stride == 1 && s->pad == 0;
 }
 
+static int is_same(const ConvShape *s)
+{
+    return s->stride == 1 && s->Ho == s->H && s->Wo == s->W;
+}
+
 static int wino_ok(const ConvShape *s)
 {
     return s->winograd && s->K == 3 && s->stride == 1 && s->pad == 1;
@@ -181,9 +186,26 @@ static size_t wino_tiles(const ConvShape *s, int B)
 /* Images per im2col panel: as many as keep the column panel within CONV_PANEL_FLOATS (at least
  * one), so it is still in cache when the GEMM reads it, instead of one batch-sized column matrix
  * streamed through memory twice. */
+/* "Same" convolutions with a real kernel compute the input gradient as a forward convolution of
+ * dy through the flipped, transposed filter (dx = conv(dy, W'), W'[c][co] = W[co][c] rotated by
+ * 180°, same padding): one im2col of dy and a GEMM whose output is dx itself, instead of a
+ * 9×-larger column gradient that col2im must scatter-add back. */
+static int dx_as_conv(const ConvShape *s)
+{
+    return is_same(s) && s->K > 1;
+}
+
+/* Floats per image of an im2col panel: the input's columns, or for dx_as_conv shapes the larger
+ * of the input's and dy's, which share the panel. */
+static size_t image_col_floats(const ConvShape *s)
+{
+    size_t ch = dx_as_conv(s) && s->Co > s->C ? (size_t)s->Co : (size_t)s->C;
+    return ch * s->K * s->K * s->Ho * s->Wo;
+}
+
 static int panel_images(const ConvShape *s, int B)
 {
-    size_t per = (size_t)s->C * s->K * s->K * s->Ho * s->Wo;
+    size_t per = image_col_floats(s);
     size_t nb = (s->panel_floats > 0 ? (size_t)s->panel_floats : CONV_PANEL_FLOATS) / per;
     /* and no more than a team thread's share of the batch, so that every thread has work */
     size_t share = B >= 2 ? ((size_t)B + CONV_TEAM_THREADS - 1) / CONV_TEAM_THREADS : 1;
@@ -191,13 +213,30 @@ static int panel_images(const ConvShape *s, int B)
     return nb < 1 ? 1 : (int)nb;
 }
 
+/* Scratch layout of the im2col path: one panel slot per team thread, the helpers' weight-gradient
+ * partials, then (dx_as_conv) the transposed filter. */
+static size_t slot_floats(const ConvShape *s, int B)
+{
+    return image_col_floats(s) * (size_t)panel_images(s, B);
+}
+
+static size_t col_slots(int B)
+{
+    return B >= 2 ? CONV_TEAM_THREADS : 1;
+}
+
+static size_t wt_offset(const ConvShape *s, int B)
+{
+    return col_slots(B) * slot_floats(s, B) +
+           (col_slots(B) - 1) * (size_t)s->Co * s->C * s->K * s->K;
+}
+
 size_t conv_col_floats(const ConvShape *s, int B)
 {
     size_t n = 0;
     if (!is_pointwise(s)) {
-        size_t slots = B >= 2 ? CONV_TEAM_THREADS : 1;
-        n = slots * (size_t)s->C * s->K * s->K * (size_t)panel_images(s, B) * s->Ho * s->Wo +
-            (slots - 1) * (size_t)s->Co * s->C * s->K * s->K; /* the helpers' dw partials */
+        n = wt_offset(s, B);
+        if (dx_as_conv(s)) n += (size_t)s->Co * s->C * s->K * s->K;
     }
     if (wino_ok(s)) {
         /* transformed input, transformed output, transformed filter; any of the three passes */
@@ -205,6 +244,30 @@ size_t conv_col_floats(const ConvShape *s, int B)
         if (w > n) n = w;
     }
     return n;
+}
+
+/* wt (C, Co, K, K) = w (Co, C, K, K) with input and output channels swapped and each kernel
+ * rotated by 180°: the filter of the input gradient's convolution. */
+static void flip_filter(float *wt, const float *w, const ConvShape *s)
+{
+    const int C = s->C, Co = s->Co, K = s->K, KK = K * K;
+    for (int co = 0; co < Co; co++)
+        for (int c = 0; c < C; c++) {
+            const float *src = w + ((size_t)co * C + c) * KK;
+            float *dst = wt + ((size_t)c * Co + co) * KK;
+            for (int k = 0; k < KK; k++)
+                dst[k] = src[KK - 1 - k];
+        }
+}
+
+/* The convolution whose forward pass is s's input gradient (dx_as_conv shapes only). */
+static ConvShape flipped_shape(const ConvShape *s)
+{
+    ConvShape t = *s;
+    t.C = s->Co;
+    t.Co = s->C;
+    t.pad = s->K - 1 - s->pad;
+    return t;
 }
 
 double conv_macs(const ConvShape *s, int B)
@@ -218,11 +281,6 @@ double conv_macs(const ConvShape *s, int B)
  * entries that wrapped around a row edge (one per row for a 3×3) and the rows shifted in from
  * outside are then set to zero. Layer3/4's rows are 7-14 floats: per-row copies cost more in
  * call and edge handling than in moving data. */
-static int is_same(const ConvShape *s)
-{
-    return s->stride == 1 && s->Ho == s->H && s->Wo == s->W;
-}
-
 /* The valid window of a shift (dh, dw) over an H×W plane: output rows [*r0, *r1) and columns
  * [*q0, *q1) whose input lies inside; empty when r0 >= r1 or q0 >= q1. */
 static void same_window(int H, int W, int dh, int dw, int *r0, int *r1, int *q0, int *q1)
@@ -648,6 +706,8 @@ typedef struct {
     const ConvShape *s;
     int B, nb, accumulate;
     float *y;
+    const float *wt;     /* dx_as_conv: the flipped filter (C, Co, K, K), else NULL */
+    const ConvShape *ts; /* and its shape */
 } TeamJob;
 
 static int team_ok(const ConvPar *par, int B)
@@ -657,8 +717,7 @@ static int team_ok(const ConvPar *par, int B)
 
 static float *team_col(const TeamJob *t, int k)
 {
-    const ConvShape *s = t->s;
-    return t->col + (size_t)k * s->C * s->K * s->K * t->nb * s->Ho * s->Wo;
+    return t->col + (size_t)k * slot_floats(t->s, t->B);
 }
 
 static void team_forward(void *v, int k, int hi)
@@ -693,6 +752,14 @@ static void team_backward(void *v, int k, int hi)
         im2col(col, t->x, s, t->B, n0, n1, 0, s->C);
         blas_sgemm(0, 1, s->Co, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
         if (!t->dx) continue;
+        if (t->wt) {
+            /* dx (C, P) (+)= W' (C, Co·K·K) · im2col(dy) */
+            const int Kt = s->Co * s->K * s->K;
+            im2col(col, t->dy, t->ts, t->B, n0, n1, 0, s->Co);
+            blas_sgemm(0, 0, s->C, P, Kt, 1.0f, t->wt, Kt, col, P, t->accumulate ? 1.0f : 0.0f,
+                       t->dx + (size_t)n0 * hw, N);
+            continue;
+        }
         blas_sgemm(1, 0, Kd, P, s->Co, 1.0f, t->w, Kd, dyp, N, 0.0f, col, P);
         col2im(t->dx, col, s, t->B, n0, n1, 0, s->C, t->accumulate);
     }
@@ -733,7 +800,7 @@ void conv_forward(float *y, float *col, const float *x, const float *w, const Co
     }
     const int hw = s->Ho * s->Wo, nb = panel_images(s, B);
     if (team_ok(par, B)) {
-        TeamJob t = {NULL, NULL, col, NULL, x, w, s, B, nb, 0, y};
+        TeamJob t = {NULL, NULL, col, NULL, x, w, s, B, nb, 0, y, NULL, NULL};
         run_team(par, team_forward, &t);
         return;
     }
@@ -779,8 +846,14 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
         return;
     }
     const int hw = s->Ho * s->Wo, nb = panel_images(s, B);
+    float *wt = NULL;
+    const ConvShape ts = flipped_shape(s);
+    if (dx && dx_as_conv(s)) {
+        wt = col + wt_offset(s, B);
+        flip_filter(wt, w, s);
+    }
     if (team_ok(par, B)) {
-        TeamJob t = {dx, dw, col, dy, x, w, s, B, nb, accumulate_dx, NULL};
+        TeamJob t = {dx, dw, col, dy, x, w, s, B, nb, accumulate_dx, NULL, wt, &ts};
         run_team(par, team_backward, &t);
         return;
     }
@@ -791,6 +864,14 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
         conv_par_for(par, im2col_job, &j, s->C);
         blas_sgemm(0, 1, M, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
         if (!dx) continue;
+        if (wt) {
+            const int Kt = s->Co * s->K * s->K;
+            ColJob jy = {col, NULL, dy, &ts, B, n0, n1, 0};
+            conv_par_for(par, im2col_job, &jy, s->Co);
+            blas_sgemm(0, 0, s->C, P, Kt, 1.0f, wt, Kt, col, P, accumulate_dx ? 1.0f : 0.0f,
+                       dx + (size_t)n0 * hw, N);
+            continue;
+        }
         /* dcol = wᵀ · dy, then scatter it back onto the input positions it was gathered from */
         blas_sgemm(1, 0, Kd, P, M, 1.0f, w, Kd, dyp, N, 0.0f, col, P);
         conv_par_for(par, col2im_job, &j, s->C);

@@ -37,6 +37,10 @@ static const Case cases[] = {
     {17, 9, 7, 19, 3, 1, 1, 3, 0, 17 * 9 * 9 * 7 * 2},
     {17, 9, 9, 18, 3, 2, 1, 3, 0, 17 * 9 * 5 * 5 * 2 + 5},
     {5, 8, 8, 7, 1, 2, 0, 3, 0, 1}, /* strided projection, one image per panel */
+    /* "same" 3×3 whose input gradient is a convolution of dy: more and fewer outputs than inputs,
+     * panels of 2 + 1 images sized by the larger side */
+    {3, 6, 6, 8, 3, 1, 1, 3, 0, 8 * 9 * 6 * 6 * 2},
+    {8, 5, 7, 3, 3, 1, 1, 3, 0, 8 * 9 * 5 * 7 * 2 + 3},
 };
 
 static float *randv(Rng *r, size_t n)
@@ -168,18 +172,25 @@ static void scratch_is_panel_sized(void **state)
 {
     (void)state;
     ConvShape s;
-    /* per team thread one panel, plus the helpers' weight-gradient partials */
+    /* per team thread one panel, plus the helpers' weight-gradient partials, plus for "same"
+     * 3×3 convolutions the flipped filter their input gradient runs through */
     const size_t T = CONV_TEAM_THREADS;
     /* layer1 at b16/224: one image per panel (it alone exceeds the budget), not the 29M-float
      * batch matrix; layer3: as many whole images as fit the budget */
     assert_int_equal(conv_shape_init(&s, 64, 56, 56, 64, 3, 1, 1), 0);
     s.winograd = 0;
-    assert_int_equal(conv_col_floats(&s, 16), T * 64 * 9 * 56 * 56 + (T - 1) * 64 * 64 * 9);
+    assert_int_equal(conv_col_floats(&s, 16), T * 64 * 9 * 56 * 56 + T * 64 * 64 * 9);
     assert_int_equal(conv_shape_init(&s, 256, 14, 14, 256, 3, 1, 1), 0);
     s.winograd = 0;
     size_t img = (size_t)256 * 9 * 14 * 14;
     assert_int_equal(conv_col_floats(&s, 16),
-                     T * (CONV_PANEL_FLOATS / img * img) + (T - 1) * 256 * 256 * 9);
+                     T * (CONV_PANEL_FLOATS / img * img) + T * 256 * 256 * 9);
+    /* dy's columns share the panel: with more output than input channels they size it */
+    assert_int_equal(conv_shape_init(&s, 64, 14, 14, 256, 3, 1, 1), 0);
+    s.winograd = 0;
+    img = (size_t)256 * 9 * 14 * 14;
+    assert_int_equal(conv_col_floats(&s, 16),
+                     T * (CONV_PANEL_FLOATS / img * img) + T * 256 * 64 * 9);
     /* a panel never holds less than one image, even when one image exceeds the budget */
     assert_int_equal(conv_shape_init(&s, 3, 224, 224, 64, 7, 2, 3), 0);
     s.panel_floats = 10;
