@@ -2,6 +2,9 @@
  * conv.h), with direct-loop twins for the tests.
  *
  * A 1×1 stride-1 unpadded convolution skips im2col: the input already is the column matrix.
+ * "Same" convolutions (ResNet's 3×3/1) build columns by shifting whole planes, split big images
+ * into panels of output rows that stay in L2, and get their input gradient as a convolution of dy
+ * through the flipped filter instead of a column gradient and col2im.
  * Not implemented: dilation, groups, bias (ResNet's convolutions have none: batch norm follows).
  */
 #include "engine/conv.h"
@@ -203,8 +206,24 @@ static size_t image_col_floats(const ConvShape *s)
     return ch * s->K * s->K * s->Ho * s->Wo;
 }
 
+/* Output rows per im2col panel: all of them, or for a dx_as_conv image whose columns exceed the
+ * row budget (layer1/2 at 224 px: 7.2 / 3.6 MB per image against a 2 MB L2) equal chunks of
+ * rows, so the columns im2col writes are still in the core's L2 when the GEMM packs them. The
+ * input gradient of these shapes is a GEMM per row chunk too, writing disjoint rows of dx;
+ * col2im (strided shapes) only ever sees whole images. */
+static int panel_rows(const ConvShape *s)
+{
+    size_t per = image_col_floats(s);
+    size_t rb = s->row_floats > 0 ? (size_t)s->row_floats : CONV_ROW_FLOATS;
+    if (!dx_as_conv(s) || per <= rb) return s->Ho;
+    size_t pieces = (per + rb - 1) / rb;
+    if (pieces > (size_t)s->Ho) pieces = (size_t)s->Ho;
+    return (int)(((size_t)s->Ho + pieces - 1) / pieces);
+}
+
 static int panel_images(const ConvShape *s, int B)
 {
+    if (panel_rows(s) < s->Ho) return 1;
     size_t per = image_col_floats(s);
     size_t nb = (s->panel_floats > 0 ? (size_t)s->panel_floats : CONV_PANEL_FLOATS) / per;
     /* and no more than a team thread's share of the batch, so that every thread has work */
@@ -217,7 +236,7 @@ static int panel_images(const ConvShape *s, int B)
  * partials, then (dx_as_conv) the transposed filter. */
 static size_t slot_floats(const ConvShape *s, int B)
 {
-    return image_col_floats(s) * (size_t)panel_images(s, B);
+    return image_col_floats(s) / (size_t)s->Ho * (size_t)panel_rows(s) * (size_t)panel_images(s, B);
 }
 
 static size_t col_slots(int B)
@@ -303,30 +322,35 @@ static void shift_add(float *restrict dst, const float *restrict src, size_t n)
         dst[i] += src[i];
 }
 
+/* Output rows oh0 <= oh < oh1 of images n0 <= n < n1 (the rows are the panel's, see
+ * panel_rows). */
 static void im2col_same(float *col, const float *x, const ConvShape *s, int B, int n0, int n1,
-                        int c0, int c1)
+                        int oh0, int oh1, int c0, int c1)
 {
     const int K = s->K, H = s->H, W = s->W;
-    const size_t plane = (size_t)H * W, npos = (size_t)(n1 - n0) * plane;
+    const size_t plane = (size_t)H * W, part = (size_t)(oh1 - oh0) * W;
+    const size_t npos = (size_t)(n1 - n0) * part;
     for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
                 const int dh = kh - s->pad, dw = kw - s->pad;
                 int r0, r1, q0, q1;
                 same_window(H, W, dh, dw, &r0, &r1, &q0, &q1);
+                if (r0 < oh0) r0 = oh0;
+                if (r1 > oh1) r1 = oh1;
                 float *dst = col + ((size_t)(c * K + kh) * K + kw) * npos;
-                for (int n = n0; n < n1; n++, dst += plane) {
+                for (int n = n0; n < n1; n++, dst += part) {
                     if (r0 >= r1 || q0 >= q1) {
-                        memset(dst, 0, plane * sizeof *dst);
+                        memset(dst, 0, part * sizeof *dst);
                         continue;
                     }
                     const float *xp = x + ((size_t)c * B + n) * plane;
                     /* from (r0, q0) to (r1 - 1, q1 - 1), both inside the input plane */
-                    const size_t a = (size_t)r0 * W + q0, e = (size_t)(r1 - 1) * W + q1;
-                    shift_copy(dst + a, xp + (ptrdiff_t)a + (ptrdiff_t)dh * W + dw, e - a);
-                    memset(dst, 0, (size_t)r0 * W * sizeof *dst);
-                    memset(dst + (size_t)r1 * W, 0, (size_t)(H - r1) * W * sizeof *dst);
-                    for (int r = r0; r < r1; r++) {
+                    const size_t a = (size_t)(r0 - oh0) * W + q0, e = (size_t)(r1 - 1 - oh0) * W + q1;
+                    shift_copy(dst + a, xp + ((ptrdiff_t)a + (ptrdiff_t)(oh0 + dh) * W + dw), e - a);
+                    memset(dst, 0, (size_t)(r0 - oh0) * W * sizeof *dst);
+                    memset(dst + (size_t)(r1 - oh0) * W, 0, (size_t)(oh1 - r1) * W * sizeof *dst);
+                    for (int r = r0 - oh0; r < r1 - oh0; r++) {
                         float *row = dst + (size_t)r * W;
                         for (int q = 0; q < q0; q++)
                             row[q] = 0.0f;
@@ -367,17 +391,18 @@ static void col2im_same(float *dx, float *col, const ConvShape *s, int B, int n0
             }
 }
 
-/* col[(c,kh,kw)][(n-n0,oh,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside,
- * for channels c0 <= c < c1 and the panel of images n0 <= n < n1 of a batch of B. */
-static void im2col(float *col, const float *x, const ConvShape *s, int B, int n0, int n1, int c0,
-                   int c1)
+/* col[(c,kh,kw)][(n-n0,oh-oh0,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0
+ * outside, for channels c0 <= c < c1, the panel of images n0 <= n < n1 of a batch of B and its
+ * output rows oh0 <= oh < oh1. */
+static void im2col(float *col, const float *x, const ConvShape *s, int B, int n0, int n1, int oh0,
+                   int oh1, int c0, int c1)
 {
     if (is_same(s)) {
-        im2col_same(col, x, s, B, n0, n1, c0, c1);
+        im2col_same(col, x, s, B, n0, n1, oh0, oh1, c0, c1);
         return;
     }
-    const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
-    const size_t npos = (size_t)(n1 - n0) * Ho * Wo;
+    const int K = s->K, st = s->stride, Wo = s->Wo, H = s->H, W = s->W;
+    const size_t npos = (size_t)(n1 - n0) * (oh1 - oh0) * Wo;
     for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
@@ -390,7 +415,7 @@ static void im2col(float *col, const float *x, const ConvShape *s, int B, int n0
                     ow1--;
                 for (int n = n0; n < n1; n++) {
                     const float *xp = x + ((size_t)c * B + n) * H * W;
-                    for (int oh = 0; oh < Ho; oh++, dst += Wo) {
+                    for (int oh = oh0; oh < oh1; oh++, dst += Wo) {
                         int ih = oh * st - s->pad + kh;
                         if (ih < 0 || ih >= H) {
                             memset(dst, 0, (size_t)Wo * sizeof *dst);
@@ -676,13 +701,13 @@ typedef struct {
     float *col, *dx;
     const float *x;
     const ConvShape *s;
-    int B, n0, n1, accumulate;
+    int B, n0, n1, oh0, oh1, accumulate;
 } ColJob;
 
 static void im2col_job(void *v, int lo, int hi)
 {
     ColJob *j = v;
-    im2col(j->col, j->x, j->s, j->B, j->n0, j->n1, lo, hi);
+    im2col(j->col, j->x, j->s, j->B, j->n0, j->n1, j->oh0, j->oh1, lo, hi);
 }
 
 static void col2im_job(void *v, int lo, int hi)
@@ -704,7 +729,7 @@ typedef struct {
     float *dx, *dw, *col;
     const float *dy, *x, *w;
     const ConvShape *s;
-    int B, nb, accumulate;
+    int B, nb, rows, accumulate;
     float *y;
     const float *wt;     /* dx_as_conv: the flipped filter (C, Co, K, K), else NULL */
     const ConvShape *ts; /* and its shape */
@@ -728,9 +753,14 @@ static void team_forward(void *v, int k, int hi)
     const int hw = s->Ho * s->Wo, Kd = s->C * s->K * s->K, N = t->B * hw;
     float *col = team_col(t, k);
     for (int n0 = k * t->nb; n0 < t->B; n0 += CONV_TEAM_THREADS * t->nb) {
-        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B, P = (n1 - n0) * hw;
-        im2col(col, t->x, s, t->B, n0, n1, 0, s->C);
-        blas_sgemm(0, 0, s->Co, P, Kd, 1.0f, t->w, Kd, col, P, 0.0f, t->y + (size_t)n0 * hw, N);
+        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B;
+        for (int oh0 = 0; oh0 < s->Ho; oh0 += t->rows) {
+            int oh1 = oh0 + t->rows < s->Ho ? oh0 + t->rows : s->Ho;
+            int P = (n1 - n0) * (oh1 - oh0) * s->Wo;
+            size_t at = (size_t)n0 * hw + (size_t)oh0 * s->Wo;
+            im2col(col, t->x, s, t->B, n0, n1, oh0, oh1, 0, s->C);
+            blas_sgemm(0, 0, s->Co, P, Kd, 1.0f, t->w, Kd, col, P, 0.0f, t->y + at, N);
+        }
     }
 }
 
@@ -747,21 +777,27 @@ static void team_backward(void *v, int k, int hi)
         memset(dw, 0, (size_t)s->Co * Kd * sizeof *dw);
     }
     for (int n0 = k * t->nb; n0 < t->B; n0 += CONV_TEAM_THREADS * t->nb) {
-        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B, P = (n1 - n0) * hw;
-        const float *dyp = t->dy + (size_t)n0 * hw;
-        im2col(col, t->x, s, t->B, n0, n1, 0, s->C);
-        blas_sgemm(0, 1, s->Co, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
-        if (!t->dx) continue;
-        if (t->wt) {
-            /* dx (C, P) (+)= W' (C, Co·K·K) · im2col(dy) */
-            const int Kt = s->Co * s->K * s->K;
-            im2col(col, t->dy, t->ts, t->B, n0, n1, 0, s->Co);
-            blas_sgemm(0, 0, s->C, P, Kt, 1.0f, t->wt, Kt, col, P, t->accumulate ? 1.0f : 0.0f,
-                       t->dx + (size_t)n0 * hw, N);
-            continue;
+        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B;
+        for (int oh0 = 0; oh0 < s->Ho; oh0 += t->rows) {
+            int oh1 = oh0 + t->rows < s->Ho ? oh0 + t->rows : s->Ho;
+            int P = (n1 - n0) * (oh1 - oh0) * s->Wo;
+            size_t at = (size_t)n0 * hw + (size_t)oh0 * s->Wo;
+            const float *dyp = t->dy + at;
+            im2col(col, t->x, s, t->B, n0, n1, oh0, oh1, 0, s->C);
+            blas_sgemm(0, 1, s->Co, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
+            if (!t->dx) continue;
+            if (t->wt) {
+                /* dx (C, P) (+)= W' (C, Co·K·K) · im2col(dy) */
+                const int Kt = s->Co * s->K * s->K;
+                im2col(col, t->dy, t->ts, t->B, n0, n1, oh0, oh1, 0, s->Co);
+                blas_sgemm(0, 0, s->C, P, Kt, 1.0f, t->wt, Kt, col, P,
+                           t->accumulate ? 1.0f : 0.0f, t->dx + at, N);
+                continue;
+            }
+            /* rows == Ho here: col2im's images never straddle panels */
+            blas_sgemm(1, 0, Kd, P, s->Co, 1.0f, t->w, Kd, dyp, N, 0.0f, col, P);
+            col2im(t->dx, col, s, t->B, n0, n1, 0, s->C, t->accumulate);
         }
-        blas_sgemm(1, 0, Kd, P, s->Co, 1.0f, t->w, Kd, dyp, N, 0.0f, col, P);
-        col2im(t->dx, col, s, t->B, n0, n1, 0, s->C, t->accumulate);
     }
 }
 
@@ -798,17 +834,22 @@ void conv_forward(float *y, float *col, const float *x, const float *w, const Co
         blas_sgemm(0, 0, M, N, Kd, 1.0f, w, Kd, x, N, 0.0f, y, N);
         return;
     }
-    const int hw = s->Ho * s->Wo, nb = panel_images(s, B);
+    const int hw = s->Ho * s->Wo, nb = panel_images(s, B), rows = panel_rows(s);
     if (team_ok(par, B)) {
-        TeamJob t = {NULL, NULL, col, NULL, x, w, s, B, nb, 0, y, NULL, NULL};
+        TeamJob t = {NULL, NULL, col, NULL, x, w, s, B, nb, rows, 0, y, NULL, NULL};
         run_team(par, team_forward, &t);
         return;
     }
     for (int n0 = 0; n0 < B; n0 += nb) {
-        int n1 = n0 + nb < B ? n0 + nb : B, P = (n1 - n0) * hw;
-        ColJob j = {col, NULL, x, s, B, n0, n1, 0};
-        conv_par_for(par, im2col_job, &j, s->C);
-        blas_sgemm(0, 0, M, P, Kd, 1.0f, w, Kd, col, P, 0.0f, y + (size_t)n0 * hw, N);
+        int n1 = n0 + nb < B ? n0 + nb : B;
+        for (int oh0 = 0; oh0 < s->Ho; oh0 += rows) {
+            int oh1 = oh0 + rows < s->Ho ? oh0 + rows : s->Ho;
+            int P = (n1 - n0) * (oh1 - oh0) * s->Wo;
+            ColJob j = {col, NULL, x, s, B, n0, n1, oh0, oh1, 0};
+            conv_par_for(par, im2col_job, &j, s->C);
+            blas_sgemm(0, 0, M, P, Kd, 1.0f, w, Kd, col, P, 0.0f,
+                       y + (size_t)n0 * hw + (size_t)oh0 * s->Wo, N);
+        }
     }
 }
 
@@ -845,7 +886,7 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
         if (dx) blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, accumulate_dx ? 1.0f : 0.0f, dx, N);
         return;
     }
-    const int hw = s->Ho * s->Wo, nb = panel_images(s, B);
+    const int hw = s->Ho * s->Wo, nb = panel_images(s, B), rows = panel_rows(s);
     float *wt = NULL;
     const ConvShape ts = flipped_shape(s);
     if (dx && dx_as_conv(s)) {
@@ -853,28 +894,34 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
         flip_filter(wt, w, s);
     }
     if (team_ok(par, B)) {
-        TeamJob t = {dx, dw, col, dy, x, w, s, B, nb, accumulate_dx, NULL, wt, &ts};
+        TeamJob t = {dx, dw, col, dy, x, w, s, B, nb, rows, accumulate_dx, NULL, wt, &ts};
         run_team(par, team_backward, &t);
         return;
     }
     for (int n0 = 0; n0 < B; n0 += nb) {
-        int n1 = n0 + nb < B ? n0 + nb : B, P = (n1 - n0) * hw;
-        const float *dyp = dy + (size_t)n0 * hw;
-        ColJob j = {col, dx, x, s, B, n0, n1, accumulate_dx};
-        conv_par_for(par, im2col_job, &j, s->C);
-        blas_sgemm(0, 1, M, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
-        if (!dx) continue;
-        if (wt) {
-            const int Kt = s->Co * s->K * s->K;
-            ColJob jy = {col, NULL, dy, &ts, B, n0, n1, 0};
-            conv_par_for(par, im2col_job, &jy, s->Co);
-            blas_sgemm(0, 0, s->C, P, Kt, 1.0f, wt, Kt, col, P, accumulate_dx ? 1.0f : 0.0f,
-                       dx + (size_t)n0 * hw, N);
-            continue;
+        int n1 = n0 + nb < B ? n0 + nb : B;
+        for (int oh0 = 0; oh0 < s->Ho; oh0 += rows) {
+            int oh1 = oh0 + rows < s->Ho ? oh0 + rows : s->Ho;
+            int P = (n1 - n0) * (oh1 - oh0) * s->Wo;
+            size_t at = (size_t)n0 * hw + (size_t)oh0 * s->Wo;
+            const float *dyp = dy + at;
+            ColJob j = {col, dx, x, s, B, n0, n1, oh0, oh1, accumulate_dx};
+            conv_par_for(par, im2col_job, &j, s->C);
+            blas_sgemm(0, 1, M, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
+            if (!dx) continue;
+            if (wt) {
+                const int Kt = s->Co * s->K * s->K;
+                ColJob jy = {col, NULL, dy, &ts, B, n0, n1, oh0, oh1, 0};
+                conv_par_for(par, im2col_job, &jy, s->Co);
+                blas_sgemm(0, 0, s->C, P, Kt, 1.0f, wt, Kt, col, P, accumulate_dx ? 1.0f : 0.0f,
+                           dx + at, N);
+                continue;
+            }
+            /* dcol = wᵀ · dy, then scatter it back onto the input positions it was gathered
+             * from (rows == Ho here: whole images) */
+            blas_sgemm(1, 0, Kd, P, M, 1.0f, w, Kd, dyp, N, 0.0f, col, P);
+            conv_par_for(par, col2im_job, &j, s->C);
         }
-        /* dcol = wᵀ · dy, then scatter it back onto the input positions it was gathered from */
-        blas_sgemm(1, 0, Kd, P, M, 1.0f, w, Kd, dyp, N, 0.0f, col, P);
-        conv_par_for(par, col2im_job, &j, s->C);
     }
 }
 

@@ -84,13 +84,15 @@ static int run(const Workload *wl)
     }
     /* Overrides for before/after measurements, applied before the workspace is sized:
      * PS_BENCH_WINOGRAD=0|1 the per-layer Winograd choice, PS_BENCH_PANEL=<floats> the im2col
-     * panel budget (conv.h). */
-    const char *wg = getenv("PS_BENCH_WINOGRAD"), *pf = getenv("PS_BENCH_PANEL");
+     * panel budget, PS_BENCH_ROWS=<floats> the row-panel budget of "same" 3×3 images (conv.h). */
+    const char *wg = getenv("PS_BENCH_WINOGRAD"), *pf = getenv("PS_BENCH_PANEL"),
+               *rf = getenv("PS_BENCH_ROWS");
     for (int b = 0; b < m.n_blocks; b++) {
         ConvShape *s[3] = {&m.blocks[b].c1.s, &m.blocks[b].c2.s, &m.blocks[b].ds.s};
         for (int k = 0; k < 3; k++) {
             if (wg && *wg && k < 2) s[k]->winograd = atoi(wg) && s[k]->K == 3 && s[k]->stride == 1;
             if (pf && *pf) s[k]->panel_floats = atol(pf);
+            if (rf && *rf) s[k]->row_floats = atol(rf);
         }
     }
     if (pf && *pf) m.stem.s.panel_floats = atol(pf);
@@ -175,26 +177,29 @@ static int run(const Workload *wl)
             /* both algorithms where Winograd applies, interleaved so load noise hits both */
             int algos = s0->K == 3 && s0->stride == 1 ? 2 : 1;
             double best[2] = {1e30, 1e30}, bestb[2] = {1e30, 1e30};
+            double cbest[2] = {1e30, 1e30}, cbestb[2] = {1e30, 1e30}; /* process CPU time */
             for (int r = 0; r < 3; r++)
                 for (int a = 0; a < algos; a++) {
                     ConvShape s = *s0;
                     s.winograd = a;
-                    double t0 = now_ms();
+                    double t0 = now_ms(), c0 = cpu_ms();
                     conv_forward(out, col, in, m.params.w + u[i]->w, &s, wl->batch, w.par);
-                    double t1 = now_ms();
+                    double t1 = now_ms(), c1 = cpu_ms();
                     conv_backward(dx, dw, col, dy, in, m.params.w + u[i]->w, &s, wl->batch, 0,
                                   w.par);
-                    double t2 = now_ms();
+                    double t2 = now_ms(), c2 = cpu_ms();
                     if (t1 - t0 < best[a]) best[a] = t1 - t0;
                     if (t2 - t1 < bestb[a]) bestb[a] = t2 - t1;
+                    if (c1 - c0 < cbest[a]) cbest[a] = c1 - c0;
+                    if (c2 - c1 < cbestb[a]) cbestb[a] = c2 - c1;
                 }
             double fl = 2 * conv_macs(s0, wl->batch);
             for (int a = 0; a < algos; a++)
                 printf("PSBENCH conv_gflops name=c%dk%ds%d_%dx%d%s used=%s fwd_ms=%.2f gflops=%.1f "
-                       "bwd_ms=%.2f bwd_gflops=%.1f\n",
+                       "bwd_ms=%.2f bwd_gflops=%.1f fwd_cpu_ms=%.2f bwd_cpu_ms=%.2f\n",
                        s0->C, s0->K, s0->stride, s0->H, s0->W, a ? "_winograd" : "",
                        a == s0->winograd ? "yes" : "no", best[a], fl / best[a] / 1e6, bestb[a],
-                       2 * fl / bestb[a] / 1e6);
+                       2 * fl / bestb[a] / 1e6, cbest[a], cbestb[a]);
             free(in), free(out), free(dy), free(dx), free(col), free(dw);
         }
         int n = 2048;
