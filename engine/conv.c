@@ -266,17 +266,30 @@ size_t conv_col_floats(const ConvShape *s, int B)
 }
 
 /* wt (C, Co, K, K) = w (Co, C, K, K) with input and output channels swapped and each kernel
- * rotated by 180°: the filter of the input gradient's convolution. */
-static void flip_filter(float *wt, const float *w, const ConvShape *s)
+ * rotated by 180°: the filter of the input gradient's convolution (output channels co0..co1). */
+static void flip_filter(float *wt, const float *w, const ConvShape *s, int co0, int co1)
 {
     const int C = s->C, Co = s->Co, K = s->K, KK = K * K;
-    for (int co = 0; co < Co; co++)
+    for (int co = co0; co < co1; co++)
         for (int c = 0; c < C; c++) {
             const float *src = w + ((size_t)co * C + c) * KK;
             float *dst = wt + ((size_t)c * Co + co) * KK;
             for (int k = 0; k < KK; k++)
                 dst[k] = src[KK - 1 - k];
         }
+}
+
+/* On the helper threads too: layer4's filter is 2.4 M floats, rearranged before every backward. */
+typedef struct {
+    float *wt;
+    const float *w;
+    const ConvShape *s;
+} FlipJob;
+
+static void flip_job(void *v, int lo, int hi)
+{
+    FlipJob *j = v;
+    flip_filter(j->wt, j->w, j->s, lo, hi);
 }
 
 /* The convolution whose forward pass is s's input gradient (dx_as_conv shapes only). */
@@ -801,20 +814,28 @@ static void team_backward(void *v, int k, int hi)
     }
 }
 
+/* Adds the helpers' weight-gradient partials into dw, element ranges split over the threads
+ * (layer4's is 2.4 M floats per convolution); per element still in thread order. */
+static void team_reduce_job(void *v, int lo, int hi)
+{
+    const TeamJob *t = v;
+    const size_t n = (size_t)t->s->Co * t->s->C * t->s->K * t->s->K;
+    for (int k = 1; k < CONV_TEAM_THREADS; k++) {
+        const float *restrict part = team_col(t, CONV_TEAM_THREADS) + (size_t)(k - 1) * n;
+        float *restrict dw = t->dw;
+        for (size_t i = (size_t)lo; i < (size_t)hi; i++)
+            dw[i] += part[i];
+    }
+}
+
 static void run_team(ConvPar *par, ConvParFn fn, TeamJob *t)
 {
     int saved = blas_get_threads();
     blas_set_threads(1);
     conv_par_for(par, fn, t, CONV_TEAM_THREADS); /* one range per thread: lo is its index */
     blas_set_threads(saved);
-    if (fn == team_backward) {
-        const size_t n = (size_t)t->s->Co * t->s->C * t->s->K * t->s->K;
-        for (int k = 1; k < CONV_TEAM_THREADS; k++) {
-            const float *part = team_col(t, CONV_TEAM_THREADS) + (size_t)(k - 1) * n;
-            for (size_t i = 0; i < n; i++)
-                t->dw[i] += part[i];
-        }
-    }
+    if (fn == team_backward)
+        conv_par_for(par, team_reduce_job, t, t->s->Co * t->s->C * t->s->K * t->s->K);
 }
 
 void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B,
@@ -891,7 +912,8 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
     const ConvShape ts = flipped_shape(s);
     if (dx && dx_as_conv(s)) {
         wt = col + wt_offset(s, B);
-        flip_filter(wt, w, s);
+        FlipJob fj = {wt, w, s};
+        conv_par_for(par, flip_job, &fj, s->Co);
     }
     if (team_ok(par, B)) {
         TeamJob t = {dx, dw, col, dy, x, w, s, B, nb, rows, accumulate_dx, NULL, wt, &ts};
