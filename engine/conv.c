@@ -2,6 +2,9 @@
  * conv.h), with direct-loop twins for the tests.
  *
  * A 1×1 stride-1 unpadded convolution skips im2col: the input already is the column matrix.
+ * "Same" convolutions (ResNet's 3×3/1) build columns by shifting whole planes, split big images
+ * into panels of output rows that stay in L2, and get their input gradient as a convolution of dy
+ * through the flipped filter instead of a column gradient and col2im.
  * Not implemented: dilation, groups, bias (ResNet's convolutions have none: batch norm follows).
  */
 #include "engine/conv.h"
@@ -168,6 +171,11 @@ static int is_pointwise(const ConvShape *s)
     return s->K == 1 && s->stride == 1 && s->pad == 0;
 }
 
+static int is_same(const ConvShape *s)
+{
+    return s->stride == 1 && s->Ho == s->H && s->Wo == s->W;
+}
+
 static int wino_ok(const ConvShape *s)
 {
     return s->winograd && s->K == 3 && s->stride == 1 && s->pad == 1;
@@ -181,9 +189,42 @@ static size_t wino_tiles(const ConvShape *s, int B)
 /* Images per im2col panel: as many as keep the column panel within CONV_PANEL_FLOATS (at least
  * one), so it is still in cache when the GEMM reads it, instead of one batch-sized column matrix
  * streamed through memory twice. */
+/* "Same" convolutions with a real kernel compute the input gradient as a forward convolution of
+ * dy through the flipped, transposed filter (dx = conv(dy, W'), W'[c][co] = W[co][c] rotated by
+ * 180°, same padding): one im2col of dy and a GEMM whose output is dx itself, instead of a
+ * 9×-larger column gradient that col2im must scatter-add back. */
+static int dx_as_conv(const ConvShape *s)
+{
+    return is_same(s) && s->K > 1;
+}
+
+/* Floats per image of an im2col panel: the input's columns, or for dx_as_conv shapes the larger
+ * of the input's and dy's, which share the panel. */
+static size_t image_col_floats(const ConvShape *s)
+{
+    size_t ch = dx_as_conv(s) && s->Co > s->C ? (size_t)s->Co : (size_t)s->C;
+    return ch * s->K * s->K * s->Ho * s->Wo;
+}
+
+/* Output rows per im2col panel: all of them, or for a dx_as_conv image whose columns exceed the
+ * row budget (layer1/2 at 224 px: 7.2 / 3.6 MB per image against a 2 MB L2) equal chunks of
+ * rows, so the columns im2col writes are still in the core's L2 when the GEMM packs them. The
+ * input gradient of these shapes is a GEMM per row chunk too, writing disjoint rows of dx;
+ * col2im (strided shapes) only ever sees whole images. */
+static int panel_rows(const ConvShape *s)
+{
+    size_t per = image_col_floats(s);
+    size_t rb = s->row_floats > 0 ? (size_t)s->row_floats : CONV_ROW_FLOATS;
+    if (!dx_as_conv(s) || per <= rb) return s->Ho;
+    size_t pieces = (per + rb - 1) / rb;
+    if (pieces > (size_t)s->Ho) pieces = (size_t)s->Ho;
+    return (int)(((size_t)s->Ho + pieces - 1) / pieces);
+}
+
 static int panel_images(const ConvShape *s, int B)
 {
-    size_t per = (size_t)s->C * s->K * s->K * s->Ho * s->Wo;
+    if (panel_rows(s) < s->Ho) return 1;
+    size_t per = image_col_floats(s);
     size_t nb = (s->panel_floats > 0 ? (size_t)s->panel_floats : CONV_PANEL_FLOATS) / per;
     /* and no more than a team thread's share of the batch, so that every thread has work */
     size_t share = B >= 2 ? ((size_t)B + CONV_TEAM_THREADS - 1) / CONV_TEAM_THREADS : 1;
@@ -191,13 +232,30 @@ static int panel_images(const ConvShape *s, int B)
     return nb < 1 ? 1 : (int)nb;
 }
 
+/* Scratch layout of the im2col path: one panel slot per team thread, the helpers' weight-gradient
+ * partials, then (dx_as_conv) the transposed filter. */
+static size_t slot_floats(const ConvShape *s, int B)
+{
+    return image_col_floats(s) / (size_t)s->Ho * (size_t)panel_rows(s) * (size_t)panel_images(s, B);
+}
+
+static size_t col_slots(int B)
+{
+    return B >= 2 ? CONV_TEAM_THREADS : 1;
+}
+
+static size_t wt_offset(const ConvShape *s, int B)
+{
+    return col_slots(B) * slot_floats(s, B) +
+           (col_slots(B) - 1) * (size_t)s->Co * s->C * s->K * s->K;
+}
+
 size_t conv_col_floats(const ConvShape *s, int B)
 {
     size_t n = 0;
     if (!is_pointwise(s)) {
-        size_t slots = B >= 2 ? CONV_TEAM_THREADS : 1;
-        n = slots * (size_t)s->C * s->K * s->K * (size_t)panel_images(s, B) * s->Ho * s->Wo +
-            (slots - 1) * (size_t)s->Co * s->C * s->K * s->K; /* the helpers' dw partials */
+        n = wt_offset(s, B);
+        if (dx_as_conv(s)) n += (size_t)s->Co * s->C * s->K * s->K;
     }
     if (wino_ok(s)) {
         /* transformed input, transformed output, transformed filter; any of the three passes */
@@ -207,18 +265,157 @@ size_t conv_col_floats(const ConvShape *s, int B)
     return n;
 }
 
+/* wt (C, Co, K, K) = w (Co, C, K, K) with input and output channels swapped and each kernel
+ * rotated by 180°: the filter of the input gradient's convolution (output channels co0..co1). */
+static void flip_filter(float *wt, const float *w, const ConvShape *s, int co0, int co1)
+{
+    const int C = s->C, Co = s->Co, K = s->K, KK = K * K;
+    for (int co = co0; co < co1; co++)
+        for (int c = 0; c < C; c++) {
+            const float *src = w + ((size_t)co * C + c) * KK;
+            float *dst = wt + ((size_t)c * Co + co) * KK;
+            for (int k = 0; k < KK; k++)
+                dst[k] = src[KK - 1 - k];
+        }
+}
+
+/* On the helper threads too: layer4's filter is 2.4 M floats, rearranged before every backward. */
+typedef struct {
+    float *wt;
+    const float *w;
+    const ConvShape *s;
+} FlipJob;
+
+static void flip_job(void *v, int lo, int hi)
+{
+    FlipJob *j = v;
+    flip_filter(j->wt, j->w, j->s, lo, hi);
+}
+
+/* The convolution whose forward pass is s's input gradient (dx_as_conv shapes only). */
+static ConvShape flipped_shape(const ConvShape *s)
+{
+    ConvShape t = *s;
+    t.C = s->Co;
+    t.Co = s->C;
+    t.pad = s->K - 1 - s->pad;
+    return t;
+}
+
 double conv_macs(const ConvShape *s, int B)
 {
     return (double)s->Co * s->C * s->K * s->K * (double)B * s->Ho * s->Wo;
 }
 
-/* col[(c,kh,kw)][(n-n0,oh,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside,
- * for channels c0 <= c < c1 and the panel of images n0 <= n < n1 of a batch of B. */
-static void im2col(float *col, const float *x, const ConvShape *s, int B, int n0, int n1, int c0,
-                   int c1)
+/* "Same" convolutions (stride 1, output as large as the input: ResNet's 3×3/1 with padding 1)
+ * need no per-row work: for one (kh, kw) the column plane of an image is the input plane shifted
+ * by (kh - pad) rows and (kw - pad) columns, so one contiguous copy does all rows, and only the
+ * entries that wrapped around a row edge (one per row for a 3×3) and the rows shifted in from
+ * outside are then set to zero. Layer3/4's rows are 7-14 floats: per-row copies cost more in
+ * call and edge handling than in moving data. */
+/* The valid window of a shift (dh, dw) over an H×W plane: output rows [*r0, *r1) and columns
+ * [*q0, *q1) whose input lies inside; empty when r0 >= r1 or q0 >= q1. */
+static void same_window(int H, int W, int dh, int dw, int *r0, int *r1, int *q0, int *q1)
 {
-    const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
-    const size_t npos = (size_t)(n1 - n0) * Ho * Wo;
+    *r0 = dh < 0 ? -dh : 0;
+    *r1 = dh > 0 ? H - dh : H;
+    *q0 = dw < 0 ? -dw : 0;
+    *q1 = dw > 0 ? W - dw : W;
+}
+
+static void shift_copy(float *restrict dst, const float *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i];
+}
+
+static void shift_add(float *restrict dst, const float *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+
+/* Output rows oh0 <= oh < oh1 of images n0 <= n < n1 (the rows are the panel's, see
+ * panel_rows). */
+static void im2col_same(float *col, const float *x, const ConvShape *s, int B, int n0, int n1,
+                        int oh0, int oh1, int c0, int c1)
+{
+    const int K = s->K, H = s->H, W = s->W;
+    const size_t plane = (size_t)H * W, part = (size_t)(oh1 - oh0) * W;
+    const size_t npos = (size_t)(n1 - n0) * part;
+    for (int c = c0; c < c1; c++)
+        for (int kh = 0; kh < K; kh++)
+            for (int kw = 0; kw < K; kw++) {
+                const int dh = kh - s->pad, dw = kw - s->pad;
+                int r0, r1, q0, q1;
+                same_window(H, W, dh, dw, &r0, &r1, &q0, &q1);
+                if (r0 < oh0) r0 = oh0;
+                if (r1 > oh1) r1 = oh1;
+                float *dst = col + ((size_t)(c * K + kh) * K + kw) * npos;
+                for (int n = n0; n < n1; n++, dst += part) {
+                    if (r0 >= r1 || q0 >= q1) {
+                        memset(dst, 0, part * sizeof *dst);
+                        continue;
+                    }
+                    const float *xp = x + ((size_t)c * B + n) * plane;
+                    /* from (r0, q0) to (r1 - 1, q1 - 1), both inside the input plane */
+                    const size_t a = (size_t)(r0 - oh0) * W + q0, e = (size_t)(r1 - 1 - oh0) * W + q1;
+                    shift_copy(dst + a, xp + ((ptrdiff_t)a + (ptrdiff_t)(oh0 + dh) * W + dw), e - a);
+                    memset(dst, 0, (size_t)(r0 - oh0) * W * sizeof *dst);
+                    memset(dst + (size_t)(r1 - oh0) * W, 0, (size_t)(oh1 - r1) * W * sizeof *dst);
+                    for (int r = r0 - oh0; r < r1 - oh0; r++) {
+                        float *row = dst + (size_t)r * W;
+                        for (int q = 0; q < q0; q++)
+                            row[q] = 0.0f;
+                        for (int q = q1; q < W; q++)
+                            row[q] = 0.0f;
+                    }
+                }
+            }
+}
+
+/* The adjoint of im2col_same. The wrapped entries of col (scratch) are zeroed first so that one
+ * contiguous add can run over them. */
+static void col2im_same(float *dx, float *col, const ConvShape *s, int B, int n0, int n1, int c0,
+                        int c1)
+{
+    const int K = s->K, H = s->H, W = s->W;
+    const size_t plane = (size_t)H * W, npos = (size_t)(n1 - n0) * plane;
+    for (int c = c0; c < c1; c++)
+        for (int kh = 0; kh < K; kh++)
+            for (int kw = 0; kw < K; kw++) {
+                const int dh = kh - s->pad, dw = kw - s->pad;
+                int r0, r1, q0, q1;
+                same_window(H, W, dh, dw, &r0, &r1, &q0, &q1);
+                if (r0 >= r1 || q0 >= q1) continue;
+                float *src = col + ((size_t)(c * K + kh) * K + kw) * npos;
+                for (int n = n0; n < n1; n++, src += plane) {
+                    float *xp = dx + ((size_t)c * B + n) * plane;
+                    for (int r = r0; r < r1; r++) {
+                        float *row = src + (size_t)r * W;
+                        for (int q = 0; q < q0; q++)
+                            row[q] = 0.0f;
+                        for (int q = q1; q < W; q++)
+                            row[q] = 0.0f;
+                    }
+                    const size_t a = (size_t)r0 * W + q0, e = (size_t)(r1 - 1) * W + q1;
+                    shift_add(xp + (ptrdiff_t)a + (ptrdiff_t)dh * W + dw, src + a, e - a);
+                }
+            }
+}
+
+/* col[(c,kh,kw)][(n-n0,oh-oh0,ow)] = x[c][n][oh*stride - pad + kh][ow*stride - pad + kw], 0
+ * outside, for channels c0 <= c < c1, the panel of images n0 <= n < n1 of a batch of B and its
+ * output rows oh0 <= oh < oh1. */
+static void im2col(float *col, const float *x, const ConvShape *s, int B, int n0, int n1, int oh0,
+                   int oh1, int c0, int c1)
+{
+    if (is_same(s)) {
+        im2col_same(col, x, s, B, n0, n1, oh0, oh1, c0, c1);
+        return;
+    }
+    const int K = s->K, st = s->stride, Wo = s->Wo, H = s->H, W = s->W;
+    const size_t npos = (size_t)(n1 - n0) * (oh1 - oh0) * Wo;
     for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
@@ -231,7 +428,7 @@ static void im2col(float *col, const float *x, const ConvShape *s, int B, int n0
                     ow1--;
                 for (int n = n0; n < n1; n++) {
                     const float *xp = x + ((size_t)c * B + n) * H * W;
-                    for (int oh = 0; oh < Ho; oh++, dst += Wo) {
+                    for (int oh = oh0; oh < oh1; oh++, dst += Wo) {
                         int ih = oh * st - s->pad + kh;
                         if (ih < 0 || ih >= H) {
                             memset(dst, 0, (size_t)Wo * sizeof *dst);
@@ -253,8 +450,9 @@ static void im2col(float *col, const float *x, const ConvShape *s, int B, int n0
 }
 
 /* The adjoint of im2col: dx[c][n][ih][iw] += col[(c,kh,kw)][(n-n0,oh,ow)] for c0 <= c < c1 and
- * n0 <= n < n1, after zeroing those planes of dx unless accumulate. */
-static void col2im(float *dx, const float *col, const ConvShape *s, int B, int n0, int n1, int c0,
+ * n0 <= n < n1, after zeroing those planes of dx unless accumulate. col is scratch: the "same"
+ * path zeroes its out-of-range entries. */
+static void col2im(float *dx, float *col, const ConvShape *s, int B, int n0, int n1, int c0,
                    int c1, int accumulate)
 {
     const int K = s->K, st = s->stride, Ho = s->Ho, Wo = s->Wo, H = s->H, W = s->W;
@@ -262,6 +460,10 @@ static void col2im(float *dx, const float *col, const ConvShape *s, int B, int n
     if (!accumulate)
         for (int c = c0; c < c1; c++)
             memset(dx + ((size_t)c * B + n0) * H * W, 0, (size_t)(n1 - n0) * H * W * sizeof *dx);
+    if (is_same(s)) {
+        col2im_same(dx, col, s, B, n0, n1, c0, c1);
+        return;
+    }
     for (int c = c0; c < c1; c++)
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
@@ -512,13 +714,13 @@ typedef struct {
     float *col, *dx;
     const float *x;
     const ConvShape *s;
-    int B, n0, n1, accumulate;
+    int B, n0, n1, oh0, oh1, accumulate;
 } ColJob;
 
 static void im2col_job(void *v, int lo, int hi)
 {
     ColJob *j = v;
-    im2col(j->col, j->x, j->s, j->B, j->n0, j->n1, lo, hi);
+    im2col(j->col, j->x, j->s, j->B, j->n0, j->n1, j->oh0, j->oh1, lo, hi);
 }
 
 static void col2im_job(void *v, int lo, int hi)
@@ -540,8 +742,10 @@ typedef struct {
     float *dx, *dw, *col;
     const float *dy, *x, *w;
     const ConvShape *s;
-    int B, nb, accumulate;
+    int B, nb, rows, accumulate;
     float *y;
+    const float *wt;     /* dx_as_conv: the flipped filter (C, Co, K, K), else NULL */
+    const ConvShape *ts; /* and its shape */
 } TeamJob;
 
 static int team_ok(const ConvPar *par, int B)
@@ -551,8 +755,7 @@ static int team_ok(const ConvPar *par, int B)
 
 static float *team_col(const TeamJob *t, int k)
 {
-    const ConvShape *s = t->s;
-    return t->col + (size_t)k * s->C * s->K * s->K * t->nb * s->Ho * s->Wo;
+    return t->col + (size_t)k * slot_floats(t->s, t->B);
 }
 
 static void team_forward(void *v, int k, int hi)
@@ -563,9 +766,14 @@ static void team_forward(void *v, int k, int hi)
     const int hw = s->Ho * s->Wo, Kd = s->C * s->K * s->K, N = t->B * hw;
     float *col = team_col(t, k);
     for (int n0 = k * t->nb; n0 < t->B; n0 += CONV_TEAM_THREADS * t->nb) {
-        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B, P = (n1 - n0) * hw;
-        im2col(col, t->x, s, t->B, n0, n1, 0, s->C);
-        blas_sgemm(0, 0, s->Co, P, Kd, 1.0f, t->w, Kd, col, P, 0.0f, t->y + (size_t)n0 * hw, N);
+        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B;
+        for (int oh0 = 0; oh0 < s->Ho; oh0 += t->rows) {
+            int oh1 = oh0 + t->rows < s->Ho ? oh0 + t->rows : s->Ho;
+            int P = (n1 - n0) * (oh1 - oh0) * s->Wo;
+            size_t at = (size_t)n0 * hw + (size_t)oh0 * s->Wo;
+            im2col(col, t->x, s, t->B, n0, n1, oh0, oh1, 0, s->C);
+            blas_sgemm(0, 0, s->Co, P, Kd, 1.0f, t->w, Kd, col, P, 0.0f, t->y + at, N);
+        }
     }
 }
 
@@ -582,13 +790,41 @@ static void team_backward(void *v, int k, int hi)
         memset(dw, 0, (size_t)s->Co * Kd * sizeof *dw);
     }
     for (int n0 = k * t->nb; n0 < t->B; n0 += CONV_TEAM_THREADS * t->nb) {
-        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B, P = (n1 - n0) * hw;
-        const float *dyp = t->dy + (size_t)n0 * hw;
-        im2col(col, t->x, s, t->B, n0, n1, 0, s->C);
-        blas_sgemm(0, 1, s->Co, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
-        if (!t->dx) continue;
-        blas_sgemm(1, 0, Kd, P, s->Co, 1.0f, t->w, Kd, dyp, N, 0.0f, col, P);
-        col2im(t->dx, col, s, t->B, n0, n1, 0, s->C, t->accumulate);
+        int n1 = n0 + t->nb < t->B ? n0 + t->nb : t->B;
+        for (int oh0 = 0; oh0 < s->Ho; oh0 += t->rows) {
+            int oh1 = oh0 + t->rows < s->Ho ? oh0 + t->rows : s->Ho;
+            int P = (n1 - n0) * (oh1 - oh0) * s->Wo;
+            size_t at = (size_t)n0 * hw + (size_t)oh0 * s->Wo;
+            const float *dyp = t->dy + at;
+            im2col(col, t->x, s, t->B, n0, n1, oh0, oh1, 0, s->C);
+            blas_sgemm(0, 1, s->Co, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
+            if (!t->dx) continue;
+            if (t->wt) {
+                /* dx (C, P) (+)= W' (C, Co·K·K) · im2col(dy) */
+                const int Kt = s->Co * s->K * s->K;
+                im2col(col, t->dy, t->ts, t->B, n0, n1, oh0, oh1, 0, s->Co);
+                blas_sgemm(0, 0, s->C, P, Kt, 1.0f, t->wt, Kt, col, P,
+                           t->accumulate ? 1.0f : 0.0f, t->dx + at, N);
+                continue;
+            }
+            /* rows == Ho here: col2im's images never straddle panels */
+            blas_sgemm(1, 0, Kd, P, s->Co, 1.0f, t->w, Kd, dyp, N, 0.0f, col, P);
+            col2im(t->dx, col, s, t->B, n0, n1, 0, s->C, t->accumulate);
+        }
+    }
+}
+
+/* Adds the helpers' weight-gradient partials into dw, element ranges split over the threads
+ * (layer4's is 2.4 M floats per convolution); per element still in thread order. */
+static void team_reduce_job(void *v, int lo, int hi)
+{
+    const TeamJob *t = v;
+    const size_t n = (size_t)t->s->Co * t->s->C * t->s->K * t->s->K;
+    for (int k = 1; k < CONV_TEAM_THREADS; k++) {
+        const float *restrict part = team_col(t, CONV_TEAM_THREADS) + (size_t)(k - 1) * n;
+        float *restrict dw = t->dw;
+        for (size_t i = (size_t)lo; i < (size_t)hi; i++)
+            dw[i] += part[i];
     }
 }
 
@@ -598,14 +834,8 @@ static void run_team(ConvPar *par, ConvParFn fn, TeamJob *t)
     blas_set_threads(1);
     conv_par_for(par, fn, t, CONV_TEAM_THREADS); /* one range per thread: lo is its index */
     blas_set_threads(saved);
-    if (fn == team_backward) {
-        const size_t n = (size_t)t->s->Co * t->s->C * t->s->K * t->s->K;
-        for (int k = 1; k < CONV_TEAM_THREADS; k++) {
-            const float *part = team_col(t, CONV_TEAM_THREADS) + (size_t)(k - 1) * n;
-            for (size_t i = 0; i < n; i++)
-                t->dw[i] += part[i];
-        }
-    }
+    if (fn == team_backward)
+        conv_par_for(par, team_reduce_job, t, t->s->Co * t->s->C * t->s->K * t->s->K);
 }
 
 void conv_forward(float *y, float *col, const float *x, const float *w, const ConvShape *s, int B,
@@ -625,17 +855,22 @@ void conv_forward(float *y, float *col, const float *x, const float *w, const Co
         blas_sgemm(0, 0, M, N, Kd, 1.0f, w, Kd, x, N, 0.0f, y, N);
         return;
     }
-    const int hw = s->Ho * s->Wo, nb = panel_images(s, B);
+    const int hw = s->Ho * s->Wo, nb = panel_images(s, B), rows = panel_rows(s);
     if (team_ok(par, B)) {
-        TeamJob t = {NULL, NULL, col, NULL, x, w, s, B, nb, 0, y};
+        TeamJob t = {NULL, NULL, col, NULL, x, w, s, B, nb, rows, 0, y, NULL, NULL};
         run_team(par, team_forward, &t);
         return;
     }
     for (int n0 = 0; n0 < B; n0 += nb) {
-        int n1 = n0 + nb < B ? n0 + nb : B, P = (n1 - n0) * hw;
-        ColJob j = {col, NULL, x, s, B, n0, n1, 0};
-        conv_par_for(par, im2col_job, &j, s->C);
-        blas_sgemm(0, 0, M, P, Kd, 1.0f, w, Kd, col, P, 0.0f, y + (size_t)n0 * hw, N);
+        int n1 = n0 + nb < B ? n0 + nb : B;
+        for (int oh0 = 0; oh0 < s->Ho; oh0 += rows) {
+            int oh1 = oh0 + rows < s->Ho ? oh0 + rows : s->Ho;
+            int P = (n1 - n0) * (oh1 - oh0) * s->Wo;
+            ColJob j = {col, NULL, x, s, B, n0, n1, oh0, oh1, 0};
+            conv_par_for(par, im2col_job, &j, s->C);
+            blas_sgemm(0, 0, M, P, Kd, 1.0f, w, Kd, col, P, 0.0f,
+                       y + (size_t)n0 * hw + (size_t)oh0 * s->Wo, N);
+        }
     }
 }
 
@@ -672,22 +907,43 @@ void conv_backward(float *dx, float *dw, float *col, const float *dy, const floa
         if (dx) blas_sgemm(1, 0, Kd, N, M, 1.0f, w, Kd, dy, N, accumulate_dx ? 1.0f : 0.0f, dx, N);
         return;
     }
-    const int hw = s->Ho * s->Wo, nb = panel_images(s, B);
+    const int hw = s->Ho * s->Wo, nb = panel_images(s, B), rows = panel_rows(s);
+    float *wt = NULL;
+    const ConvShape ts = flipped_shape(s);
+    if (dx && dx_as_conv(s)) {
+        wt = col + wt_offset(s, B);
+        FlipJob fj = {wt, w, s};
+        conv_par_for(par, flip_job, &fj, s->Co);
+    }
     if (team_ok(par, B)) {
-        TeamJob t = {dx, dw, col, dy, x, w, s, B, nb, accumulate_dx, NULL};
+        TeamJob t = {dx, dw, col, dy, x, w, s, B, nb, rows, accumulate_dx, NULL, wt, &ts};
         run_team(par, team_backward, &t);
         return;
     }
     for (int n0 = 0; n0 < B; n0 += nb) {
-        int n1 = n0 + nb < B ? n0 + nb : B, P = (n1 - n0) * hw;
-        const float *dyp = dy + (size_t)n0 * hw;
-        ColJob j = {col, dx, x, s, B, n0, n1, accumulate_dx};
-        conv_par_for(par, im2col_job, &j, s->C);
-        blas_sgemm(0, 1, M, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
-        if (!dx) continue;
-        /* dcol = wᵀ · dy, then scatter it back onto the input positions it was gathered from */
-        blas_sgemm(1, 0, Kd, P, M, 1.0f, w, Kd, dyp, N, 0.0f, col, P);
-        conv_par_for(par, col2im_job, &j, s->C);
+        int n1 = n0 + nb < B ? n0 + nb : B;
+        for (int oh0 = 0; oh0 < s->Ho; oh0 += rows) {
+            int oh1 = oh0 + rows < s->Ho ? oh0 + rows : s->Ho;
+            int P = (n1 - n0) * (oh1 - oh0) * s->Wo;
+            size_t at = (size_t)n0 * hw + (size_t)oh0 * s->Wo;
+            const float *dyp = dy + at;
+            ColJob j = {col, dx, x, s, B, n0, n1, oh0, oh1, accumulate_dx};
+            conv_par_for(par, im2col_job, &j, s->C);
+            blas_sgemm(0, 1, M, Kd, P, 1.0f, dyp, N, col, P, 1.0f, dw, Kd);
+            if (!dx) continue;
+            if (wt) {
+                const int Kt = s->Co * s->K * s->K;
+                ColJob jy = {col, NULL, dy, &ts, B, n0, n1, oh0, oh1, 0};
+                conv_par_for(par, im2col_job, &jy, s->Co);
+                blas_sgemm(0, 0, s->C, P, Kt, 1.0f, wt, Kt, col, P, accumulate_dx ? 1.0f : 0.0f,
+                           dx + at, N);
+                continue;
+            }
+            /* dcol = wᵀ · dy, then scatter it back onto the input positions it was gathered
+             * from (rows == Ho here: whole images) */
+            blas_sgemm(1, 0, Kd, P, M, 1.0f, w, Kd, dyp, N, 0.0f, col, P);
+            conv_par_for(par, col2im_job, &j, s->C);
+        }
     }
 }
 

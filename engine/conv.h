@@ -46,6 +46,8 @@ typedef struct {
                       * conv_shape_init where it pays; tests may flip it) */
     long panel_floats; /* im2col panel budget in floats; 0 (conv_shape_init's choice) means
                         * CONV_PANEL_FLOATS. Tests shrink it to cross panel edges. */
+    long row_floats;   /* "same" 3×3 images whose columns exceed this many floats go in panels
+                        * of output rows; 0 means CONV_ROW_FLOATS. Tests shrink it likewise. */
 } ConvShape;
 
 /* The im2col path runs over panels of whole images whose column matrix fits in this many
@@ -55,6 +57,13 @@ typedef struct {
  * 9674 ms, 4 MB panels 6924 ms, 1 MB panels 6876 ms but 3× slower on layer4's 7×7 maps (one
  * 49-column image per panel). */
 #define CONV_PANEL_FLOATS ((size_t)1 << 20)
+
+/* A "same" 3×3 image whose column matrix exceeds this many floats is split into panels of output
+ * rows (conv.c, panel_rows), so the columns stay in the core's 2 MB L2 between im2col and the
+ * GEMM. Measured (bench_resnet PS_BENCH_LAYERS=1, b16/224, loaded 2-core box, best of 3), layer1
+ * 64ch 56×56 forward 20-27 ms whole images, 17-18 ms in 1 MB or 2 MB row panels, backward CPU
+ * time 75-76 vs 69-72 ms; layer2's 128ch 28×28 the same either way. */
+#define CONV_ROW_FLOATS ((size_t)1 << 19)
 
 /* Winograd would pay where the GEMMs dominate its (single-threaded, scalar) transforms. Measured
  * on the 2-core Sapphire Rapids box with OpenBLAS SkylakeX kernels (bench_resnet

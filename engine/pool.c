@@ -11,6 +11,36 @@ int pool_out_size(int n, int K, int stride, int pad)
     return (n + 2 * pad - K) / stride + 1;
 }
 
+/* One output of max pooling over rows [h0, h1) and columns [w0, w1) of the plane xp. The scan
+ * keeps the first maximum in row-major order (PyTorch's choice) with selects rather than
+ * branches, which a random activation map would mispredict half the time; a NaN, which must win
+ * its window as in PyTorch, is only looked for again when one was seen. */
+static inline void max_window(const float *xp, int W, int h0, int h1, int w0, int w1, float *y,
+                              int32_t *am)
+{
+    float best = -INFINITY;
+    int32_t bi = h0 * W + w0;
+    int nan = 0;
+    for (int h = h0; h < h1; h++)
+        for (int w = w0; w < w1; w++) {
+            float v = xp[h * W + w];
+            int gt = v > best;
+            best = gt ? v : best;
+            bi = gt ? h * W + w : bi;
+            nan |= v != v;
+        }
+    if (nan)
+        for (int h = h0; h < h1; h++)
+            for (int w = w0; w < w1; w++)
+                if (isnan(xp[h * W + w])) {
+                    *y = xp[h * W + w];
+                    *am = h * W + w;
+                    return;
+                }
+    *y = best;
+    *am = bi;
+}
+
 void pool_max_forward(float *y, int32_t *argmax, const float *x, int C, int B, int H, int W, int K,
                       int stride, int pad)
 {
@@ -27,21 +57,15 @@ void pool_max_forward(float *y, int32_t *argmax, const float *x, int C, int B, i
                 int w0 = ow * stride - pad, w1 = w0 + K;
                 if (w0 < 0) w0 = 0;
                 if (w1 > W) w1 = W;
-                float best = -INFINITY;
-                int32_t bi = h0 * W + w0;
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) {
-                        float v = xp[h * W + w];
-                        /* NaN propagates, as in PyTorch: a NaN input wins the window */
-                        if (v > best || isnan(v)) {
-                            best = v;
-                            bi = h * W + w;
-                            if (isnan(v)) goto found;
-                        }
-                    }
-            found:
-                yp[oh * Wo + ow] = best;
-                ap[oh * Wo + ow] = bi;
+                /* the full 3×3 window (all but the edges of ResNet's pool) with a constant trip
+                 * count, so the scan unrolls */
+                if (K == 3 && h1 - h0 == 3 && w1 - w0 == 3) {
+                    max_window(xp + h0 * W + w0, W, 0, 3, 0, 3, &yp[oh * Wo + ow],
+                               &ap[oh * Wo + ow]);
+                    ap[oh * Wo + ow] += h0 * W + w0;
+                } else {
+                    max_window(xp, W, h0, h1, w0, w1, &yp[oh * Wo + ow], &ap[oh * Wo + ow]);
+                }
             }
         }
     }

@@ -329,18 +329,26 @@ typedef struct {
     size_t L;
 } MaskJob;
 
+/* Written as selects (not a conditional store) so that the compiler vectorises them; with din,
+ * the identity shortcut's gradient is stored in the same sweep, and the first convolution's
+ * input gradient is then added to it (one pass over the block's gradient instead of two). */
 static void mask_job(void *v, int lo, int hi)
 {
     MaskJob *j = v;
-    for (size_t i = (size_t)lo * j->L; i < (size_t)hi * j->L; i++)
-        if (!(j->out[i] > 0.0f)) j->g[i] = 0.0f;
-}
-
-static void add_job(void *v, int lo, int hi)
-{
-    MaskJob *j = v;
-    for (size_t i = (size_t)lo * j->L; i < (size_t)hi * j->L; i++)
-        j->din[i] += j->g[i];
+    float *restrict g = j->g;
+    const float *restrict out = j->out;
+    const size_t a = (size_t)lo * j->L, e = (size_t)hi * j->L;
+    if (j->din) {
+        float *restrict din = j->din;
+        for (size_t i = a; i < e; i++) {
+            float m = out[i] > 0.0f ? g[i] : 0.0f;
+            g[i] = m;
+            din[i] = m;
+        }
+    } else {
+        for (size_t i = a; i < e; i++)
+            g[i] = out[i] > 0.0f ? g[i] : 0.0f;
+    }
 }
 
 /* Synchronised batch norm: the per-channel partial sums of the local shard, summed over
@@ -541,17 +549,17 @@ PsStatus resnet_backward(Resnet *m, ResnetWork *w, const float *dlogits, const f
         const ResnetBlock *blk = &m->blocks[b];
         const float *in = b > 0 ? w->blk[b - 1].out : w->p0;
         /* through the block's final ReLU: both branches see the masked gradient */
-        MaskJob mj = {Gout, Din, w->blk[b].out, (size_t)B * blk->c2.s.Ho * blk->c2.s.Wo};
+        MaskJob mj = {Gout, blk->has_ds ? NULL : Din, w->blk[b].out,
+                      (size_t)B * blk->c2.s.Ho * blk->c2.s.Wo};
         conv_par_for(w->par, mask_job, &mj, blk->c2.s.Co);
         convbn_backward(m, w, &blk->c2, T2, 0, T1, Gout, NULL, w->blk[b].a1, w->blk[b].z2,
                         w->blk[b].m2, w->blk[b].i2, B, train);
-        convbn_backward(m, w, &blk->c1, Din, 0, T2, T2, w->blk[b].a1, in, w->blk[b].z1,
-                        w->blk[b].m1, w->blk[b].i1, B, train);
+        /* Din already holds the identity shortcut's gradient when there is no projection */
+        convbn_backward(m, w, &blk->c1, Din, !blk->has_ds, T2, T2, w->blk[b].a1, in,
+                        w->blk[b].z1, w->blk[b].m1, w->blk[b].i1, B, train);
         if (blk->has_ds)
             convbn_backward(m, w, &blk->ds, Din, 1, T1, Gout, NULL, in, w->blk[b].zd, w->blk[b].md,
                             w->blk[b].id, B, train);
-        else
-            conv_par_for(w->par, add_job, &mj, blk->c2.s.Co);
         float *t = Gout;
         Gout = Din;
         Din = t;

@@ -2,7 +2,8 @@
  *
  * usage: bench_resnet [WORKLOAD ...]     (default: all, each in its own child process so that
  *        peak RSS is per workload)
- * Prints "PSBENCH <name> ms=<median> peak_rss_mb=<n>" per workload and, with PS_BENCH_LAYERS=1,
+ * Prints "PSBENCH <name> ms=<median> peak_rss_mb=<n> conv_gflops=<x> cpu_ms=<median process CPU
+ * time per step>" per workload and, with PS_BENCH_LAYERS=1,
  * "PSBENCH conv_gflops name=<layer> gflops=<x>" for the distinct convolution shapes (3×3
  * stride-1 ones both as im2col and as Winograd, "used=" saying which the model runs; Winograd
  * GFLOP/s count the direct method's flops), plus the sgemm rate of a square product.
@@ -50,6 +51,15 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* CPU time of the whole process (all threads): under load it varies far less than wall time,
+ * so before/after comparisons of a kernel on a shared machine use it too */
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static double peak_rss_mb(void)
 {
     struct rusage ru;
@@ -74,13 +84,15 @@ static int run(const Workload *wl)
     }
     /* Overrides for before/after measurements, applied before the workspace is sized:
      * PS_BENCH_WINOGRAD=0|1 the per-layer Winograd choice, PS_BENCH_PANEL=<floats> the im2col
-     * panel budget (conv.h). */
-    const char *wg = getenv("PS_BENCH_WINOGRAD"), *pf = getenv("PS_BENCH_PANEL");
+     * panel budget, PS_BENCH_ROWS=<floats> the row-panel budget of "same" 3×3 images (conv.h). */
+    const char *wg = getenv("PS_BENCH_WINOGRAD"), *pf = getenv("PS_BENCH_PANEL"),
+               *rf = getenv("PS_BENCH_ROWS");
     for (int b = 0; b < m.n_blocks; b++) {
         ConvShape *s[3] = {&m.blocks[b].c1.s, &m.blocks[b].c2.s, &m.blocks[b].ds.s};
         for (int k = 0; k < 3; k++) {
             if (wg && *wg && k < 2) s[k]->winograd = atoi(wg) && s[k]->K == 3 && s[k]->stride == 1;
             if (pf && *pf) s[k]->panel_floats = atol(pf);
+            if (rf && *rf) s[k]->row_floats = atol(rf);
         }
     }
     if (pf && *pf) m.stem.s.panel_floats = atol(pf);
@@ -106,8 +118,9 @@ static int run(const Workload *wl)
     for (size_t i = 0; i < nl; i++)
         y[i] = rng_uniform(&rng) < 0.3 ? 1.0f : 0.0f;
     double *t = malloc((size_t)(wl->reps + 1) * sizeof *t);
+    double *tc = malloc((size_t)(wl->reps + 1) * sizeof *tc);
     for (int r = 0; r <= wl->reps; r++) {
-        double t0 = now_ms();
+        double t0 = now_ms(), c0 = cpu_ms();
         if (wl->train) {
             params_zero_grad(&m.params);
             resnet_forward(&m, &w, x, wl->batch, 1, logits, NULL, &err);
@@ -118,9 +131,11 @@ static int run(const Workload *wl)
             resnet_forward(&m, &w, x, wl->batch, 0, logits, NULL, &err);
         }
         t[r] = now_ms() - t0;
+        tc[r] = cpu_ms() - c0;
     }
     /* the first step pays for page faults and BLAS buffers, as torch's first step does */
     qsort(t + 1, (size_t)wl->reps, sizeof *t, cmp_double);
+    qsort(tc + 1, (size_t)wl->reps, sizeof *tc, cmp_double);
     /* The convolutions' share of the work, so bench.sh can set the step's rate against sgemm's:
      * forward 2 flops per multiply-add; a training step adds the weight gradient and the input
      * gradient of every convolution but the stem's (resnet_backward does not need that one). */
@@ -132,8 +147,8 @@ static int run(const Workload *wl)
     }
     double conv_flops = wl->train ? 3 * fwd - stem : fwd;
     double med = t[1 + wl->reps / 2];
-    printf("PSBENCH %s ms=%.1f peak_rss_mb=%.0f conv_gflops=%.1f\n", wl->name, med, peak_rss_mb(),
-           conv_flops / med / 1e6);
+    printf("PSBENCH %s ms=%.1f peak_rss_mb=%.0f conv_gflops=%.1f cpu_ms=%.1f\n", wl->name, med,
+           peak_rss_mb(), conv_flops / med / 1e6, tc[1 + wl->reps / 2]);
     fflush(stdout);
     if (getenv("PS_BENCH_LAYERS")) {
         /* per distinct convolution shape: forward GFLOP/s (2 flops per multiply-add) */
@@ -162,26 +177,29 @@ static int run(const Workload *wl)
             /* both algorithms where Winograd applies, interleaved so load noise hits both */
             int algos = s0->K == 3 && s0->stride == 1 ? 2 : 1;
             double best[2] = {1e30, 1e30}, bestb[2] = {1e30, 1e30};
+            double cbest[2] = {1e30, 1e30}, cbestb[2] = {1e30, 1e30}; /* process CPU time */
             for (int r = 0; r < 3; r++)
                 for (int a = 0; a < algos; a++) {
                     ConvShape s = *s0;
                     s.winograd = a;
-                    double t0 = now_ms();
+                    double t0 = now_ms(), c0 = cpu_ms();
                     conv_forward(out, col, in, m.params.w + u[i]->w, &s, wl->batch, w.par);
-                    double t1 = now_ms();
+                    double t1 = now_ms(), c1 = cpu_ms();
                     conv_backward(dx, dw, col, dy, in, m.params.w + u[i]->w, &s, wl->batch, 0,
                                   w.par);
-                    double t2 = now_ms();
+                    double t2 = now_ms(), c2 = cpu_ms();
                     if (t1 - t0 < best[a]) best[a] = t1 - t0;
                     if (t2 - t1 < bestb[a]) bestb[a] = t2 - t1;
+                    if (c1 - c0 < cbest[a]) cbest[a] = c1 - c0;
+                    if (c2 - c1 < cbestb[a]) cbestb[a] = c2 - c1;
                 }
             double fl = 2 * conv_macs(s0, wl->batch);
             for (int a = 0; a < algos; a++)
                 printf("PSBENCH conv_gflops name=c%dk%ds%d_%dx%d%s used=%s fwd_ms=%.2f gflops=%.1f "
-                       "bwd_ms=%.2f bwd_gflops=%.1f\n",
+                       "bwd_ms=%.2f bwd_gflops=%.1f fwd_cpu_ms=%.2f bwd_cpu_ms=%.2f\n",
                        s0->C, s0->K, s0->stride, s0->H, s0->W, a ? "_winograd" : "",
                        a == s0->winograd ? "yes" : "no", best[a], fl / best[a] / 1e6, bestb[a],
-                       2 * fl / bestb[a] / 1e6);
+                       2 * fl / bestb[a] / 1e6, cbest[a], cbestb[a]);
             free(in), free(out), free(dy), free(dx), free(col), free(dw);
         }
         int n = 2048;
@@ -197,7 +215,7 @@ static int run(const Workload *wl)
         free(a), free(b), free(c);
     }
     if (wl->train) adam_done(&adam);
-    free(x), free(logits), free(y), free(dl), free(t);
+    free(x), free(logits), free(y), free(dl), free(t), free(tc);
     resnet_work_done(&w);
     resnet_done(&m);
     return 0;

@@ -18,23 +18,35 @@
 typedef struct {
     int C, H, W, Co, K, stride, pad, B, winograd;
     long panel; /* ConvShape.panel_floats: small ones split the batch into several panels */
+    long rows;  /* ConvShape.row_floats: small ones split "same" images into row panels */
 } Case;
 
 static const Case cases[] = {
-    {3, 11, 11, 5, 7, 2, 3, 2, 0, 0}, /* stem */
-    {4, 8, 8, 6, 3, 1, 1, 3, 0, 0},   /* 3×3 stride 1 */
-    {4, 9, 9, 6, 3, 2, 1, 2, 0, 0},   /* 3×3 stride 2, odd size */
-    {5, 8, 8, 7, 1, 2, 0, 2, 0, 0},   /* downsample projection */
-    {5, 6, 7, 3, 1, 1, 0, 2, 0, 0},   /* pointwise, non-square */
-    {2, 5, 4, 3, 3, 1, 2, 1, 0, 0},   /* padding larger than needed */
-    {4, 8, 8, 6, 3, 1, 1, 3, 1, 0},   /* Winograd F(2×2, 3×3), even size */
-    {3, 7, 5, 4, 3, 1, 1, 2, 1, 0},   /* Winograd with partial edge tiles */
-    {5, 1, 1, 2, 3, 1, 1, 2, 1, 0},   /* Winograd on layer4's 1×1 maps at tiny input sizes */
+    {3, 11, 11, 5, 7, 2, 3, 2, 0, 0, 0}, /* stem */
+    {4, 8, 8, 6, 3, 1, 1, 3, 0, 0, 0},   /* 3×3 stride 1 */
+    {4, 9, 9, 6, 3, 2, 1, 2, 0, 0, 0},   /* 3×3 stride 2, odd size */
+    {5, 8, 8, 7, 1, 2, 0, 2, 0, 0, 0},   /* downsample projection */
+    {5, 6, 7, 3, 1, 1, 0, 2, 0, 0, 0},   /* pointwise, non-square */
+    {2, 5, 4, 3, 3, 1, 2, 1, 0, 0, 0},   /* padding larger than needed */
+    {3, 6, 5, 4, 5, 1, 2, 2, 0, 0, 0},   /* "same" 5×5: im2col's shifted-plane path, wider edges */
+    {2, 2, 3, 3, 5, 1, 2, 2, 0, 0, 0},   /* "same" 5×5 on a map smaller than the kernel */
+    {4, 8, 8, 6, 3, 1, 1, 3, 1, 0, 0},   /* Winograd F(2×2, 3×3), even size */
+    {3, 7, 5, 4, 3, 1, 1, 2, 1, 0, 0},   /* Winograd with partial edge tiles */
+    {5, 1, 1, 2, 3, 1, 1, 2, 1, 0, 0},   /* Winograd on layer4's 1×1 maps at tiny input sizes */
     /* im2col panels of whole images: one per image, and 2 + 1 images (uneven last panel) */
-    {3, 11, 11, 5, 7, 2, 3, 3, 0, 1},
-    {17, 9, 7, 19, 3, 1, 1, 3, 0, 17 * 9 * 9 * 7 * 2},
-    {17, 9, 9, 18, 3, 2, 1, 3, 0, 17 * 9 * 5 * 5 * 2 + 5},
-    {5, 8, 8, 7, 1, 2, 0, 3, 0, 1}, /* strided projection, one image per panel */
+    {3, 11, 11, 5, 7, 2, 3, 3, 0, 1, 0},
+    {17, 9, 7, 19, 3, 1, 1, 3, 0, 17 * 9 * 9 * 7 * 2, 0},
+    {17, 9, 9, 18, 3, 2, 1, 3, 0, 17 * 9 * 5 * 5 * 2 + 5, 0},
+    {5, 8, 8, 7, 1, 2, 0, 3, 0, 1, 0}, /* strided projection, one image per panel */
+    /* "same" 3×3 whose input gradient is a convolution of dy: more and fewer outputs than inputs,
+     * panels of 2 + 1 images sized by the larger side */
+    {3, 6, 6, 8, 3, 1, 1, 3, 0, 8 * 9 * 6 * 6 * 2, 0},
+    {8, 5, 7, 3, 3, 1, 1, 3, 0, 8 * 9 * 5 * 7 * 2 + 3, 0},
+    /* "same" images in panels of output rows: 2 + 2 + 1 rows of 5 (uneven last), one row each,
+     * and a 5×5 whose row panels cut through its two-row padding */
+    {3, 5, 6, 4, 3, 1, 1, 3, 0, 0, 4 * 9 * 6 * 2},
+    {4, 4, 3, 2, 3, 1, 1, 2, 0, 0, 1},
+    {2, 7, 5, 3, 5, 1, 2, 2, 0, 0, 3 * 25 * 5 * 3},
 };
 
 static float *randv(Rng *r, size_t n)
@@ -69,6 +81,7 @@ static void fast_matches_reference(void **state)
         assert_int_equal(conv_shape_init(&s, c->C, c->H, c->W, c->Co, c->K, c->stride, c->pad), 0);
         s.winograd = c->winograd;
         s.panel_floats = c->panel;
+        s.row_floats = c->rows;
         size_t nx = (size_t)c->C * c->B * c->H * c->W, ny = (size_t)c->Co * c->B * s.Ho * s.Wo;
         size_t nw = (size_t)c->Co * c->C * c->K * c->K;
         float *x = randv(&r, nx), *w = randv(&r, nw), *dy = randv(&r, ny);
@@ -126,6 +139,7 @@ static void backward_matches_finite_differences(void **state)
         conv_shape_init(&t.s, c->C, c->H, c->W, c->Co, c->K, c->stride, c->pad);
         t.s.winograd = c->winograd;
         t.s.panel_floats = c->panel;
+        t.s.row_floats = c->rows;
         t.B = c->B;
         size_t nx = (size_t)c->C * c->B * c->H * c->W, ny = (size_t)c->Co * c->B * t.s.Ho * t.s.Wo;
         size_t nw = (size_t)c->Co * c->C * c->K * c->K;
@@ -166,18 +180,33 @@ static void scratch_is_panel_sized(void **state)
 {
     (void)state;
     ConvShape s;
-    /* per team thread one panel, plus the helpers' weight-gradient partials */
+    /* per team thread one panel, plus the helpers' weight-gradient partials, plus for "same"
+     * 3×3 convolutions the flipped filter their input gradient runs through */
     const size_t T = CONV_TEAM_THREADS;
-    /* layer1 at b16/224: one image per panel (it alone exceeds the budget), not the 29M-float
-     * batch matrix; layer3: as many whole images as fit the budget */
+    /* layer1 at b16/224: not the 29M-float batch matrix, not even one image (1.8M floats), but
+     * panels of output rows within the row budget: 4 panels of 14 rows; layer3: as many whole
+     * images as fit the panel budget */
     assert_int_equal(conv_shape_init(&s, 64, 56, 56, 64, 3, 1, 1), 0);
     s.winograd = 0;
-    assert_int_equal(conv_col_floats(&s, 16), T * 64 * 9 * 56 * 56 + (T - 1) * 64 * 64 * 9);
+    assert_true((size_t)64 * 9 * 56 * 56 > CONV_ROW_FLOATS);
+    size_t pieces = ((size_t)64 * 9 * 56 * 56 + CONV_ROW_FLOATS - 1) / CONV_ROW_FLOATS;
+    size_t rows = (56 + pieces - 1) / pieces;
+    assert_int_equal(conv_col_floats(&s, 16), T * 64 * 9 * rows * 56 + T * 64 * 64 * 9);
+    s.row_floats = 64 * 9 * 56 * 3; /* a budget of 3 rows: 19 panels of 3 rows */
+    assert_int_equal(conv_col_floats(&s, 16), T * 64 * 9 * 3 * 56 + T * 64 * 64 * 9);
+    s.row_floats = 1L << 40; /* whole images again */
+    assert_int_equal(conv_col_floats(&s, 16), T * 64 * 9 * 56 * 56 + T * 64 * 64 * 9);
     assert_int_equal(conv_shape_init(&s, 256, 14, 14, 256, 3, 1, 1), 0);
     s.winograd = 0;
     size_t img = (size_t)256 * 9 * 14 * 14;
     assert_int_equal(conv_col_floats(&s, 16),
-                     T * (CONV_PANEL_FLOATS / img * img) + (T - 1) * 256 * 256 * 9);
+                     T * (CONV_PANEL_FLOATS / img * img) + T * 256 * 256 * 9);
+    /* dy's columns share the panel: with more output than input channels they size it */
+    assert_int_equal(conv_shape_init(&s, 64, 14, 14, 256, 3, 1, 1), 0);
+    s.winograd = 0;
+    img = (size_t)256 * 9 * 14 * 14;
+    assert_int_equal(conv_col_floats(&s, 16),
+                     T * (CONV_PANEL_FLOATS / img * img) + T * 256 * 64 * 9);
     /* a panel never holds less than one image, even when one image exceeds the budget */
     assert_int_equal(conv_shape_init(&s, 3, 224, 224, 64, 7, 2, 3), 0);
     s.panel_floats = 10;
