@@ -119,28 +119,32 @@ fi
 # ---- SIGKILL of one rank: the job ends, the store is intact, the run resumes on 1 rank --------
 if [ -x "$H" ] && ldd "$H" 2>/dev/null | grep -q libmpi; then
     KIL="--method ehr --quick --epochs 4 --max-iters 6 --batch 8 --threads 1"
+    # slow_run NAME: a 2-rank run of $KIL into NAME.db in the background, at 150 ms per
+    # iteration (a signal lands in the second epoch or later, never after the end), once its
+    # first checkpoint (epoch 1) is in the store: $mp is the job (timeout, its child mpirun,
+    # whose children are the ranks), $r0 rank 0's pid (the store's writer), $other the other's
+    slow_run() {
+        PHENOSCOPE_TEST_ITER_MS=150 timeout 120 $MPIRUN -x PHENOSCOPE_TEST_ITER_MS -np 2 "$H" \
+            --store "$dir/$1.db" train $KIL > "$dir/$1.log" 2>&1 &
+        mp=$!
+        i=0
+        while [ $i -lt 600 ]; do
+            n=$(sqlite3 "$dir/$1.db" "SELECT count(*) FROM checkpoints WHERE kind = 'last'" 2>/dev/null)
+            [ "${n:-0}" -ge 1 ] && break
+            sleep 0.1; i=$((i + 1))
+        done
+        r0=$(sqlite3 "$dir/$1.db" "SELECT pid FROM run_progress WHERE run_id = 1" 2>/dev/null)
+        other=""
+        for m in $(ps -o pid= --ppid $mp 2>/dev/null); do
+            for c in $(ps -o pid= --ppid $m 2>/dev/null); do
+                [ "$c" != "$r0" ] && other=$c
+            done
+        done
+    }
     fresh k1; fresh k2
     "$P" --store "$dir/k1.db" train $KIL > "$dir/k1.log" 2>&1 || { cat "$dir/k1.log"; bad mpi_kill "reference run"; }
-    # 150 ms per iteration: the kill lands in the second epoch or later, never after the end
-    PHENOSCOPE_TEST_ITER_MS=150 timeout 120 $MPIRUN -x PHENOSCOPE_TEST_ITER_MS -np 2 "$H" \
-        --store "$dir/k2.db" train $KIL > "$dir/k2.log" 2>&1 &
-    mp=$!
-    # wait for the first checkpoint (epoch 1) in the store
-    i=0
-    while [ $i -lt 600 ]; do
-        n=$(sqlite3 "$dir/k2.db" "SELECT count(*) FROM checkpoints WHERE kind = 'last'" 2>/dev/null)
-        [ "${n:-0}" -ge 1 ] && break
-        sleep 0.1; i=$((i + 1))
-    done
-    r0=$(sqlite3 "$dir/k2.db" "SELECT pid FROM run_progress WHERE run_id = 1" 2>/dev/null)
-    # $mp is timeout, its child mpirun, whose children are the ranks: kill the one that is not
-    # rank 0 (the store's writer)
-    victim=""
-    for m in $(ps -o pid= --ppid $mp 2>/dev/null); do
-        for c in $(ps -o pid= --ppid $m 2>/dev/null); do
-            [ "$c" != "$r0" ] && victim=$c
-        done
-    done
+    slow_run k2
+    victim=$other
     if [ -z "$victim" ] || [ -z "$r0" ]; then
         cat "$dir/k2.log"; bad mpi_kill_one_rank_ends_job "no rank to kill (rank 0 pid '$r0')"
         kill $mp 2>/dev/null; wait $mp
@@ -182,22 +186,7 @@ if [ -x "$H" ] && ldd "$H" 2>/dev/null | grep -q libmpi; then
     # (the request travels with the gradients), rank 0 records "stopped", and the run resumes on
     # 1 rank to the weights of the uninterrupted run
     fresh s2
-    PHENOSCOPE_TEST_ITER_MS=150 timeout 120 $MPIRUN -x PHENOSCOPE_TEST_ITER_MS -np 2 "$H" \
-        --store "$dir/s2.db" train $KIL > "$dir/s2.log" 2>&1 &
-    mp=$!
-    i=0
-    while [ $i -lt 600 ]; do
-        n=$(sqlite3 "$dir/s2.db" "SELECT count(*) FROM checkpoints WHERE kind = 'last'" 2>/dev/null)
-        [ "${n:-0}" -ge 1 ] && break
-        sleep 0.1; i=$((i + 1))
-    done
-    r0=$(sqlite3 "$dir/s2.db" "SELECT pid FROM run_progress WHERE run_id = 1" 2>/dev/null)
-    other=""
-    for m in $(ps -o pid= --ppid $mp 2>/dev/null); do
-        for c in $(ps -o pid= --ppid $m 2>/dev/null); do
-            [ "$c" != "$r0" ] && other=$c
-        done
-    done
+    slow_run s2
     if [ -z "$other" ] || [ -z "$r0" ]; then
         cat "$dir/s2.log"; bad mpi_stop_from_other_rank "no rank to signal (rank 0 pid '$r0')"
         kill $mp 2>/dev/null; wait $mp
