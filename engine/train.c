@@ -639,7 +639,7 @@ static void share(const Trainer *t, int B, int *lo, int *nb)
  * agree, in place: rank r's stays end up in its usual slots [lo_r, lo_r + nb_r), each share keeps
  * its size. The LSTM's work is the share's total length (packed sequences, no padding), and
  * every rank waits for the slowest at the all-reduce: contiguous shares of random stays differ
- * by about 10 % in total length on the demo cohort, which the 2-rank LSTM lost to waiting. The
+ * by about 11 % in total length on the demo cohort, which the 2-rank LSTM lost to waiting. The
  * gradient is the same sum over the batch whichever rank computes which stay. Longest first,
  * each to the least loaded rank with room (ties: the lower rank); every rank computes the same
  * deal from the same indices. */
@@ -812,7 +812,7 @@ static PsStatus cxr_train_batch(Trainer *t, const int *imgs, int lo, int nb, int
 /* Synchronised batch norm mixes the ranks' output gradients inside backward, so with unequal
  * shares each rank's gradient must already carry the whole batch's scale, not its own share's:
  * g (the gradient of this rank's mean) is multiplied by *w, this rank's share of the global
- * count, and *w becomes 1 for the reduce_grad that follows. */
+ * count, and *w becomes 1 for the grad_send that follows. */
 static void presync_scale(float *g, size_t len, double *w)
 {
     const float wf = (float)*w;
